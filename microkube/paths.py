@@ -102,12 +102,8 @@ class Paths:
         return self.common / "run"
 
     @property
-    def supervisor_socket(self) -> Path:
-        return self.run_dir / "supervisor.sock"
-
-    @property
-    def supervisor_pidfile(self) -> Path:
-        return self.run_dir / "supervisor.pid"
+    def supervisor_state(self) -> Path:
+        return self.run_dir / "supervisor.json"
 
     @property
     def containerd_socket(self) -> Path:

@@ -8,6 +8,9 @@ import click
 
 # One module per verb group; a module adds its commands to the group.
 MODULES = (
+    "microkube.cli.node",
+    "microkube.cli.passthrough",
+    "microkube.cli.images",
     "microkube.cli.version",
 )
 

@@ -1,0 +1,5 @@
+"""``python -m microkube`` runs the CLI."""
+
+from microkube.cli import main
+
+main()

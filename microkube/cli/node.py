@@ -1,0 +1,97 @@
+"""Node lifecycle verbs: start, stop, status, reset, config, inspect."""
+
+from __future__ import annotations
+
+import click
+
+from microkube.paths import Paths
+
+
+def _progress(line: str) -> None:
+    click.echo(line, err=True)
+
+
+@click.command()
+@click.option("--wait-ready", is_flag=True, help="Wait until the node is Ready.")
+@click.option("--timeout", default=120, show_default=True, help="Seconds --wait-ready waits.")
+def start(wait_ready: bool, timeout: int) -> None:
+    """Start the node."""
+    from microkube.node import control, status
+
+    paths = Paths.from_env()
+    if not control.start(paths, _progress):
+        click.echo("microkube is already running")
+    if wait_ready:
+        status.wait_ready(paths, timeout, _progress)
+        click.echo("microkube is ready")
+
+
+@click.command()
+def stop() -> None:
+    """Stop the node and every container on it."""
+    from microkube.node import control
+
+    if control.stop(Paths.from_env(), _progress):
+        click.echo("microkube stopped")
+    else:
+        click.echo("microkube is not running")
+
+
+@click.command()
+@click.option("--format", "fmt", type=click.Choice(["pretty", "yaml", "short"]), default="pretty",
+              show_default=True)
+@click.option("--wait-ready", is_flag=True, help="Wait until the node is Ready.")
+@click.option("--timeout", default=120, show_default=True, help="Seconds --wait-ready waits.")
+def status(fmt: str, wait_ready: bool, timeout: int) -> None:
+    """Show whether the node runs and is Ready, and which addons are enabled."""
+    from microkube.node import status as node_status
+    from microkube.node.report import render_status
+
+    paths = Paths.from_env()
+    st = (node_status.wait_ready(paths, timeout, _progress) if wait_ready
+          else node_status.gather(paths))
+    click.echo(render_status(st, fmt), nl=False)
+
+
+@click.command()
+@click.option("-l", "--loopback", is_flag=True, help="Use 127.0.0.1 as the API server address.")
+def config(loopback: bool) -> None:
+    """Print the admin kubeconfig."""
+    from microkube.node.setup import load_context
+
+    paths = Paths.from_env()
+    ctx = load_context(paths)
+    text = paths.kubeconfig("admin").read_text()
+    if not loopback:
+        text = text.replace(ctx.node.api_url, f"https://{ctx.node.node_ip}:{ctx.node.api_port}")
+    click.echo(text, nl=False)
+
+
+@click.command()
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+def reset(yes: bool) -> None:
+    """Return to a fresh cluster: all workloads and state go, certificates stay."""
+    from microkube.node import reset as node_reset
+
+    if not yes and not click.confirm("This deletes every Kubernetes object on this node. Go on?"):
+        raise click.Abort()
+    node_reset.reset(Paths.from_env(), _progress)
+    click.echo("microkube was reset")
+
+
+@click.command()
+@click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,
+              help="Where to write the tarball (default: ./inspection-report-<time>.tar.gz).")
+def inspect(output: str | None) -> None:
+    """Collect logs, arguments, versions and status into a tarball."""
+    from microkube.node import inspect as node_inspect
+
+    path = node_inspect.collect(Paths.from_env(), output, _progress)
+    click.echo(f"Report tarball is at {path}")
+
+
+def register(group: click.Group) -> None:
+    for cmd in (start, stop, status, config, reset, inspect):
+        group.add_command(cmd)
+
+

@@ -1,0 +1,56 @@
+"""kubectl, ctr and helm, preconfigured for this node; exit codes pass through."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from microkube.errors import MicrokubeError
+from microkube.paths import Paths
+
+_PASS = {"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []}
+
+
+def _exec(binary: str, argv: list[str], env: dict[str, str]) -> None:
+    paths = Paths.from_env()
+    path = paths.binary(binary)
+    if not path.exists():
+        raise MicrokubeError(f"{path} is missing; build it with 'make components'")
+    full_env = {**os.environ, **env}
+    full_env["PATH"] = f"{paths.bin_dir}{os.pathsep}{full_env.get('PATH', '')}"
+    os.execve(path, [binary, *argv], full_env)
+
+
+def _admin_env() -> dict[str, str]:
+    paths = Paths.from_env()
+    return {"KUBECONFIG": os.environ.get("KUBECONFIG", str(paths.kubeconfig("admin")))}
+
+
+@click.command(context_settings=_PASS, add_help_option=False)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def kubectl(args: tuple[str, ...]) -> None:
+    """Run kubectl against this node's cluster."""
+    _exec("kubectl", list(args), _admin_env())
+
+
+@click.command(context_settings=_PASS, add_help_option=False)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def helm(args: tuple[str, ...]) -> None:
+    """Run helm against this node's cluster."""
+    _exec("helm", list(args), _admin_env())
+
+
+@click.command(context_settings=_PASS, add_help_option=False)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def ctr(args: tuple[str, ...]) -> None:
+    """Run ctr against this node's containerd (namespace k8s.io)."""
+    paths = Paths.from_env()
+    _exec("ctr", list(args), {"CONTAINERD_ADDRESS": str(paths.containerd_socket),
+                              "CONTAINERD_NAMESPACE": os.environ.get("CONTAINERD_NAMESPACE",
+                                                                     "k8s.io")})
+
+
+def register(group: click.Group) -> None:
+    for cmd in (kubectl, helm, ctr):
+        group.add_command(cmd)

@@ -1,0 +1,1 @@
+"""Node configuration: the node's identity, argument files, rendered daemon configs."""

@@ -1,0 +1,156 @@
+"""The node's identity and network settings, kept in one small YAML file.
+
+Values are chosen once, when the node is first prepared, and kept: a node
+does not change its name or CIDRs because the host's DNS did. The file is
+validated on every load so a corrupt one gives one clear line.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import socket
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from microkube.errors import UsageError
+from microkube.fsutil import write_atomic
+
+# MicroK8s's defaults: they avoid 192.168.x and most 10.0.x LANs.
+DEFAULT_POD_CIDR = "10.1.0.0/16"
+DEFAULT_SERVICE_CIDR = "10.152.183.0/24"
+DEFAULT_CLUSTER_DOMAIN = "cluster.local"
+API_PORT = 16443
+DATASTORE_CLIENT_PORT = 12379
+DATASTORE_PEER_PORT = 12380
+AGENT_PORT = 25000
+
+_NODE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    node_name: str
+    node_ip: str
+    pod_cidr: str = DEFAULT_POD_CIDR
+    service_cidr: str = DEFAULT_SERVICE_CIDR
+    cluster_domain: str = DEFAULT_CLUSTER_DOMAIN
+    api_port: int = API_PORT
+    # Where containerd sends every pull (tests: a loopback address, so no pull leaves).
+    registry_mirror: str | None = None
+    # The cgroup pods live under (default: the kubelet's own, /kubepods).
+    cgroup_root: str | None = None
+
+    def __post_init__(self) -> None:
+        if not _NODE_NAME.match(self.node_name):
+            raise UsageError(f"node name '{self.node_name}' is not a valid DNS subdomain")
+        _ip(self.node_ip, "node_ip")
+        for name in ("pod_cidr", "service_cidr"):
+            try:
+                ipaddress.ip_network(getattr(self, name))
+            except ValueError as e:
+                raise UsageError(f"{name}: {e}") from None
+        if not 0 < self.api_port < 65536:
+            raise UsageError(f"api_port {self.api_port} is not a port number")
+
+    @property
+    def service_ip(self) -> str:
+        """The first service IP, taken by the 'kubernetes' Service."""
+        return str(next(ipaddress.ip_network(self.service_cidr).hosts()))
+
+    @property
+    def dns_ip(self) -> str:
+        """The conventional cluster DNS address: .10 of the service range."""
+        return str(ipaddress.ip_network(self.service_cidr)[10])
+
+    @property
+    def api_url(self) -> str:
+        return f"https://127.0.0.1:{self.api_port}"
+
+    def substitutions(self) -> dict[str, str]:
+        """Names an argument file may use, as ${NAME}."""
+        return {
+            "NODE_NAME": self.node_name,
+            "NODE_IP": self.node_ip,
+            "POD_CIDR": self.pod_cidr,
+            "SERVICE_CIDR": self.service_cidr,
+            "CLUSTER_DOMAIN": self.cluster_domain,
+            "API_PORT": str(self.api_port),
+            "DNS_IP": self.dns_ip,
+        }
+
+
+def _ip(value: str, field: str) -> None:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise UsageError(f"{field}: '{value}' is not an IP address") from None
+
+
+def load(path: Path) -> NodeConfig:
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise UsageError(f"{path}: missing; the node has not been set up") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark else ""
+        raise UsageError(f"{path}: not valid YAML{where}") from None
+    if not isinstance(raw, dict):
+        raise UsageError(f"{path}: expected a mapping of settings")
+    known = {f.name for f in fields(NodeConfig)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise UsageError(f"{path}: unknown setting '{unknown[0]}'")
+    try:
+        return NodeConfig(**raw)
+    except TypeError as e:
+        raise UsageError(f"{path}: {e}") from None
+    except UsageError as e:
+        raise UsageError(f"{path}: {e}") from None
+
+
+def save(path: Path, config: NodeConfig) -> None:
+    write_atomic(path, yaml.safe_dump(asdict(config), sort_keys=False))
+
+
+def detect(env: Mapping[str, str] | None = None) -> NodeConfig:
+    """Settings for a new node, from the environment and the host."""
+    env = os.environ if env is None else env
+    overrides: dict[str, Any] = {}
+    for key in ("POD_CIDR", "SERVICE_CIDR", "CLUSTER_DOMAIN", "REGISTRY_MIRROR", "CGROUP_ROOT"):
+        if env.get(f"MICROKUBE_{key}"):
+            overrides[key.lower()] = env[f"MICROKUBE_{key}"]
+    name = env.get("MICROKUBE_NODE_NAME") or socket.gethostname().lower()
+    ip = env.get("MICROKUBE_NODE_IP") or default_route_ip() or "127.0.0.1"
+    return NodeConfig(node_name=name, node_ip=ip, **overrides)
+
+
+def load_or_create(path: Path) -> NodeConfig:
+    if path.exists():
+        return load(path)
+    config = detect()
+    save(path, config)
+    return config
+
+
+def default_route_ip(route_table: Path = Path("/proc/net/route")) -> str | None:
+    """The IPv4 address of the interface that holds the default route."""
+    try:
+        lines = route_table.read_text().splitlines()[1:]
+    except OSError:
+        return None
+    iface = next((cols[0] for cols in map(str.split, lines) if len(cols) > 2 and cols[1] == "00000000"), None)
+    if iface is None:
+        return None
+    import psutil  # only needed on first start
+
+    for addr in psutil.net_if_addrs().get(iface, []):
+        if addr.family == socket.AF_INET:
+            return str(addr.address)
+    return None

@@ -1,0 +1,1 @@
+"""The node as a whole: setting it up, starting and stopping it, reporting on it."""

@@ -1,0 +1,88 @@
+"""Starting and stopping the node outside a snap, through the supervisor."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+from microkube.errors import MicrokubeError
+from microkube.node import setup
+from microkube.paths import Paths
+from microkube.services import cleanup
+from microkube.services.state import SupervisorState
+
+Progress = Callable[[str], None]
+
+
+def running_supervisor(paths: Paths) -> SupervisorState | None:
+    state = SupervisorState.load(paths.supervisor_state)
+    return state if state is not None and state.alive() else None
+
+
+def start(paths: Paths, progress: Progress) -> bool:
+    """Start the node; False if it was already running."""
+    if running_supervisor(paths):
+        return False
+    clean_after_crash(paths)
+    setup.prepare(paths)
+    log = paths.log_file("supervisor")
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "microkube.services.supervise"],
+            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True, env=dict(os.environ), cwd="/",
+        )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if running_supervisor(paths):
+            progress("microkube started; the node becomes Ready in a few seconds")
+            return True
+        if proc.poll() is not None:
+            raise MicrokubeError(f"the supervisor exited at once; see {log}")
+        time.sleep(0.05)
+    raise MicrokubeError(f"the supervisor did not come up within 10 s; see {log}")
+
+
+def stop(paths: Paths, progress: Progress, timeout: float = 60.0) -> bool:
+    """Stop the node and wait until every process is gone; False if it was not running."""
+    state = running_supervisor(paths)
+    if state is None:
+        clean_after_crash(paths)
+        return False
+    import psutil
+
+    proc = psutil.Process(state.pid)
+    proc.terminate()
+    progress("stopping microkube")
+    try:
+        proc.wait(timeout=timeout)
+    except psutil.TimeoutExpired:
+        raise MicrokubeError(f"microkube did not stop within {timeout:.0f} s") from None
+    return True
+
+
+def clean_after_crash(paths: Paths) -> None:
+    """Remove what a killed earlier run left under this node's root.
+
+    Daemons and containerd shims of that run are found by the paths of this
+    node in their command lines; pod processes are their descendants.
+    """
+    stale = cleanup.node_processes(paths.bin_dir, [str(paths.data), str(paths.common)])
+    victims = {p.pid: p for p in stale}
+    for p in stale:
+        with contextlib.suppress(Exception):
+            for child in p.children(recursive=True):
+                victims[child.pid] = child
+    if victims:
+        cleanup.kill_processes(list(victims.values()))
+    cleanup.unmount_below(paths.common)
+    with contextlib.suppress(FileNotFoundError):
+        paths.supervisor_state.unlink()
+    # No pod runs now, so every IP reservation and CNI scratch file is stale.
+    for d in (paths.common / "var" / "lib" / "cni",):
+        shutil.rmtree(d, ignore_errors=True)

@@ -1,0 +1,52 @@
+"""Everything a node needs on disk before its daemons start.
+
+Idempotent: the first run creates the tree, settings, argument files,
+configs and certificates; later runs keep what exists (a user's edits
+included), re-issue certificates whose host names or IPs went stale, and
+check every argument file so a corrupt one is reported before anything
+starts.
+"""
+
+from __future__ import annotations
+
+import socket
+
+from microkube.config import args, node, render
+from microkube.config.node import NodeConfig
+from microkube.paths import Paths
+from microkube.services.base import NodeContext
+from microkube.services.registry import control_plane_daemons
+
+
+def load_context(paths: Paths) -> NodeContext:
+    """The node as it is configured now; fails with one line if it was never set up."""
+    return NodeContext(paths, node.load(paths.state_file))
+
+
+def prepare(paths: Paths) -> NodeContext:
+    paths.ensure()
+    config = node.load_or_create(paths.state_file)
+    args.install_defaults(paths)
+    render.ensure_configs(paths, config)
+    ensure_pki(paths, config)
+    ctx = NodeContext(paths, config)
+    for daemon in control_plane_daemons():
+        ctx.args(daemon.name)  # raises UsageError naming the file and line
+    return ctx
+
+
+def ensure_pki(paths: Paths, config: NodeConfig) -> None:
+    from microkube.pki.hostinfo import host_ips
+    from microkube.pki.node import ensure_node_pki
+
+    ips = [*host_ips(), config.node_ip]
+    ensure_node_pki(
+        certs_dir=paths.certs_dir,
+        credentials_dir=paths.credentials_dir,
+        node_name=config.node_name,
+        host_ips=ips,
+        hostname=socket.gethostname(),
+        service_cidr=config.service_cidr,
+        cluster_domain=config.cluster_domain,
+        api_server_url=config.api_url,
+    )

@@ -1,0 +1,74 @@
+"""What ``microkube status`` reports, gathered quickly and without kubectl."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from microkube.errors import MicrokubeError, NotRunningError
+from microkube.kubeapi import KubeApi
+from microkube.node import setup
+from microkube.node.control import running_supervisor
+from microkube.paths import Paths
+
+
+@dataclass
+class NodeStatus:
+    running: bool
+    ready: bool = False
+    node_name: str = ""
+    api_server: str = ""
+    daemons: dict[str, str] = field(default_factory=dict)
+    datastore_members: list[str] = field(default_factory=list)
+    addons: dict[str, list[str]] = field(default_factory=lambda: {"enabled": [], "disabled": []})
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "microkube": {"running": self.running, "ready": self.ready},
+            "node": self.node_name,
+            "api-server": self.api_server,
+            "high-availability": {"enabled": len(self.datastore_members) >= 3,
+                                  "nodes": self.datastore_members},
+            "daemons": self.daemons,
+            "addons": self.addons,
+        }
+
+
+def api_client(paths: Paths, timeout: float = 2.0) -> KubeApi:
+    ctx = setup.load_context(paths)
+    return KubeApi(ctx.node.api_url, paths.certs_dir / "ca.crt", paths.kubeconfig("admin"),
+                   timeout=timeout)
+
+
+def gather(paths: Paths) -> NodeStatus:
+    sup = running_supervisor(paths)
+    if sup is None:
+        raise NotRunningError("microkube is not running; start it with 'microkube start'")
+    ctx = setup.load_context(paths)
+    st = NodeStatus(running=True, node_name=ctx.node.node_name, api_server=ctx.node.api_url)
+    st.daemons = {name: d.state for name, d in sup.daemons.items()}
+    st.datastore_members = [f"{ctx.node.node_ip}:12380"]
+    try:
+        st.ready = api_client(paths, timeout=1.0).node_ready(ctx.node.node_name)
+    except MicrokubeError:
+        st.ready = False
+    return st
+
+
+def wait_ready(paths: Paths, timeout: float, progress: Callable[[str], None]) -> NodeStatus:
+    """Wait until the node is Ready, printing a line whenever the picture changes."""
+    deadline = time.monotonic() + timeout
+    last = ""
+    while True:
+        st = gather(paths)
+        if st.ready:
+            return st
+        pending = sorted(n for n, s in st.daemons.items() if s != "ready")
+        line = ("waiting for " + ", ".join(pending)) if pending else "waiting for the node to be Ready"
+        if line != last:
+            progress(line)
+            last = line
+        if time.monotonic() >= deadline:
+            raise MicrokubeError(f"the node was not Ready within {timeout:.0f} s ({line})")
+        time.sleep(0.25)

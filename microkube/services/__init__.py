@@ -1,0 +1,1 @@
+"""Node daemons: one small type per daemon, and the supervisor that runs them."""

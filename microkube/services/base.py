@@ -1,0 +1,63 @@
+"""The lifecycle every node daemon follows: prepare, start, ready, stop.
+
+A daemon is a small type that knows its command line, what it needs on
+disk before it starts, how to tell it is serving, and which daemons must
+be serving before it can start. The supervisor (outside a snap) or
+snapd (inside one) owns the processes themselves.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from microkube.config import args
+from microkube.config.node import NodeConfig
+from microkube.paths import Paths
+
+
+@dataclass
+class NodeContext:
+    """What every daemon needs to know about the node it runs on."""
+
+    paths: Paths
+    node: NodeConfig
+    environ: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+
+    def args(self, daemon: str) -> list[str]:
+        return args.read(self.paths, daemon, self.node.substitutions())
+
+
+class Daemon:
+    """One supervised process. Subclasses set the class attributes and override hooks."""
+
+    name: ClassVar[str]
+    binary: ClassVar[str]
+    # Daemons that must have become ready once before this one starts.
+    after: ClassVar[tuple[str, ...]] = ()
+    # Seconds to wait after SIGTERM before SIGKILL.
+    stop_timeout: ClassVar[float] = 10.0
+
+    def prepare(self, ctx: NodeContext) -> None:
+        """Put on disk what the daemon needs; runs before every start."""
+
+    def command(self, ctx: NodeContext) -> list[str]:
+        return [str(ctx.paths.binary(self.binary)), *ctx.args(self.name)]
+
+    def environment(self, ctx: NodeContext) -> dict[str, str]:
+        env = dict(ctx.environ)
+        # Shims, runc and iptables are found through PATH.
+        system_path = env.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        env["PATH"] = os.pathsep.join([str(ctx.paths.bin_dir), system_path])
+        return env
+
+    def ready(self, ctx: NodeContext) -> bool:
+        """True once the daemon serves; must be quick (well under a second)."""
+        return True
+
+    def after_ready(self, ctx: NodeContext) -> None:
+        """One-shot work once the daemon first serves (e.g. importing images)."""
+
+    def cleanup(self, ctx: NodeContext) -> None:
+        """Undo what the daemon left behind once it has stopped (mounts, links)."""

@@ -1,0 +1,24 @@
+"""containerd with runc: the container runtime, and the images shipped with microkube."""
+
+from __future__ import annotations
+
+from microkube.services.base import Daemon, NodeContext
+from microkube.services.probes import unix_socket_accepts
+
+
+class Containerd(Daemon):
+    name = "containerd"
+    binary = "containerd"
+
+    def prepare(self, ctx: NodeContext) -> None:
+        for d in (ctx.paths.containerd_root, ctx.paths.containerd_state):
+            d.mkdir(parents=True, exist_ok=True, mode=0o711)
+
+    def ready(self, ctx: NodeContext) -> bool:
+        return unix_socket_accepts(ctx.paths.containerd_socket)
+
+    def after_ready(self, ctx: NodeContext) -> None:
+        # Pods must never need a registry: import every archive shipped with microkube.
+        from microkube.images.preload import preload_shipped_images
+
+        preload_shipped_images(ctx.paths)

@@ -1,0 +1,28 @@
+"""flanneld: the pod network, with the Kubernetes API as its subnet manager."""
+
+from __future__ import annotations
+
+import contextlib
+
+from microkube.services.base import Daemon, NodeContext
+from microkube.services.probes import http_ok
+
+
+class Flanneld(Daemon):
+    name = "flanneld"
+    binary = "flanneld"
+    after = ("kube-apiserver",)
+
+    def prepare(self, ctx: NodeContext) -> None:
+        # A subnet file from an earlier run would let pods start before the lease is renewed.
+        with contextlib.suppress(FileNotFoundError):
+            ctx.paths.flannel_subnet_file.unlink()
+        ctx.paths.flannel_subnet_file.parent.mkdir(parents=True, exist_ok=True)
+
+    def environment(self, ctx: NodeContext) -> dict[str, str]:
+        env = super().environment(ctx)
+        env["NODE_NAME"] = ctx.node.node_name  # how flannel finds its Node outside a pod
+        return env
+
+    def ready(self, ctx: NodeContext) -> bool:
+        return ctx.paths.flannel_subnet_file.exists() and http_ok("http://127.0.0.1:10258/healthz")

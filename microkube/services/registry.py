@@ -1,0 +1,27 @@
+"""The node's daemons, in the order they start (and the reverse of how they stop)."""
+
+from __future__ import annotations
+
+from microkube.services.base import Daemon
+from microkube.services.containerd import Containerd
+from microkube.services.etcd import Etcd
+from microkube.services.flannel import Flanneld
+from microkube.services.kubernetes import (
+    KubeApiserver,
+    KubeControllerManager,
+    Kubelet,
+    KubeProxy,
+    KubeScheduler,
+)
+
+
+def control_plane_daemons() -> list[Daemon]:
+    return [Etcd(), Containerd(), KubeApiserver(), KubeControllerManager(), KubeScheduler(),
+            Kubelet(), KubeProxy(), Flanneld()]
+
+
+def by_name(name: str) -> Daemon:
+    for d in control_plane_daemons():
+        if d.name == name:
+            return d
+    raise KeyError(name)

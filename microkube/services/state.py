@@ -1,0 +1,51 @@
+"""The supervisor's published state: which daemons run, with which pid.
+
+Written atomically by the supervisor whenever something changes; read by
+``status`` and ``stop`` without talking to the supervisor.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import psutil
+
+from microkube.fsutil import write_atomic
+
+
+@dataclass
+class DaemonState:
+    state: str = "waiting"  # waiting, starting, ready, backoff, stopped
+    pid: int | None = None
+    restarts: int = 0
+    since: float = 0.0
+
+
+@dataclass
+class SupervisorState:
+    pid: int
+    create_time: float
+    started_at: float
+    stopping: bool = False
+    daemons: dict[str, DaemonState] = field(default_factory=dict)
+
+    def save(self, path: Path) -> None:
+        write_atomic(path, json.dumps(asdict(self), indent=1))
+
+    @classmethod
+    def load(cls, path: Path) -> SupervisorState | None:
+        try:
+            raw = json.loads(path.read_text())
+            raw["daemons"] = {k: DaemonState(**v) for k, v in raw.get("daemons", {}).items()}
+            return cls(**raw)
+        except (OSError, ValueError, TypeError):
+            return None
+
+    def alive(self) -> bool:
+        """True if the recorded supervisor is this very process still running."""
+        try:
+            return abs(psutil.Process(self.pid).create_time() - self.create_time) < 0.5
+        except psutil.Error:
+            return False

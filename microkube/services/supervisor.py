@@ -1,0 +1,235 @@
+"""The supervisor: runs the node's daemons outside a snap.
+
+It starts each daemon once the daemons it needs are ready, restarts a
+daemon that exits (with exponential backoff), rotates the logs, and on
+SIGTERM stops everything in reverse order, including the containers'
+processes, which it adopts as a child subreaper.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import IO
+
+import psutil
+
+from microkube.errors import MicrokubeError
+from microkube.services.base import Daemon, NodeContext
+from microkube.services.cleanup import unmount_below
+from microkube.services.logs import open_log, rotate_if_large
+from microkube.services.state import DaemonState, SupervisorState
+
+PR_SET_CHILD_SUBREAPER = 36
+TICK = 0.2
+BACKOFF_MAX = 30.0
+# A daemon that ran this long before it exited starts its backoff afresh.
+STABLE_AFTER = 60.0
+ROTATE_EVERY = 30.0
+
+
+@dataclass
+class _Slot:
+    daemon: Daemon
+    state: DaemonState = field(default_factory=DaemonState)
+    proc: subprocess.Popen[bytes] | None = None
+    log: IO[bytes] | None = None
+    ready_once: bool = False
+    next_start: float = 0.0
+    last_error: str = ""
+
+
+class Supervisor:
+    def __init__(self, ctx: NodeContext, daemons: list[Daemon]) -> None:
+        self.ctx = ctx
+        self.slots = {d.name: _Slot(d) for d in daemons}
+        me = psutil.Process()
+        self.state = SupervisorState(pid=me.pid, create_time=me.create_time(),
+                                     started_at=time.time())
+        self.state.daemons = {n: s.state for n, s in self.slots.items()}
+        self._stop = False
+        self._dirty = True
+
+    # --- main loop -------------------------------------------------------------------
+    def run(self) -> int:
+        self._become_subreaper()
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        next_rotate = time.monotonic() + ROTATE_EVERY
+        try:
+            while not self._stop:
+                self._tick()
+                if time.monotonic() >= next_rotate:
+                    self._rotate_logs()
+                    next_rotate = time.monotonic() + ROTATE_EVERY
+                time.sleep(TICK if not self._all_ready() else 1.0)
+        finally:
+            self._shutdown()
+        return 0
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self._stop = True
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        for slot in self.slots.values():
+            if slot.proc is None:
+                if self._deps_ready(slot) and now >= slot.next_start:
+                    self._start(slot)
+            elif slot.proc.poll() is not None:
+                self._exited(slot, now)
+            elif slot.state.state == "starting" and slot.daemon.ready(self.ctx):
+                self._became_ready(slot)
+        self._reap_adopted()
+        if self._dirty:
+            self.state.save(self.ctx.paths.supervisor_state)
+            self._dirty = False
+
+    def _all_ready(self) -> bool:
+        return all(s.state.state == "ready" for s in self.slots.values())
+
+    def _deps_ready(self, slot: _Slot) -> bool:
+        return all(self.slots[d].ready_once for d in slot.daemon.after if d in self.slots)
+
+    # --- one daemon ------------------------------------------------------------------
+    def _start(self, slot: _Slot) -> None:
+        d = slot.daemon
+        try:
+            d.prepare(self.ctx)
+            argv = d.command(self.ctx)
+        except MicrokubeError as e:
+            # A bad argument file: say so in the log and try again later.
+            self._log_line(slot, f"cannot start {d.name}: {e}")
+            self._backoff(slot, time.monotonic())
+            return
+        if slot.log is None:
+            slot.log = open_log(self.ctx.paths.log_file(d.name))
+        self._log_line(slot, f"starting {d.name}")
+        slot.proc = subprocess.Popen(argv, env=d.environment(self.ctx), stdin=subprocess.DEVNULL,
+                                     stdout=slot.log, stderr=subprocess.STDOUT,
+                                     cwd=str(self.ctx.paths.run_dir))
+        slot.state.pid = slot.proc.pid
+        self._set(slot, "starting")
+
+    def _became_ready(self, slot: _Slot) -> None:
+        if not slot.ready_once:
+            try:
+                slot.daemon.after_ready(self.ctx)
+            except MicrokubeError as e:
+                self._log_line(slot, f"after start of {slot.daemon.name}: {e}")
+        slot.ready_once = True
+        self._set(slot, "ready")
+
+    def _exited(self, slot: _Slot, now: float) -> None:
+        assert slot.proc is not None
+        code = slot.proc.returncode
+        self._log_line(slot, f"{slot.daemon.name} exited with {code}; restarting")
+        ran = time.time() - slot.state.since
+        slot.proc = None
+        slot.state.pid = None
+        if ran > STABLE_AFTER:
+            slot.state.restarts = 0
+        self._backoff(slot, now)
+
+    def _backoff(self, slot: _Slot, now: float) -> None:
+        slot.state.restarts += 1
+        slot.next_start = now + min(BACKOFF_MAX, 0.5 * 2 ** (slot.state.restarts - 1))
+        self._set(slot, "backoff")
+
+    def _set(self, slot: _Slot, state: str) -> None:
+        slot.state.state = state
+        slot.state.since = time.time()
+        self._dirty = True
+
+    def _log_line(self, slot: _Slot, message: str) -> None:
+        if slot.log is None:
+            slot.log = open_log(self.ctx.paths.log_file(slot.daemon.name))
+        slot.log.write(f"microkube: {time.strftime('%Y-%m-%dT%H:%M:%S')} {message}\n".encode())
+        slot.log.flush()
+
+    def _rotate_logs(self) -> None:
+        for name in self.slots:
+            rotate_if_large(self.ctx.paths.log_file(name))
+
+    # --- adopted processes (containerd shims and containers) -------------------------
+    def _become_subreaper(self) -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+    def _managed_pids(self) -> set[int]:
+        return {s.proc.pid for s in self.slots.values() if s.proc is not None}
+
+    def _reap_adopted(self) -> None:
+        managed = self._managed_pids()
+        for child in psutil.Process().children():
+            if child.pid in managed:
+                continue
+            with contextlib.suppress(ChildProcessError, psutil.Error):
+                if child.status() == psutil.STATUS_ZOMBIE:
+                    os.waitpid(child.pid, os.WNOHANG)
+
+    # --- shutdown --------------------------------------------------------------------
+    def _shutdown(self) -> None:
+        self.state.stopping = True
+        self.state.save(self.ctx.paths.supervisor_state)
+        order = list(reversed(self.slots.values()))
+        # Kubernetes first, all at once; then the pods' processes; then the runtime and datastore.
+        last = [s for s in order if s.daemon.name in ("containerd", "etcd")]
+        self._stop_slots([s for s in order if s not in last])
+        self._kill_adopted()
+        for slot in last:
+            self._stop_slots([slot])
+        for slot in order:
+            with contextlib.suppress(Exception):
+                slot.daemon.cleanup(self.ctx)
+        unmount_below(self.ctx.paths.containerd_state)
+        unmount_below(self.ctx.paths.common)
+        with contextlib.suppress(FileNotFoundError):
+            self.ctx.paths.supervisor_state.unlink()
+
+    def _stop_slots(self, slots: list[_Slot]) -> None:
+        running = [s for s in slots if s.proc is not None and s.proc.poll() is None]
+        for s in running:
+            assert s.proc is not None
+            self._log_line(s, f"stopping {s.daemon.name}")
+            s.proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + max((s.daemon.stop_timeout for s in running), default=0)
+        for s in running:
+            assert s.proc is not None
+            try:
+                s.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                s.proc.kill()
+                s.proc.wait()
+            s.state.state, s.state.pid = "stopped", None
+
+    def _kill_adopted(self) -> None:
+        managed = self._managed_pids()
+        for _ in range(50):
+            others = [c for c in psutil.Process().children(recursive=True)
+                      if c.pid not in managed and not _descends_from(c, managed)]
+            if not others:
+                return
+            for c in others:
+                with contextlib.suppress(psutil.Error):
+                    c.kill()
+            time.sleep(0.1)
+            self._reap_adopted()
+
+
+def _descends_from(proc: psutil.Process, pids: set[int]) -> bool:
+    with contextlib.suppress(psutil.Error):
+        return any(p.pid in pids for p in proc.parents())
+    return False
+
+
+def run_forever(ctx: NodeContext, daemons: list[Daemon]) -> int:
+    return Supervisor(ctx, daemons).run()
+
+

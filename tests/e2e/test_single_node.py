@@ -1,0 +1,178 @@
+"""A real single node: Ready, workloads, services, restarts, clean stop.
+
+The tests share one node and run in file order: each leaves it as the
+next one expects (running, with the 'web' Deployment in place).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+import yaml
+
+from microkube.images.recipes import BUSYBOX_IMAGE
+from tests.testnode import TestNode
+
+pytestmark = pytest.mark.e2e
+
+WEB = f"""
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: web}}
+spec:
+  replicas: 2
+  selector: {{matchLabels: {{app: web}}}}
+  template:
+    metadata: {{labels: {{app: web}}}}
+    spec:
+      containers:
+      - name: httpd
+        image: {BUSYBOX_IMAGE}
+        imagePullPolicy: Never
+        command: ["sh", "-c", "mkdir -p /www && echo hello from $(hostname) > /www/index.html && exec httpd -f -v -p 8080 -h /www"]
+        ports: [{{containerPort: 8080}}]
+        readinessProbe:
+          httpGet: {{path: /, port: 8080}}
+          periodSeconds: 1
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: web}}
+spec:
+  selector: {{app: web}}
+  ports: [{{port: 80, targetPort: 8080}}]
+"""
+
+CLIENT = f"""
+apiVersion: v1
+kind: Pod
+metadata: {{name: client}}
+spec:
+  terminationGracePeriodSeconds: 0
+  containers:
+  - name: client
+    image: {BUSYBOX_IMAGE}
+    imagePullPolicy: Never
+    command: ["sh", "-c", "echo client started; exec sleep 100000"]
+"""
+
+
+def _node_ready(node: TestNode) -> bool:
+    nodes = node.kubectl_json("get", "nodes")["items"]
+    return any(c["type"] == "Ready" and c["status"] == "True"
+               for n in nodes for c in n["status"]["conditions"])
+
+
+def _web_available(node: TestNode) -> None:
+    node.kubectl("rollout", "status", "deployment/web", "--timeout=180s", timeout=200)
+
+
+def test_start_gives_a_ready_node(node: TestNode) -> None:
+    st = yaml.safe_load(node.run("status", "--format", "yaml").stdout)
+    assert st["microkube"] == {"running": True, "ready": True}
+    assert st["node"] == "mk-e2e"
+    assert all(state == "ready" for state in st["daemons"].values()), st["daemons"]
+    assert _node_ready(node)
+    version = node.kubectl_json("version")
+    assert version["serverVersion"]["gitVersion"].startswith("v1.")
+
+
+def test_deployment_serves_through_a_cluster_ip(node: TestNode) -> None:
+    node.apply(WEB)
+    _web_available(node)
+    node.apply(CLIENT)
+    node.kubectl("wait", "--for=condition=Ready", "pod/client", "--timeout=120s", timeout=150)
+    ip = node.kubectl("get", "service", "web", "-o", "jsonpath={.spec.clusterIP}").strip()
+    bodies = set()
+    for _ in range(12):
+        out = node.kubectl("exec", "client", "--", "wget", "-qO-", "-T", "5", f"http://{ip}/")
+        assert out.startswith("hello from web-"), out
+        bodies.add(out.strip())
+    pods = node.kubectl("get", "pods", "-l", "app=web", "-o", "name").split()
+    assert len(pods) == 2
+    assert len(bodies) >= 1
+
+
+def test_logs_and_exec(node: TestNode) -> None:
+    assert "client started" in node.kubectl("logs", "client")
+    assert node.kubectl("exec", "client", "--", "hostname").strip() == "client"
+    proc = node.run("kubectl", "exec", "client", "--", "sh", "-c", "exit 3", check=False)
+    assert proc.returncode == 3  # exit codes pass through microkube kubectl
+
+
+def test_user_without_rbac_rights_is_refused(node: TestNode) -> None:
+    node.kubectl("create", "serviceaccount", "nobody")
+    token = node.kubectl("create", "token", "nobody").strip()
+    ca = node.root / "data" / "certs" / "ca.crt"
+    proc = node.run("kubectl", "--kubeconfig=/dev/null", "--server=https://127.0.0.1:16443",
+                    f"--certificate-authority={ca}", f"--token={token}", "get", "pods",
+                    check=False)
+    assert proc.returncode != 0
+    assert "forbidden" in proc.stderr.lower()
+    anonymous = node.run("kubectl", "--kubeconfig=/dev/null", "--server=https://127.0.0.1:16443",
+                         f"--certificate-authority={ca}", "get", "pods", check=False)
+    assert anonymous.returncode != 0
+
+
+def test_objects_survive_stop_and_start(node: TestNode) -> None:
+    node.run("stop")
+    assert node.supervisor_state() is None
+    node.start()
+    _web_available(node)
+    node.kubectl("get", "serviceaccount", "nobody")
+
+
+@pytest.mark.parametrize("daemon", ["etcd", "containerd", "kube-apiserver",
+                                    "kube-controller-manager", "kube-scheduler", "kubelet",
+                                    "kube-proxy", "flanneld"])
+def test_killed_daemon_is_restarted(node: TestNode, daemon: str) -> None:
+    state = node.supervisor_state()
+    assert state is not None
+    old_pid = state["daemons"][daemon]["pid"]
+    assert old_pid
+    os.kill(old_pid, signal.SIGKILL)
+
+    def restarted() -> bool:
+        st = node.supervisor_state() or {}
+        d = st.get("daemons", {}).get(daemon, {})
+        return bool(d.get("pid") not in (None, old_pid) and d.get("state") == "ready")
+
+    node.wait_for(f"{daemon} to be restarted", restarted, timeout=120, every=0.5)
+    node.wait_for("the node to be Ready", lambda: _node_ready(node), timeout=120)
+    _web_available(node)
+
+
+def test_crashed_supervisor_is_cleaned_up_by_the_next_start(node: TestNode) -> None:
+    state = node.supervisor_state()
+    assert state is not None
+    os.kill(state["pid"], signal.SIGKILL)  # leaves its daemons and pods orphaned
+    node.start()
+    new = node.supervisor_state()
+    assert new is not None and new["pid"] != state["pid"]
+    old_pids = [d["pid"] for d in state["daemons"].values()]
+    assert not any(_alive(p) for p in old_pids), "daemons of the killed run survived"
+    _web_available(node)
+
+
+def test_stop_leaves_no_process_and_no_mount(node: TestNode) -> None:
+    node.run("stop")
+    assert node.processes() == []
+    assert node.mounts() == []
+    proc = node.run("status", check=False)
+    assert proc.returncode != 0
+    assert proc.stderr.strip().count("\n") == 0 and "not running" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    node.start()  # leave it running for whatever comes next
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().split()[2] != "Z"
+
+

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from microkube.config import args
+from microkube.errors import UsageError
+from microkube.paths import Paths
+
+VALUES = {"SNAP_DATA": "/data", "NODE_IP": "10.0.0.5"}
+
+
+def test_parse_expands_variables_and_skips_comments() -> None:
+    text = "# comment\n\n--data-dir=${SNAP_DATA}/etcd\n--advertise ${NODE_IP}\n--flag\n"
+    assert args.parse(text, "etcd", VALUES) == ["--data-dir=/data/etcd", "--advertise=10.0.0.5", "--flag"]
+
+
+@pytest.mark.parametrize("line", ["garbage", "-x=1", "--a=1 2", "--=3"])
+def test_parse_rejects_a_line_that_is_no_flag(line: str) -> None:
+    with pytest.raises(UsageError, match=r"kubelet:2: .* is not a flag"):
+        args.parse(f"--ok=1\n{line}\n", "kubelet", VALUES)
+
+
+def test_parse_rejects_unknown_variables() -> None:
+    with pytest.raises(UsageError, match=r"kubelet:1: unknown variable \$\{NOPE\}"):
+        args.parse("--x=${NOPE}", "kubelet", VALUES)
+
+
+def test_install_defaults_keeps_user_edits_and_set_flag(tmp_path: Path) -> None:
+    paths = Paths(tmp_path / "snap", tmp_path / "data", tmp_path / "common")
+    assert set(args.install_defaults(paths)) == set(args.DAEMONS)
+    kubelet = paths.args_file("kubelet")
+    kubelet.write_text("--v=4\n")
+    assert args.install_defaults(paths) == []
+    assert kubelet.read_text() == "--v=4\n"
+    args.set_flag(paths, "kubelet", "v", "2")
+    args.set_flag(paths, "kubelet", "max-pods", "50")
+    assert kubelet.read_text() == "--v=2\n--max-pods=50\n"
+    args.set_flag(paths, "kubelet", "max-pods", None)
+    assert args.flag_value(args.parse(kubelet.read_text(), "k", {}), "v") == "2"
+
+
+def test_every_default_args_file_parses() -> None:
+    values = {k: "x" for k in ("SNAP", "SNAP_DATA", "SNAP_COMMON", "NODE_NAME", "NODE_IP", "POD_CIDR",
+                                "SERVICE_CIDR", "CLUSTER_DOMAIN", "API_PORT", "DNS_IP")}
+    for daemon in args.DAEMONS:
+        assert args.parse(args.default_text(daemon), daemon, values)

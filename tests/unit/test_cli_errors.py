@@ -1,0 +1,62 @@
+"""Bad input gets one clear line and a non-zero exit, never a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def _microkube(*args: str, root: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SNAP", "MICROKUBE_"))}
+    env.update({"MICROKUBE_ROOT": str(root), "MICROKUBE_NODE_NAME": "unit",
+                "MICROKUBE_NODE_IP": "192.0.2.10"})
+    return subprocess.run([sys.executable, "-m", "microkube", *args], env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def _one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("Error: ")
+    return lines[0]
+
+
+def test_unknown_command_suggests_the_nearest(tmp_path: Path) -> None:
+    line = _one_line_error(_microkube("statsu", root=tmp_path))
+    assert "did you mean 'status'" in line
+
+
+def test_bad_flag(tmp_path: Path) -> None:
+    line = _one_line_error(_microkube("status", "--bogus", root=tmp_path))
+    assert "--bogus" in line
+
+
+def test_bad_choice(tmp_path: Path) -> None:
+    _one_line_error(_microkube("status", "--format", "xml", root=tmp_path))
+
+
+def test_status_of_a_node_that_is_not_running(tmp_path: Path) -> None:
+    proc = _microkube("status", root=tmp_path)
+    assert "not running" in _one_line_error(proc)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="start prepares /sys/fs/cgroup-free state but needs root")
+def test_corrupt_args_file_is_named_and_nothing_starts(tmp_path: Path) -> None:
+    args_dir = tmp_path / "data" / "args"
+    args_dir.mkdir(parents=True)
+    (args_dir / "kubelet").write_text("--v=2\nthis is not a flag\n")
+    line = _one_line_error(_microkube("start", root=tmp_path))
+    assert f"{args_dir}/kubelet:2:" in line
+    assert not (tmp_path / "common" / "run" / "supervisor.json").exists()
+    assert (args_dir / "kubelet").read_text() == "--v=2\nthis is not a flag\n"
+
+
+def test_version_flag(tmp_path: Path) -> None:
+    proc = _microkube("--version", root=tmp_path)
+    assert proc.returncode == 0 and proc.stdout.startswith("microkube ")
