@@ -1,0 +1,286 @@
+"""Leaf certificates: what one should say (a spec), issuing it, and checking it.
+
+A spec is the whole truth about a certificate we want: subject, usage and
+the names it must cover. ``reissue_reason`` compares a certificate on disk
+with its spec, so renewal is one rule: re-issue whenever the answer is not None.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import ipaddress
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from microkube.pki.errors import PkiError
+from microkube.pki.keys import PrivateKey, PublicKey, public_der
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+LEAF_VALIDITY = dt.timedelta(days=365)
+# Renew a leaf once it has less than this left: a month of warnings before it breaks.
+RENEW_BEFORE = dt.timedelta(days=30)
+# Start validity a little in the past so a node whose clock lags a few minutes
+# behind the one that signed still accepts the certificate.
+BACKDATE = dt.timedelta(hours=1)
+
+
+class Usage(enum.Enum):
+    CLIENT = "client"
+    SERVER = "server"
+    PEER = "peer"  # both: etcd peers present their serving certificate as clients
+
+    @property
+    def extended_key_usages(self) -> frozenset[x509.ObjectIdentifier]:
+        server = ExtendedKeyUsageOID.SERVER_AUTH
+        client = ExtendedKeyUsageOID.CLIENT_AUTH
+        return {
+            Usage.CLIENT: frozenset({client}),
+            Usage.SERVER: frozenset({server}),
+            Usage.PEER: frozenset({server, client}),
+        }[self]
+
+
+@dataclass(frozen=True)
+class LeafSpec:
+    """What a leaf certificate must say."""
+
+    common_name: str
+    usage: Usage
+    organizations: tuple[str, ...] = ()
+    dns_names: tuple[str, ...] = ()
+    ip_addresses: tuple[IPAddress, ...] = ()
+    validity: dt.timedelta = field(default=LEAF_VALIDITY)
+
+    def subject(self) -> x509.Name:
+        attrs = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in self.organizations]
+        attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, self.common_name))
+        return x509.Name(attrs)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def build_certificate(
+    *,
+    subject: x509.Name,
+    public_key: PublicKey,
+    issuer_cert: x509.Certificate | None,
+    issuer_key: PrivateKey,
+    validity: dt.timedelta,
+    extensions: list[tuple[x509.ExtensionType, bool]],
+    now: dt.datetime | None = None,
+) -> x509.Certificate:
+    """Sign a certificate; ``issuer_cert`` None means self-signed (a new CA)."""
+    now = now or utcnow()
+    issuer_name = subject if issuer_cert is None else issuer_cert.subject
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer_name)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - BACKDATE)
+        .not_valid_after(now + validity)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+    )
+    issuer_public = issuer_key.public_key()
+    builder = builder.add_extension(
+        x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_public), critical=False
+    )
+    for ext, critical in extensions:
+        builder = builder.add_extension(ext, critical=critical)
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+def leaf_extensions(
+    spec: LeafSpec, public_key: PublicKey
+) -> list[tuple[x509.ExtensionType, bool]]:
+    exts: list[tuple[x509.ExtensionType, bool]] = [
+        (x509.BasicConstraints(ca=False, path_length=None), True),
+        (
+            x509.KeyUsage(
+                digital_signature=True,
+                # Only RSA keys can encipher (TLS 1.2 RSA key exchange).
+                key_encipherment=isinstance(public_key, rsa.RSAPublicKey),
+                content_commitment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            True,
+        ),
+        (x509.ExtendedKeyUsage(sorted(spec.usage.extended_key_usages, key=str)), False),
+    ]
+    names: list[x509.GeneralName] = [x509.DNSName(n) for n in spec.dns_names]
+    names += [x509.IPAddress(ip) for ip in spec.ip_addresses]
+    if names:
+        exts.append((x509.SubjectAlternativeName(names), False))
+    return exts
+
+
+def issue_leaf(
+    spec: LeafSpec,
+    public_key: PublicKey,
+    issuer_cert: x509.Certificate,
+    issuer_key: PrivateKey,
+    now: dt.datetime | None = None,
+) -> x509.Certificate:
+    return build_certificate(
+        subject=spec.subject(),
+        public_key=public_key,
+        issuer_cert=issuer_cert,
+        issuer_key=issuer_key,
+        validity=spec.validity,
+        extensions=leaf_extensions(spec, public_key),
+        now=now,
+    )
+
+
+# --- reading and checking ---------------------------------------------------------
+
+
+def cert_pem(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def parse_cert(data: bytes, source: str) -> x509.Certificate:
+    try:
+        return x509.load_pem_x509_certificate(data)
+    except ValueError as e:
+        raise PkiError(f"{source}: not a readable PEM certificate ({e})") from None
+
+
+def load_cert(path: Path) -> x509.Certificate:
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise PkiError(f"cannot read {path}: {e.strerror}") from None
+    return parse_cert(data, str(path))
+
+
+def cert_public_der(cert: x509.Certificate) -> bytes:
+    return cert.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def subject_values(name: x509.Name, oid: x509.ObjectIdentifier) -> list[str]:
+    return [str(a.value) for a in name.get_attributes_for_oid(oid)]
+
+
+def san_names(cert: x509.Certificate) -> tuple[set[str], set[IPAddress]]:
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return set(), set()
+    ips = {ip for ip in san.get_values_for_type(x509.IPAddress) if isinstance(ip, IPAddress)}
+    return set(san.get_values_for_type(x509.DNSName)), ips
+
+
+def extended_key_usages(cert: x509.Certificate) -> frozenset[x509.ObjectIdentifier]:
+    try:
+        return frozenset(cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value)
+    except x509.ExtensionNotFound:
+        return frozenset()
+
+
+def is_issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
+
+
+def days_left(cert: x509.Certificate, now: dt.datetime | None = None) -> int:
+    return (cert.not_valid_after_utc - (now or utcnow())).days
+
+
+def reissue_reason(
+    cert: x509.Certificate,
+    key: PrivateKey,
+    spec: LeafSpec,
+    issuer: x509.Certificate,
+    now: dt.datetime | None = None,
+    renew_before: dt.timedelta = RENEW_BEFORE,
+) -> str | None:
+    """Why ``cert`` (with ``key``) no longer fits ``spec``, or None if it can stay."""
+    now = now or utcnow()
+    if cert_public_der(cert) != public_der(key):
+        return "key does not match certificate"
+    if not is_issued_by(cert, issuer):
+        return "not issued by the current CA"
+    if cert.not_valid_before_utc > now:
+        return "not valid yet (clock moved back?)"
+    if cert.not_valid_after_utc - now < renew_before:
+        return f"expires in {days_left(cert, now)} days"
+    if subject_values(cert.subject, NameOID.COMMON_NAME) != [spec.common_name]:
+        return "common name changed"
+    if sorted(subject_values(cert.subject, NameOID.ORGANIZATION_NAME)) != sorted(
+        spec.organizations
+    ):
+        return "organisation changed"
+    if extended_key_usages(cert) != spec.usage.extended_key_usages:
+        return "usage changed"
+    dns, ips = san_names(cert)
+    missing = [n for n in spec.dns_names if n not in dns]
+    missing += [str(ip) for ip in spec.ip_addresses if ip not in ips]
+    if missing:
+        return "does not cover " + ", ".join(missing)
+    return None
+
+
+# --- expiry report ----------------------------------------------------------------
+
+
+class Expiry(NamedTuple):
+    path: Path
+    not_after: dt.datetime
+    days_left: int
+
+
+def _pem_certs_in(directory: Path) -> Iterator[Path]:
+    yield from sorted(p for p in directory.rglob("*.crt") if p.is_file())
+
+
+def check_expiry(
+    certs_dir: Path,
+    credentials_dir: Path | None = None,
+    now: dt.datetime | None = None,
+) -> list[Expiry]:
+    """Every certificate under ``certs_dir`` (and in kubeconfigs under
+    ``credentials_dir``), soonest to expire first. Unreadable files are skipped:
+    this feeds a status warning, which must not fail on one bad file."""
+    from microkube.pki.kubeconfig import read_kubeconfig
+
+    now = now or utcnow()
+    found: list[Expiry] = []
+    for path in _pem_certs_in(certs_dir) if certs_dir.is_dir() else ():
+        try:
+            cert = load_cert(path)
+        except PkiError:
+            continue
+        found.append(Expiry(path, cert.not_valid_after_utc, days_left(cert, now)))
+    if credentials_dir is not None and credentials_dir.is_dir():
+        for path in sorted(credentials_dir.glob("*.config")):
+            try:
+                client = read_kubeconfig(path).client_cert()
+            except PkiError:
+                continue
+            if client is not None:
+                found.append(Expiry(path, client.not_valid_after_utc, days_left(client, now)))
+    return sorted(found, key=lambda e: (e.not_after, str(e.path)))

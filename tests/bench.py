@@ -1,0 +1,146 @@
+"""``make bench``: the figures microkube is judged by, printed and written as JSON.
+
+Run as root after ``make components``. Every node is a real one in its own
+network namespace (see tests/testnode.py), started cold from an empty root.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from tests.testnode import TestNode, components_built
+
+IDLE_SETTLE_SECONDS = 60
+COLD_STARTS = 3
+LATENCY_RUNS = 10
+
+
+def _node(tag: str, base: Path) -> TestNode:
+    return TestNode(name=f"mk-bench-{tag}", root=base / tag / "root", ip="10.214.0.2",
+                    netns=f"mk-bench-{os.getpid()}-{tag}")
+
+
+def time_to_ready(base: Path) -> dict[str, Any]:
+    times = []
+    for i in range(COLD_STARTS):
+        node = _node(f"cold{i}", base)
+        node.create_netns()
+        try:
+            t0 = time.monotonic()
+            node.start()
+            times.append(time.monotonic() - t0)
+            print(f"  cold start {i + 1}: Ready in {times[-1]:.1f} s", flush=True)
+        finally:
+            node.destroy()
+    return {"runs_s": [round(t, 2) for t in times], "median_s": round(statistics.median(times), 2)}
+
+
+def idle_memory(node: TestNode) -> dict[str, Any]:
+    print(f"  waiting {IDLE_SETTLE_SECONDS} s for the node to settle", flush=True)
+    time.sleep(IDLE_SETTLE_SECONDS)
+    per: dict[str, dict[str, float]] = {}
+    for p in node.processes():
+        try:
+            name = _label(p)
+            mem = p.memory_full_info()
+        except psutil.Error:
+            continue
+        entry = per.setdefault(name, {"rss_mb": 0.0, "pss_mb": 0.0, "count": 0})
+        entry["rss_mb"] += mem.rss / 2**20
+        entry["pss_mb"] += mem.pss / 2**20
+        entry["count"] += 1
+    per = {k: {kk: round(vv, 1) for kk, vv in v.items()} for k, v in sorted(per.items())}
+    return {
+        "processes": per,
+        "total_rss_mb": round(sum(v["rss_mb"] for v in per.values()), 1),
+        "total_pss_mb": round(sum(v["pss_mb"] for v in per.values()), 1),
+    }
+
+
+def _label(p: psutil.Process) -> str:
+    cmd = p.cmdline()
+    if cmd[1:3] == ["-m", "microkube.services.supervise"]:
+        return "microkube-supervisor"
+    base = Path(cmd[0]).name if cmd else p.name()
+    return base if base.startswith(("kube", "etcd", "containerd", "flanneld")) else "pod:" + base
+
+
+def latency(node: TestNode, *args: str) -> dict[str, Any]:
+    times = []
+    for _ in range(LATENCY_RUNS):
+        t0 = time.monotonic()
+        node.run(*args)
+        times.append(time.monotonic() - t0)
+    return {"median_ms": round(statistics.median(times) * 1000), "max_ms": round(max(times) * 1000)}
+
+
+def component_figures() -> dict[str, Any]:
+    try:
+        from microkube.components.bench import component_bench
+    except ImportError:
+        return {}
+    return dict(component_bench())
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--json", type=Path, default=Path("bench.json"))
+    opts = ap.parse_args()
+    if os.geteuid() != 0 or not components_built():
+        print("bench needs root and built components ('make components')", file=sys.stderr)
+        return 2
+    results: dict[str, Any] = {"components": component_figures()}
+    with tempfile.TemporaryDirectory(prefix="mk-bench-") as tmp:
+        base = Path(tmp)
+        print("time to Ready (cold starts):", flush=True)
+        results["time_to_ready"] = time_to_ready(base)
+        node = _node("idle", base)
+        node.create_netns()
+        try:
+            node.start()
+            print("idle memory:", flush=True)
+            results["idle_memory"] = idle_memory(node)
+            print("CLI latency:", flush=True)
+            results["status_latency"] = latency(node, "status")
+            results["kubectl_get_pods_latency"] = latency(node, "kubectl", "get", "pods")
+        finally:
+            node.destroy()
+    opts.json.write_text(json.dumps(results, indent=1) + "\n")
+    print(render(results))
+    print(f"(JSON in {opts.json})")
+    return 0
+
+
+def render(r: dict[str, Any]) -> str:
+    out = ["", "== microkube bench =="]
+    ttr = r.get("time_to_ready", {})
+    out.append(f"time to Ready, median of {COLD_STARTS} cold starts: {ttr.get('median_s')} s "
+               f"(runs: {ttr.get('runs_s')}; target <= 20 s, goal 8 s)")
+    mem = r.get("idle_memory", {})
+    out.append(f"idle memory {IDLE_SETTLE_SECONDS} s after Ready: RSS {mem.get('total_rss_mb')} MB, "
+               f"PSS {mem.get('total_pss_mb')} MB (target <= 500 MB, goal 250 MB)")
+    for name, v in mem.get("processes", {}).items():
+        out.append(f"  {name:<28} RSS {v['rss_mb']:>7.1f} MB  PSS {v['pss_mb']:>7.1f} MB  x{int(v['count'])}")
+    for key in ("status_latency", "kubectl_get_pods_latency"):
+        v = r.get(key, {})
+        out.append(f"{key.replace('_', ' ')}: median {v.get('median_ms')} ms, max {v.get('max_ms')} ms")
+    comp = r.get("components")
+    if comp:
+        out.append("components: " + json.dumps(comp)[:2000])
+    out.append("anchors (Raspberry Pi 5, published): k3s 25-40 s / 430-520 MB; "
+               "MicroK8s 45-70 s / 620-760 MB")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
