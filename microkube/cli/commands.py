@@ -11,6 +11,7 @@ MODULES = (
     "microkube.cli.node",
     "microkube.cli.passthrough",
     "microkube.cli.images",
+    "microkube.cli.certs",
     "microkube.cli.version",
 )
 

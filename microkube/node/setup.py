@@ -10,6 +10,7 @@ starts.
 from __future__ import annotations
 
 import socket
+from typing import Any
 
 from microkube.config import args, node, render
 from microkube.config.node import NodeConfig
@@ -35,18 +36,23 @@ def prepare(paths: Paths) -> NodeContext:
     return ctx
 
 
-def ensure_pki(paths: Paths, config: NodeConfig) -> None:
+def pki_identity(paths: Paths, config: NodeConfig) -> dict[str, Any]:
+    """The arguments that describe this node to the PKI, for ensure and refresh alike."""
     from microkube.pki.hostinfo import host_ips
+
+    return {
+        "certs_dir": paths.certs_dir,
+        "credentials_dir": paths.credentials_dir,
+        "node_name": config.node_name,
+        "host_ips": [*host_ips(), config.node_ip],
+        "hostname": socket.gethostname(),
+        "service_cidr": config.service_cidr,
+        "cluster_domain": config.cluster_domain,
+        "api_server_url": config.api_url,
+    }
+
+
+def ensure_pki(paths: Paths, config: NodeConfig) -> None:
     from microkube.pki.node import ensure_node_pki
 
-    ips = [*host_ips(), config.node_ip]
-    ensure_node_pki(
-        certs_dir=paths.certs_dir,
-        credentials_dir=paths.credentials_dir,
-        node_name=config.node_name,
-        host_ips=ips,
-        hostname=socket.gethostname(),
-        service_cidr=config.service_cidr,
-        cluster_domain=config.cluster_domain,
-        api_server_url=config.api_url,
-    )
+    ensure_node_pki(**pki_identity(paths, config))

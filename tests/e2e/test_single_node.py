@@ -31,7 +31,10 @@ spec:
       - name: httpd
         image: {BUSYBOX_IMAGE}
         imagePullPolicy: Never
-        command: ["sh", "-c", "mkdir -p /www && echo hello from $(hostname) > /www/index.html && exec httpd -f -v -p 8080 -h /www"]
+        command:
+        - sh
+        - -c
+        - mkdir -p /www && echo hello from $(hostname) > /www/index.html && exec httpd -f -v -p 8080 -h /www
         ports: [{{containerPort: 8080}}]
         readinessProbe:
           httpGet: {{path: /, port: 8080}}
