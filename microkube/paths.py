@@ -59,7 +59,14 @@ class Paths:
 
     @property
     def core_addons_dir(self) -> Path:
-        return self.snap / "addons"
+        shipped = self.snap / "addons"
+        # A checkout that has not installed its build tree uses the source folder.
+        return shipped if shipped.exists() or self.in_snap else CHECKOUT / "addons"
+
+    @property
+    def addon_images_dir(self) -> Path:
+        """Image archives imported when their addon is enabled (not at start)."""
+        return self.images_dir / "addons"
 
     @property
     def versions_file(self) -> Path:
@@ -143,6 +150,10 @@ class Paths:
     @property
     def addon_repos_dir(self) -> Path:
         return self.common / "addons"
+
+    @property
+    def addons_state_file(self) -> Path:
+        return self.var_dir / "addons.yaml"
 
     def ensure(self) -> None:
         """Create the writable tree; credentials are private to root."""

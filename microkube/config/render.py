@@ -18,7 +18,6 @@ from microkube.images.recipes import PAUSE_IMAGE
 from microkube.paths import Paths
 
 
-
 @cache
 def _env() -> jinja2.Environment:
     return jinja2.Environment(

@@ -86,3 +86,29 @@ def clean_after_crash(paths: Paths) -> None:
     # No pod runs now, so every IP reservation and CNI scratch file is stale.
     for d in (paths.common / "var" / "lib" / "cni",):
         shutil.rmtree(d, ignore_errors=True)
+
+
+def restart_daemon(paths: Paths, name: str, timeout: float = 60.0) -> None:
+    """Restart one daemon (e.g. the kubelet after its config changed) and wait until it serves.
+
+    The supervisor restarts any daemon that exits, so ending it is enough.
+    """
+    import psutil
+
+    state = running_supervisor(paths)
+    if state is None:
+        return  # not running: the change applies at the next start
+    daemon = state.daemons.get(name)
+    if daemon is None or daemon.pid is None:
+        raise MicrokubeError(f"no running daemon named {name}")
+    old = daemon.pid
+    with contextlib.suppress(psutil.NoSuchProcess):
+        psutil.Process(old).terminate()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = running_supervisor(paths)
+        d = state.daemons.get(name) if state else None
+        if d is not None and d.pid not in (None, old) and d.state == "ready":
+            return
+        time.sleep(0.2)
+    raise MicrokubeError(f"{name} did not come back within {timeout:.0f} s")

@@ -1,0 +1,1 @@
+"""Pod images: OCI archive writing, the image recipes, import and export."""
