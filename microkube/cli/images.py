@@ -20,10 +20,10 @@ def images() -> None:
 def import_(archives: tuple[Path, ...]) -> None:
     """Import OCI or Docker image archives into the node."""
     from microkube.images.importer import import_archives
-    from microkube.node.control import running_supervisor
+    from microkube.node.control import is_running
 
     paths = Paths.from_env()
-    _require_running(paths, running_supervisor(paths) is not None)
+    _require_running(paths, is_running(paths))
     import_archives(paths.binary("ctr"), paths.containerd_socket, list(archives))
     for a in archives:
         click.echo(f"imported {a}")
@@ -34,10 +34,10 @@ def import_(archives: tuple[Path, ...]) -> None:
 def export_local(directory: Path) -> None:
     """Export every image the node holds into DIRECTORY, one archive each."""
     from microkube.images.importer import export_image, list_images
-    from microkube.node.control import running_supervisor
+    from microkube.node.control import is_running
 
     paths = Paths.from_env()
-    _require_running(paths, running_supervisor(paths) is not None)
+    _require_running(paths, is_running(paths))
     ctr, sock = paths.binary("ctr"), paths.containerd_socket
     for ref in list_images(ctr, sock):
         if ref.startswith("sha256:"):

@@ -22,7 +22,7 @@ def refresh_certs(paths: Paths, only: list[str] | None, progress: Callable[[str]
     ctx = setup.load_context(paths)
     report = refresh(**setup.pki_identity(paths, ctx.node), only=only or None)
     renewed = sorted(report.renewed)
-    if control.running_supervisor(paths):
+    if control.is_running(paths):
         progress("restarting microkube so every daemon loads the new certificates")
         control.stop(paths, progress)
         control.start(paths, progress)

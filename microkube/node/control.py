@@ -1,4 +1,4 @@
-"""Starting and stopping the node outside a snap, through the supervisor."""
+"""Starting and stopping the node: through our supervisor, or through snapd in a snap."""
 
 from __future__ import annotations
 
@@ -24,10 +24,47 @@ def running_supervisor(paths: Paths) -> SupervisorState | None:
     return state if state is not None and state.alive() else None
 
 
+def _daemon_names() -> list[str]:
+    from microkube.services.registry import control_plane_daemons
+
+    return [d.name for d in control_plane_daemons()]
+
+
+def is_running(paths: Paths) -> bool:
+    if paths.in_snap:
+        from microkube.services import snapctl
+
+        return any(snapctl.active(_daemon_names()).values())
+    return running_supervisor(paths) is not None
+
+
+def daemon_states(paths: Paths) -> dict[str, str] | None:
+    """Each daemon's state (waiting, starting, ready, backoff, stopped); None if not running."""
+    if not paths.in_snap:
+        sup = running_supervisor(paths)
+        return None if sup is None else {n: d.state for n, d in sup.daemons.items()}
+    from microkube.services import snapctl
+    from microkube.services.registry import control_plane_daemons
+
+    active = snapctl.active(_daemon_names())
+    if not any(active.values()):
+        return None
+    ctx = setup.load_context(paths)
+    return {d.name: ("stopped" if not active[d.name] else "ready" if d.ready(ctx) else "starting")
+            for d in control_plane_daemons()}
+
+
 def start(paths: Paths, progress: Progress) -> bool:
     """Start the node; False if it was already running."""
-    if running_supervisor(paths):
+    if is_running(paths):
         return False
+    if paths.in_snap:
+        from microkube.services import snapctl
+
+        setup.prepare(paths)
+        snapctl.start(_daemon_names())
+        progress("microkube started; the node becomes Ready in a few seconds")
+        return True
     clean_after_crash(paths)
     setup.prepare(paths)
     log = paths.log_file("supervisor")
@@ -50,6 +87,13 @@ def start(paths: Paths, progress: Progress) -> bool:
 
 def stop(paths: Paths, progress: Progress, timeout: float = 60.0) -> bool:
     """Stop the node and wait until every process is gone; False if it was not running."""
+    if paths.in_snap:
+        from microkube.services import snapctl
+
+        if not is_running(paths):
+            return False
+        snapctl.stop(_daemon_names())
+        return True
     state = running_supervisor(paths)
     if state is None:
         clean_after_crash(paths)
@@ -95,6 +139,11 @@ def restart_daemon(paths: Paths, name: str, timeout: float = 60.0) -> None:
     """
     import psutil
 
+    if paths.in_snap:
+        from microkube.services import snapctl
+
+        snapctl.restart(name)
+        return
     state = running_supervisor(paths)
     if state is None:
         return  # not running: the change applies at the next start

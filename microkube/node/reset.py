@@ -10,7 +10,7 @@ from microkube.paths import Paths
 
 
 def reset(paths: Paths, progress: Callable[[str], None]) -> None:
-    was_running = control.running_supervisor(paths) is not None
+    was_running = control.is_running(paths)
     if was_running:
         control.stop(paths, progress)
     control.clean_after_crash(paths)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from microkube.errors import MicrokubeError, NotRunningError
 from microkube.kubeapi import KubeApi
 from microkube.node import setup
-from microkube.node.control import running_supervisor
+from microkube.node.control import daemon_states
 from microkube.paths import Paths
 
 
@@ -42,12 +42,12 @@ def api_client(paths: Paths, timeout: float = 2.0) -> KubeApi:
 
 
 def gather(paths: Paths) -> NodeStatus:
-    sup = running_supervisor(paths)
-    if sup is None:
+    states = daemon_states(paths)
+    if states is None:
         raise NotRunningError("microkube is not running; start it with 'microkube start'")
     ctx = setup.load_context(paths)
     st = NodeStatus(running=True, node_name=ctx.node.node_name, api_server=ctx.node.api_url)
-    st.daemons = {name: d.state for name, d in sup.daemons.items()}
+    st.daemons = states
     st.datastore_members = [f"{ctx.node.node_ip}:12380"]
     try:
         st.ready = api_client(paths, timeout=1.0).node_ready(ctx.node.node_name)

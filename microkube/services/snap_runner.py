@@ -1,0 +1,76 @@
+"""The command of each daemon app in the snap: ``microkube-daemon NAME``.
+
+snapd starts every daemon app at once, so each runner prepares the node
+(under a lock), waits for the daemons it needs to serve, and then execs
+its daemon, leaving snapd the process to supervise. ``--cleanup`` is the
+apps' post-stop command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import os
+import sys
+import time
+
+from microkube.errors import MicrokubeError
+from microkube.node import setup
+from microkube.paths import Paths
+from microkube.services.base import NodeContext
+from microkube.services.registry import by_name
+
+WAIT_STEP = 0.2
+
+
+def prepare_once(paths: Paths) -> NodeContext:
+    paths.var_dir.mkdir(parents=True, exist_ok=True)
+    with open(paths.var_dir / ".prepare.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return setup.prepare(paths)
+
+
+def wait_for_dependencies(ctx: NodeContext, name: str) -> None:
+    for dep_name in by_name(name).after:
+        dep = by_name(dep_name)
+        while not dep.ready(ctx):
+            time.sleep(WAIT_STEP)
+        dep.after_ready(ctx)  # idempotent: e.g. image preload is stamped
+
+
+def run(name: str) -> None:
+    ctx = prepare_once(Paths.from_env())
+    daemon = by_name(name)
+    wait_for_dependencies(ctx, name)
+    daemon.prepare(ctx)
+    argv = daemon.command(ctx)
+    os.execve(argv[0], argv, daemon.environment(ctx))
+
+
+def cleanup(name: str) -> None:
+    by_name(name).cleanup(setup.load_context(Paths.from_env()))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="microkube-daemon")
+    ap.add_argument("daemon")
+    ap.add_argument("--cleanup", action="store_true", help="undo what the stopped daemon left")
+    opts = ap.parse_args(argv)
+    try:
+        by_name(opts.daemon)
+    except KeyError:
+        print(f"Error: unknown daemon '{opts.daemon}'", file=sys.stderr)
+        return 2
+    try:
+        if opts.cleanup:
+            cleanup(opts.daemon)
+        else:
+            run(opts.daemon)
+    except MicrokubeError as e:
+        print(f"Error: {e}", file=sys.stderr)
+        return e.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

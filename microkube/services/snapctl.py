@@ -1,0 +1,52 @@
+"""Driving the node's daemons through snapd, inside the snap.
+
+Each daemon is a snap app named ``daemon-<name>``; snapd runs, restarts and
+stops them, and ``snapctl`` is how microkube asks it to.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+from microkube.errors import MicrokubeError
+
+SNAP_NAME_DEFAULT = "microkube"
+
+
+def app_name(daemon: str) -> str:
+    return f"{os.environ.get('SNAP_INSTANCE_NAME') or os.environ.get('SNAP_NAME') or SNAP_NAME_DEFAULT}" \
+           f".daemon-{daemon}"
+
+
+def _snapctl(*args: str) -> str:
+    try:
+        proc = subprocess.run(["snapctl", *args], capture_output=True, text=True, timeout=120)
+    except FileNotFoundError:
+        raise MicrokubeError("snapctl is not available; is microkube running as a snap?") from None
+    if proc.returncode != 0:
+        raise MicrokubeError(f"snapctl {args[0]}: {proc.stderr.strip() or proc.returncode}")
+    return proc.stdout
+
+
+def start(daemons: list[str]) -> None:
+    _snapctl("start", "--enable", *(app_name(d) for d in daemons))
+
+
+def stop(daemons: list[str]) -> None:
+    _snapctl("stop", "--disable", *(app_name(d) for d in reversed(daemons)))
+
+
+def restart(daemon: str) -> None:
+    _snapctl("restart", app_name(daemon))
+
+
+def active(daemons: list[str]) -> dict[str, bool]:
+    """Which daemon apps snapd reports as active."""
+    out = _snapctl("services", *(app_name(d) for d in daemons))
+    states = {}
+    for line in out.splitlines()[1:]:
+        cols = line.split()
+        if len(cols) >= 3:
+            states[cols[0].rsplit(".daemon-", 1)[-1]] = cols[2] == "active"
+    return {d: states.get(d, False) for d in daemons}
