@@ -3,7 +3,7 @@
 The node gets its own root directory, network namespace (so its ports,
 iptables rules and links never touch the host's), cgroup subtree and
 node name. Nothing it runs can reach beyond the namespace: its only
-interface is a dummy link, and containerd's registry mirror points at a
+interface is a veth pair inside it, and containerd's registry mirror points at a
 loopback port where nothing listens, so no pull ever leaves.
 """
 
@@ -24,7 +24,8 @@ import psutil
 
 from microkube.paths import CHECKOUT
 
-SNAP_TREE = CHECKOUT / "build" / "snap"
+# The read-only tree the node runs from: the checkout's build, unless MICROKUBE_SNAP says otherwise.
+SNAP_TREE = Path(os.environ.get("MICROKUBE_SNAP") or CHECKOUT / "build" / "snap")
 
 
 def components_built() -> bool:
@@ -39,6 +40,7 @@ def _sh(*argv: str) -> None:
 
 @dataclass
 class TestNode:
+    __test__ = False  # a helper, not a test class
     name: str
     root: Path
     ip: str
@@ -49,6 +51,7 @@ class TestNode:
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SNAP", "MICROKUBE_"))}
         env.update({
+            "MICROKUBE_SNAP": str(SNAP_TREE),
             "MICROKUBE_ROOT": str(self.root),
             "MICROKUBE_NODE_NAME": self.name,
             "MICROKUBE_NODE_IP": self.ip,
@@ -63,8 +66,10 @@ class TestNode:
         _sh("ip", "netns", "add", self.netns)
         ns = ["ip", "-n", self.netns]
         _sh(*ns, "link", "set", "lo", "up")
-        _sh(*ns, "link", "add", "mk0", "type", "dummy")
+        # This kernel has no dummy links: a veth pair with both ends inside serves.
+        _sh(*ns, "link", "add", "mk0", "type", "veth", "peer", "name", "mk0p")
         _sh(*ns, "addr", "add", f"{self.ip}/24", "dev", "mk0")
+        _sh(*ns, "link", "set", "mk0p", "up")
         _sh(*ns, "link", "set", "mk0", "up")
         _sh(*ns, "route", "add", "default", "dev", "mk0")
 

@@ -13,6 +13,7 @@ MODULES = (
     "microkube.cli.images",
     "microkube.cli.certs",
     "microkube.cli.version",
+    "microkube.cli.addons",
 )
 
 

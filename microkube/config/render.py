@@ -37,6 +37,17 @@ def cgroup_v1() -> bool:
     return not Path("/sys/fs/cgroup/cgroup.controllers").exists()
 
 
+CAP_SYS_RESOURCE = 24
+
+
+def can_lower_oom_score() -> bool:
+    """True if we hold CAP_SYS_RESOURCE (some VMs and containers withhold it)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("CapEff:"):
+            return bool(int(line.split()[1], 16) >> CAP_SYS_RESOURCE & 1)
+    return False
+
+
 def host_resolv_conf() -> str:
     """The resolv.conf pods inherit; systemd-resolved's stub would loop."""
     upstream = Path("/run/systemd/resolve/resolv.conf")
@@ -55,7 +66,8 @@ def ensure_configs(paths: Paths, node: NodeConfig) -> list[str]:
     values = {"paths": paths, "node": node}
     wanted = {
         paths.args_dir / "containerd.toml": render(
-            "containerd.toml.j2", sandbox_image=PAUSE_IMAGE, **values),
+            "containerd.toml.j2", sandbox_image=PAUSE_IMAGE,
+            restrict_oom_score_adj=not can_lower_oom_score(), **values),
         paths.args_dir / "kubelet.yaml": render(
             "kubelet.yaml.j2", cgroup_v1=cgroup_v1(), cluster_dns=None,
             resolv_conf=host_resolv_conf(), **values),

@@ -49,10 +49,15 @@ def gather(paths: Paths) -> NodeStatus:
     st = NodeStatus(running=True, node_name=ctx.node.node_name, api_server=ctx.node.api_url)
     st.daemons = states
     st.datastore_members = [f"{ctx.node.node_ip}:12380"]
-    try:
-        st.ready = api_client(paths, timeout=1.0).node_ready(ctx.node.node_name)
-    except MicrokubeError:
-        st.ready = False
+    from microkube.addons.listing import status_lists
+
+    st.addons = status_lists(paths, ctx.node.substitutions())
+    # Ready means pods can run: every daemon serves (flannel included) and the Node says Ready.
+    if all(s == "ready" for s in states.values()):
+        try:
+            st.ready = api_client(paths, timeout=1.0).node_ready(ctx.node.node_name)
+        except MicrokubeError:
+            st.ready = False
     return st
 
 

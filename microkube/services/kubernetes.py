@@ -15,6 +15,13 @@ class KubeApiserver(Daemon):
         context = tls_context(ctx.paths.certs_dir / "ca.crt")
         return http_ok(f"{ctx.node.api_url}/readyz", context=context)
 
+    def after_ready(self, ctx: NodeContext) -> None:
+        # The roles our host daemons (flannel) need; idempotent, so every start re-applies them.
+        from microkube import kubectl
+        from microkube.config.render import render
+
+        kubectl.apply(ctx.paths, render("bootstrap-rbac.yaml.j2", flannel_user="flannel"))
+
 
 class KubeControllerManager(Daemon):
     name = "kube-controller-manager"

@@ -1,0 +1,100 @@
+"""The bundled kubectl, run with the admin credentials, for what addons do.
+
+Manifests go in through server-side apply under one field manager, so an
+addon's objects are owned by microkube and re-applying is idempotent.
+Failures become one line: the last thing kubectl said.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Sequence
+from typing import Any
+
+import yaml
+
+from microkube.addons.state import ObjectRef
+from microkube.errors import MicrokubeError
+from microkube.paths import Paths
+
+FIELD_MANAGER = "microkube"
+
+
+class KubectlError(MicrokubeError):
+    pass
+
+
+class Kubectl:
+    def __init__(self, paths: Paths) -> None:
+        self.binary = paths.binary("kubectl")
+        self.env = {**os.environ, "KUBECONFIG": str(paths.kubeconfig("admin"))}
+
+    def run(self, args: Sequence[str], *, input: str | None = None, timeout: float = 120,
+            what: str | None = None) -> str:
+        argv = [str(self.binary), *args]
+        try:
+            proc = subprocess.run(argv, input=input, capture_output=True, text=True,
+                                  env=self.env, timeout=timeout, check=False)
+        except FileNotFoundError:
+            raise KubectlError(f"{self.binary} is missing; build it with 'make components'") from None
+        except subprocess.TimeoutExpired:
+            raise KubectlError(f"{what or 'kubectl ' + args[0]} did not finish within "
+                               f"{timeout:.0f} s") from None
+        if proc.returncode != 0:
+            lines = [ln.strip() for ln in (proc.stderr or proc.stdout).splitlines() if ln.strip()]
+            detail = lines[-1] if lines else f"exit status {proc.returncode}"
+            raise KubectlError(f"{what or 'kubectl ' + args[0]} failed: "
+                               f"{detail.removeprefix('error: ')}")
+        return proc.stdout
+
+    def apply(self, manifest: str, what: str = "applying") -> None:
+        self.run(["apply", "--server-side", "--force-conflicts", f"--field-manager={FIELD_MANAGER}",
+                  "-f", "-"], input=manifest, what=what)
+
+    def delete(self, objects: Sequence[ObjectRef], timeout: float = 120,
+               what: str = "deleting") -> None:
+        """Delete objects (dependents first, so pods are gone when this returns)."""
+        if not objects:
+            return
+        text = yaml.safe_dump_all([o.manifest() for o in objects], sort_keys=False)
+        self.run(["delete", "--ignore-not-found", "--wait=true", "--cascade=foreground",
+                  f"--timeout={int(timeout)}s", "-f", "-"],
+                 input=text, timeout=timeout + 30, what=what)
+
+    def exists(self, resource: str, namespace: str | None) -> bool:
+        args = ["get", resource, "--ignore-not-found", "-o", "name"]
+        if namespace:
+            args += ["-n", namespace]
+        return bool(self.run(args, what=f"looking up {resource}").strip())
+
+    def get_json(self, resource: str, namespace: str | None = None) -> Any:
+        args = ["get", resource, "-o", "json"]
+        if namespace:
+            args += ["-n", namespace]
+        return json.loads(self.run(args, what=f"reading {resource}"))
+
+    def rollout(self, resource: str, namespace: str, timeout: float) -> None:
+        self.run(["rollout", "status", resource, "-n", namespace, f"--timeout={int(timeout)}s"],
+                 timeout=timeout + 30, what=f"waiting for {resource}")
+
+
+def objects_of(manifest: str, source: str) -> list[ObjectRef]:
+    """The objects a rendered manifest describes, in order."""
+    try:
+        docs = [d for d in yaml.safe_load_all(manifest) if d is not None]
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise MicrokubeError(f"{source}: the rendered manifest is not valid YAML{where}") from None
+    refs = []
+    for doc in docs:
+        try:
+            meta = doc["metadata"]
+            refs.append(ObjectRef(api_version=str(doc["apiVersion"]), kind=str(doc["kind"]),
+                                  name=str(meta["name"]), namespace=meta.get("namespace")))
+        except (KeyError, TypeError):
+            raise MicrokubeError(f"{source}: every object needs apiVersion, kind and "
+                                 "metadata.name") from None
+    return refs

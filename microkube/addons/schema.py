@@ -1,0 +1,160 @@
+"""The JSON schema of a repository's ``addons.yaml``, and one-line errors from it.
+
+The schema is the contract for third-party repositories too, so every field
+is described and nothing unknown is accepted: a typo in a key is an error
+naming the key, not a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+# An addon reference in 'requires': NAME (same repository) or REPO/NAME.
+REF_PATTERN = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?/)?[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+ARCHITECTURES = ["amd64", "arm64", "arm", "ppc64le", "s390x", "riscv64"]
+ARGUMENT_TYPES = ["string", "flag", "ip-list", "quantity", "secret-ref", "choice", "int"]
+
+_ARGUMENT: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["name", "type", "help"],
+    "properties": {
+        "name": {"type": "string", "pattern": NAME_PATTERN},
+        "type": {"enum": ARGUMENT_TYPES},
+        "help": {"type": "string", "minLength": 1},
+        "default": {"type": ["string", "boolean", "integer"]},
+        "choices": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+        "metavar": {"type": "string"},
+        # The value after 'addon:' (as in 'dns:1.1.1.1,8.8.8.8') goes to this argument.
+        "positional": {"type": "boolean"},
+    },
+}
+
+_ENABLED_WHEN: dict[str, Any] = {
+    "description": "How to tell the addon is enabled: exactly one of these.",
+    "type": "object",
+    "additionalProperties": False,
+    "minProperties": 1,
+    "maxProperties": 2,
+    "properties": {
+        # An object the addon creates, e.g. 'deployment/coredns' (kubectl's spelling).
+        "resource": {"type": "string", "pattern": r"^[a-z0-9.]+/[a-z0-9][-a-z0-9.]*$"},
+        "namespace": {"type": "string", "pattern": NAME_PATTERN},
+        # A daemon flag whose value contains a word, e.g. RBAC in --authorization-mode.
+        "flag": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["daemon", "name", "contains"],
+            "properties": {
+                "daemon": {"type": "string"},
+                "name": {"type": "string"},
+                "contains": {"type": "string"},
+            },
+        },
+        # A program bundled in $SNAP/bin: the addon is part of microkube itself.
+        "bundled": {"type": "string", "pattern": r"^[A-Za-z0-9._-]+$"},
+    },
+    "oneOf": [
+        {"required": ["resource"]},
+        {"required": ["flag"], "maxProperties": 1},
+        {"required": ["bundled"], "maxProperties": 1},
+    ],
+}
+
+INDEX_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "microkube addon repository index (addons.yaml)",
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["format", "description", "addons"],
+    "properties": {
+        "format": {"const": 1},
+        "description": {"type": "string", "minLength": 1},
+        "addons": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["name", "description", "version", "enabled_when",
+                             "architectures"],
+                "properties": {
+                    "name": {"type": "string", "pattern": NAME_PATTERN},
+                    "description": {"type": "string", "minLength": 1},
+                    "version": {"type": "string", "pattern": r"^[0-9A-Za-z][0-9A-Za-z.+-]*$"},
+                    "enabled_when": _ENABLED_WHEN,
+                    "architectures": {
+                        "type": "array", "minItems": 1, "uniqueItems": True,
+                        "items": {"enum": ARCHITECTURES},
+                    },
+                    "requires": {"type": "array", "uniqueItems": True,
+                                 "items": {"type": "string", "pattern": REF_PATTERN}},
+                    "aliases": {"type": "array", "uniqueItems": True,
+                                "items": {"type": "string", "pattern": NAME_PATTERN}},
+                    # Image archives (images/addons/<name>.tar) imported on enable.
+                    "images": {"type": "array", "uniqueItems": True,
+                               "items": {"type": "string", "pattern": NAME_PATTERN}},
+                    "arguments": {"type": "array", "items": _ARGUMENT},
+                    "disable_arguments": {"type": "array", "items": _ARGUMENT},
+                },
+            },
+        },
+    },
+}
+
+
+def field_path(parts: Iterable[object], doc: Any) -> str:
+    """A readable location: 'addons[2] (dns).arguments[0].type'."""
+    out = ""
+    node = doc
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+            try:
+                node = node[part]
+            except (IndexError, KeyError, TypeError):
+                node = None
+            name = node.get("name") if isinstance(node, dict) else None
+            if isinstance(name, str):
+                out += f" ({name})"
+        else:
+            out += f".{part}" if out else str(part)
+            node = node.get(part) if isinstance(node, dict) else None
+    return out or "(top level)"
+
+
+def validate_index(doc: Any, source: str) -> str | None:
+    """None if ``doc`` is a valid index; else one line naming the file and the field."""
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(INDEX_SCHEMA)
+    errors = sorted(validator.iter_errors(doc), key=lambda e: (len(e.path), list(map(str, e.path))))
+    if not errors:
+        return None
+    err = jsonschema.exceptions.best_match(errors) or errors[0]
+    where = field_path(err.absolute_path, doc)
+    return f"{source}: {where}: {_message(err)}"
+
+
+def _message(err: Any) -> str:
+    """jsonschema's messages repeat the whole value; keep them to one short clause."""
+    validator = err.validator
+    if validator == "additionalProperties":
+        extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
+        return f"unknown key '{extra[0]}'" if extra else "unknown key"
+    if validator == "required":
+        return str(err.message).replace(" is a required property", " is missing")
+    if validator == "pattern":
+        return f"{err.instance!r} is not a valid value"
+    if validator in ("enum", "const"):
+        allowed = err.schema.get("enum") or [err.schema.get("const")]
+        return f"{err.instance!r} is not one of {', '.join(map(str, allowed))}"
+    if validator == "type":
+        return f"expected {err.schema['type']}, got {type(err.instance).__name__}"
+    if validator in ("oneOf", "minProperties", "maxProperties") and "enabled_when" in map(
+            str, err.absolute_path):
+        return "give exactly one of: resource (with optional namespace), flag, bundled"
+    msg = str(err.message)
+    return msg if len(msg) < 160 else msg[:157] + "..."
