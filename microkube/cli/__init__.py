@@ -15,6 +15,9 @@ import click
 from microkube import __version__
 from microkube.errors import MicrokubeError
 
+# Tools whose arguments go to them untouched.
+PASSTHROUGH = ("kubectl", "ctr", "helm")
+
 
 class MicrokubeGroup(click.Group):
     """A group whose unknown-command error suggests the nearest verb."""
@@ -45,6 +48,16 @@ def _register() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI, turning user-facing errors into one line."""
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        if args and args[0] in PASSTHROUGH:
+            # Straight to the tool, arguments untouched ('--' included) and no CLI set-up cost.
+            from microkube.cli.passthrough import exec_tool
+
+            exec_tool(args[0], args[1:])
+    except MicrokubeError as e:
+        click.echo(f"Error: {e}", err=True)
+        sys.exit(e.exit_code)
     _register()
     try:
         rv = cli.main(args=argv, prog_name="microkube", standalone_mode=False)

@@ -31,24 +31,35 @@ def _admin_env() -> dict[str, str]:
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def kubectl(args: tuple[str, ...]) -> None:
     """Run kubectl against this node's cluster."""
-    _exec("kubectl", list(args), _admin_env())
+    exec_tool("kubectl", list(args))
 
 
 @click.command(context_settings=_PASS, add_help_option=False)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def helm(args: tuple[str, ...]) -> None:
     """Run helm against this node's cluster."""
-    _exec("helm", list(args), _admin_env())
+    exec_tool("helm", list(args))
 
 
 @click.command(context_settings=_PASS, add_help_option=False)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def ctr(args: tuple[str, ...]) -> None:
     """Run ctr against this node's containerd (namespace k8s.io)."""
-    paths = Paths.from_env()
-    _exec("ctr", list(args), {"CONTAINERD_ADDRESS": str(paths.containerd_socket),
-                              "CONTAINERD_NAMESPACE": os.environ.get("CONTAINERD_NAMESPACE",
-                                                                     "k8s.io")})
+    exec_tool("ctr", list(args))
+
+
+_ENV = {"kubectl": _admin_env, "helm": _admin_env}
+
+
+def exec_tool(name: str, argv: list[str]) -> None:
+    """Replace this process with the named tool (exit codes pass straight through)."""
+    if name == "ctr":
+        paths = Paths.from_env()
+        env = {"CONTAINERD_ADDRESS": str(paths.containerd_socket),
+               "CONTAINERD_NAMESPACE": os.environ.get("CONTAINERD_NAMESPACE", "k8s.io")}
+    else:
+        env = _ENV[name]()
+    _exec(name, argv, env)
 
 
 def register(group: click.Group) -> None:

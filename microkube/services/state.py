@@ -46,6 +46,9 @@ class SupervisorState:
     def alive(self) -> bool:
         """True if the recorded supervisor is this very process still running."""
         try:
-            return abs(psutil.Process(self.pid).create_time() - self.create_time) < 0.5
+            proc = psutil.Process(self.pid)
+            # A killed supervisor may linger as a zombie until its parent reaps it.
+            return (abs(proc.create_time() - self.create_time) < 0.5
+                    and proc.status() != psutil.STATUS_ZOMBIE)
         except psutil.Error:
             return False
