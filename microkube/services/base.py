@@ -42,6 +42,10 @@ class Daemon:
     def prepare(self, ctx: NodeContext) -> None:
         """Put on disk what the daemon needs; runs before every start."""
 
+    def can_start(self, ctx: NodeContext) -> bool:
+        """Beyond ``after``: a condition to wait for, so the daemon does not start only to exit."""
+        return True
+
     def command(self, ctx: NodeContext) -> list[str]:
         return [str(ctx.paths.binary(self.binary)), *ctx.args(self.name)]
 

@@ -11,7 +11,14 @@ from microkube.services.probes import http_ok
 class Flanneld(Daemon):
     name = "flanneld"
     binary = "flanneld"
-    after = ("kube-apiserver",)
+    after = ("kube-apiserver", "kubelet")
+
+    def can_start(self, ctx: NodeContext) -> bool:
+        # flanneld exits if its Node has no pod CIDR yet; wait rather than crash-loop.
+        from microkube.node.status import api_client
+
+        node = api_client(ctx.paths, timeout=1.0).get(f"/api/v1/nodes/{ctx.node.node_name}")
+        return isinstance(node, dict) and bool(node.get("spec", {}).get("podCIDR"))
 
     def prepare(self, ctx: NodeContext) -> None:
         # A subnet file from an earlier run would let pods start before the lease is renewed.

@@ -42,6 +42,8 @@ def run(name: str) -> None:
     ctx = prepare_once(Paths.from_env())
     daemon = by_name(name)
     wait_for_dependencies(ctx, name)
+    while not daemon.can_start(ctx):
+        time.sleep(WAIT_STEP)
     daemon.prepare(ctx)
     argv = daemon.command(ctx)
     os.execve(argv[0], argv, daemon.environment(ctx))

@@ -32,6 +32,8 @@ BACKOFF_MAX = 30.0
 # A daemon that ran this long before it exited starts its backoff afresh.
 STABLE_AFTER = 60.0
 ROTATE_EVERY = 30.0
+# How often a daemon waiting on its start condition checks it again.
+GATE_RECHECK = 0.3
 
 
 @dataclass
@@ -81,7 +83,10 @@ class Supervisor:
         for slot in self.slots.values():
             if slot.proc is None:
                 if self._deps_ready(slot) and now >= slot.next_start:
-                    self._start(slot)
+                    if slot.daemon.can_start(self.ctx):
+                        self._start(slot)
+                    else:
+                        slot.next_start = now + GATE_RECHECK
             elif slot.proc.poll() is not None:
                 self._exited(slot, now)
             elif slot.state.state == "starting" and slot.daemon.ready(self.ctx):
@@ -125,6 +130,8 @@ class Supervisor:
                 self._log_line(slot, f"after start of {slot.daemon.name}: {e}")
         slot.ready_once = True
         self._set(slot, "ready")
+        elapsed = time.time() - self.state.started_at
+        print(f"{slot.daemon.name} ready {elapsed:.1f} s after the supervisor started", flush=True)
 
     def _exited(self, slot: _Slot, now: float) -> None:
         assert slot.proc is not None
