@@ -8,6 +8,7 @@ starts fast. Every error meant for the user is printed as one line.
 from __future__ import annotations
 
 import difflib
+import os
 import sys
 
 import click
@@ -75,4 +76,11 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception as e:
+        if os.environ.get("MICROKUBE_DEBUG"):
+            raise
+        # A bug, not bad input: still one line, with the way to see more.
+        click.echo(f"Error: internal error ({type(e).__name__}: {e}); "
+                   "run again with MICROKUBE_DEBUG=1 for details", err=True)
+        sys.exit(70)
     sys.exit(rv if isinstance(rv, int) else 0)

@@ -30,7 +30,8 @@ def collect(paths: Paths, output: str | None, progress: Callable[[str], None]) -
         if paths.state_file.exists():
             tar.add(paths.state_file, arcname="node.yaml")
         progress("collecting versions and status")
-        _add_text(tar, "versions.json", json.dumps(component_versions(paths), indent=1))
+        versions = {r.probe.component: r.reported or r.problem for r in component_versions(paths)}
+        _add_text(tar, "versions.json", json.dumps(versions, indent=1))
         try:
             status_text = render_status(gather(paths), "yaml")
         except MicrokubeError as e:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import signal
+import tarfile
+from pathlib import Path
 
 import pytest
 import yaml
@@ -158,6 +160,43 @@ def test_crashed_supervisor_is_cleaned_up_by_the_next_start(node: TestNode) -> N
     old_pids = [d["pid"] for d in state["daemons"].values()]
     assert not any(_alive(p) for p in old_pids), "daemons of the killed run survived"
     _web_available(node)
+
+
+def test_config_inspect_version_and_images(node: TestNode, tmp_path: Path) -> None:
+    kubeconfig = yaml.safe_load(node.run("config").stdout)
+    assert kubeconfig["clusters"][0]["cluster"]["server"] == "https://10.213.0.2:16443"
+    loopback = yaml.safe_load(node.run("config", "-l").stdout)
+    assert loopback["clusters"][0]["cluster"]["server"] == "https://127.0.0.1:16443"
+
+    versions = dict(line.split(None, 1) for line in node.run("version").stdout.splitlines())
+    assert versions["kubernetes"].startswith("v1.")
+    assert versions["containerd"].startswith("v2.")
+
+    report = tmp_path / "report.tar.gz"
+    node.run("inspect", "--output", str(report))
+    with tarfile.open(report) as tar:
+        names = tar.getnames()
+    assert {"status.yaml", "versions.json"} <= set(names)
+    assert any(n.startswith("logs/") and n.endswith("kubelet.log") for n in names)
+    assert any(n.startswith("args/") and n.endswith("kube-apiserver") for n in names)
+
+    exported = tmp_path / "images"
+    node.run("images", "export-local", str(exported))
+    busybox = [p for p in exported.iterdir() if "busybox" in p.name]
+    assert busybox, list(exported.iterdir())
+    node.run("ctr", "images", "rm", BUSYBOX_IMAGE)
+    assert BUSYBOX_IMAGE not in node.run("ctr", "images", "ls", "-q").stdout
+    node.run("images", "import", str(busybox[0]))
+    assert BUSYBOX_IMAGE in node.run("ctr", "images", "ls", "-q").stdout
+
+
+def test_reset_gives_a_fresh_cluster_and_keeps_certificates(node: TestNode) -> None:
+    ca = (node.root / "data" / "certs" / "ca.crt").read_bytes()
+    node.run("reset", "--yes", timeout=400)
+    node.run("status", "--wait-ready", "--timeout", "180", timeout=200)
+    assert node.kubectl("get", "deployments", "-o", "name").strip() == ""
+    assert (node.root / "data" / "certs" / "ca.crt").read_bytes() == ca
+    assert _node_ready(node)
 
 
 def test_stop_leaves_no_process_and_no_mount(node: TestNode) -> None:
