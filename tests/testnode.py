@@ -154,3 +154,6 @@ class TestNode:
             subprocess.run(["umount", "-l", point], capture_output=True)
         self.delete_netns()
         shutil.rmtree(self.root, ignore_errors=True)
+        for hierarchy in Path("/sys/fs/cgroup").iterdir():
+            with contextlib.suppress(OSError):
+                (hierarchy / "microkube-test").rmdir()  # only once no test node uses it
