@@ -18,7 +18,9 @@ class Containerd(Daemon):
         return unix_socket_accepts(ctx.paths.containerd_socket)
 
     def after_ready(self, ctx: NodeContext) -> None:
-        # Pods must never need a registry: import every archive shipped with microkube.
-        from microkube.images.preload import preload_shipped_images
+        # Pods must never need a registry: import every shipped archive containerd lacks.
+        from microkube.images.importer import import_missing
 
-        preload_shipped_images(ctx.paths)
+        archives = sorted(ctx.paths.images_dir.glob("*.tar"))
+        if archives:
+            import_missing(ctx.paths.binary("ctr"), ctx.paths.containerd_socket, archives)

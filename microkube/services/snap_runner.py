@@ -35,7 +35,7 @@ def wait_for_dependencies(ctx: NodeContext, name: str) -> None:
         dep = by_name(dep_name)
         while not dep.ready(ctx):
             time.sleep(WAIT_STEP)
-        dep.after_ready(ctx)  # idempotent: e.g. image preload is stamped
+        dep.after_ready(ctx)  # idempotent: e.g. only missing images are imported
 
 
 def run(name: str) -> None:

@@ -25,7 +25,7 @@ import pytest
 
 from microkube.errors import MicrokubeError
 from microkube.images import importer, oci, recipes
-from microkube.images.build import build_images
+from microkube.images.build import build_image
 from microkube.paths import Paths
 
 pytestmark = pytest.mark.components
@@ -46,6 +46,7 @@ def _skip_reason(needed: tuple[str, ...]) -> str | None:
     return None
 
 
+# containerd 2.x config version 4: the servers are plugins of their own.
 CONFIG = """\
 version = 4
 root = "{root}"
@@ -60,15 +61,14 @@ disabled_plugins = [
   "io.containerd.internal.v1.opt",
 ]
 
-[grpc]
+[plugins."io.containerd.server.v1.grpc"]
   address = "{socket}"
 
-[ttrpc]
+[plugins."io.containerd.server.v1.ttrpc"]
   address = "{socket}.ttrpc"
 
-[debug]
-  address = "{base}/debug.sock"
-  level = "info"
+[plugins."io.containerd.server.v1.debug"]
+  address = ""
 """
 
 
@@ -174,7 +174,9 @@ def archives(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     reason = _skip_reason(())
     if reason:
         pytest.skip(reason)
-    paths = build_images(tmp_path_factory.mktemp("images"))
+    # Only the node's own images: build_images also builds addon images (slow Go builds).
+    out = tmp_path_factory.mktemp("images")
+    paths = [build_image(r, out) for r in (recipes.PauseRecipe(), recipes.BusyboxRecipe())]
     return {p.stem: p for p in paths}
 
 
