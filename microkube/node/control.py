@@ -54,6 +54,17 @@ def daemon_states(paths: Paths) -> dict[str, str] | None:
             for d in control_plane_daemons()}
 
 
+def certificate_summary(paths: Paths) -> tuple[str, int | None]:
+    """The certificate that expires first and its days left, as last checked."""
+    sup = None if paths.in_snap else running_supervisor(paths)
+    if sup is not None and sup.cert_days_left is not None:
+        return sup.cert_earliest, sup.cert_days_left
+    from microkube.node.certs import expiries  # no supervisor to ask: read them now
+
+    found = expiries(paths)
+    return (found[0].path.name, found[0].days_left) if found else ("", None)
+
+
 def start(paths: Paths, progress: Progress) -> bool:
     """Start the node; False if it was already running."""
     if is_running(paths):

@@ -17,6 +17,10 @@ def render_status(st: NodeStatus, fmt: str) -> str:
         f"  datastore master nodes: {' '.join(st.datastore_members) or 'none'}",
         "  datastore standby nodes: none",
     ]
+    if st.cert_days_left is not None:
+        warn = "  <- renew with 'microkube refresh-certs'" if st.cert_days_left < 30 else ""
+        lines.append(f"certificates: valid for {st.cert_days_left} more days "
+                     f"(first to expire: {st.cert_earliest}){warn}")
     if fmt == "pretty":
         lines.append("daemons:")
         lines += [f"  {name:<24} {state}" for name, state in st.daemons.items()]

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from microkube.errors import MicrokubeError, NotRunningError
 from microkube.kubeapi import KubeApi
 from microkube.node import setup
-from microkube.node.control import daemon_states
+from microkube.node.control import certificate_summary, daemon_states
 from microkube.paths import Paths
 
 
@@ -22,6 +22,8 @@ class NodeStatus:
     daemons: dict[str, str] = field(default_factory=dict)
     datastore_members: list[str] = field(default_factory=list)
     addons: dict[str, list[str]] = field(default_factory=lambda: {"enabled": [], "disabled": []})
+    cert_earliest: str = ""
+    cert_days_left: int | None = None
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -31,6 +33,7 @@ class NodeStatus:
             "high-availability": {"enabled": len(self.datastore_members) >= 3,
                                   "nodes": self.datastore_members},
             "daemons": self.daemons,
+            "certificates": {"earliest": self.cert_earliest, "days-left": self.cert_days_left},
             "addons": self.addons,
         }
 
@@ -49,6 +52,7 @@ def gather(paths: Paths) -> NodeStatus:
     st = NodeStatus(running=True, node_name=ctx.node.node_name, api_server=ctx.node.api_url)
     st.daemons = states
     st.datastore_members = [f"{ctx.node.node_ip}:12380"]
+    st.cert_earliest, st.cert_days_left = certificate_summary(paths)
     from microkube.addons.listing import status_lists
 
     st.addons = status_lists(paths, ctx.node.substitutions())

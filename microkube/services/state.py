@@ -30,6 +30,9 @@ class SupervisorState:
     started_at: float
     stopping: bool = False
     daemons: dict[str, DaemonState] = field(default_factory=dict)
+    # The certificate that expires first, and in how many days (checked every few hours).
+    cert_earliest: str = ""
+    cert_days_left: int | None = None
 
     def save(self, path: Path) -> None:
         write_atomic(path, json.dumps(asdict(self), indent=1))

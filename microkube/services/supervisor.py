@@ -34,6 +34,8 @@ STABLE_AFTER = 60.0
 ROTATE_EVERY = 30.0
 # How often a daemon waiting on its start condition checks it again.
 GATE_RECHECK = 0.3
+# How often certificates are checked; leaf certificates are renewed well before they expire.
+CERT_CHECK_EVERY = 6 * 3600.0
 
 
 @dataclass
@@ -64,12 +66,16 @@ class Supervisor:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
         next_rotate = time.monotonic() + ROTATE_EVERY
+        next_cert_check = time.monotonic()
         try:
             while not self._stop:
                 self._tick()
                 if time.monotonic() >= next_rotate:
                     self._rotate_logs()
                     next_rotate = time.monotonic() + ROTATE_EVERY
+                if time.monotonic() >= next_cert_check:
+                    self._check_certificates()
+                    next_cert_check = time.monotonic() + CERT_CHECK_EVERY
                 time.sleep(TICK if not self._all_ready() else 1.0)
         finally:
             self._shutdown()
@@ -163,6 +169,33 @@ class Supervisor:
     def _rotate_logs(self) -> None:
         for name in self.slots:
             rotate_if_large(self.ctx.paths.log_file(name))
+
+    # --- certificates -------------------------------------------------------------------
+    def _check_certificates(self) -> None:
+        """Record the earliest expiry; renew leaf certificates and restart daemons if it nears."""
+        from microkube.node.certs import RENEW_WITHIN_DAYS, expiries
+        from microkube.node.setup import ensure_pki
+
+        try:
+            found = expiries(self.ctx.paths)
+            if found and found[0].days_left < RENEW_WITHIN_DAYS:
+                print(f"{found[0].path.name} expires in {found[0].days_left} days: renewing", flush=True)
+                ensure_pki(self.ctx.paths, self.ctx.node)
+                self._restart_all()
+                found = expiries(self.ctx.paths)
+        except MicrokubeError as e:
+            print(f"certificate check failed: {e}", flush=True)
+            return
+        if found:
+            self.state.cert_earliest = found[0].path.name
+            self.state.cert_days_left = found[0].days_left
+            self._dirty = True
+
+    def _restart_all(self) -> None:
+        # Each daemon reads its certificates at start; the loop restarts what exits.
+        for slot in self.slots.values():
+            if slot.proc is not None and slot.proc.poll() is None:
+                slot.proc.terminate()
 
     # --- adopted processes (containerd shims and containers) -------------------------
     def _become_subreaper(self) -> None:

@@ -1,0 +1,106 @@
+"""The supervisor's lifecycle logic, with `sleep` standing in for the daemons."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+
+from microkube.config.node import NodeConfig
+from microkube.paths import Paths
+from microkube.pki.node import ensure_node_pki
+from microkube.services.base import Daemon, NodeContext
+from microkube.services.state import SupervisorState
+from microkube.services.supervisor import Supervisor
+
+
+class Sleeper(Daemon):
+    binary = "sleep"
+    started: ClassVar[list[str]] = []
+
+    def command(self, ctx: NodeContext) -> list[str]:
+        Sleeper.started.append(self.name)
+        return ["sleep", "1000"]
+
+    def ready(self, ctx: NodeContext) -> bool:
+        return True
+
+
+class First(Sleeper):
+    name = "first"
+
+
+class Second(Sleeper):
+    name = "second"
+    after = ("first",)
+
+
+@pytest.fixture
+def ctx(tmp_path: Path) -> NodeContext:
+    paths = Paths(tmp_path / "snap", tmp_path / "data", tmp_path / "common")
+    paths.ensure()
+    return NodeContext(paths, NodeConfig(node_name="unit", node_ip="192.0.2.7"))
+
+
+def _wait(cond: object, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if callable(cond) and cond():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def _states(ctx: NodeContext) -> SupervisorState:
+    st = SupervisorState.load(ctx.paths.supervisor_state)
+    assert st is not None
+    return st
+
+
+def test_starts_in_dependency_order_restarts_and_stops(ctx: NodeContext, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(signal, "signal", lambda *a: None)
+    Sleeper.started.clear()
+    sup = Supervisor(ctx, [Second(), First()])
+    t = threading.Thread(target=sup.run, daemon=True)
+    t.start()
+    _wait(lambda: ctx.paths.supervisor_state.exists()
+          and all(d.state == "ready" for d in _states(ctx).daemons.values()))
+    assert Sleeper.started == ["first", "second"]
+
+    victim = _states(ctx).daemons["first"].pid
+    assert victim is not None
+    os.kill(victim, signal.SIGKILL)
+    _wait(lambda: _states(ctx).daemons["first"].pid not in (None, victim)
+          and _states(ctx).daemons["first"].state == "ready")
+    assert _states(ctx).daemons["first"].restarts == 1
+
+    pids = [d.pid for d in _states(ctx).daemons.values()]
+    sup._on_signal(signal.SIGTERM, None)
+    t.join(timeout=30)
+    assert not t.is_alive()
+    assert not ctx.paths.supervisor_state.exists()
+    for pid in pids:
+        assert pid is not None
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
+def test_certificates_near_expiry_are_renewed(ctx: NodeContext, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(signal, "signal", lambda *a: None)
+    year_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=350)
+    ensure_node_pki(ctx.paths.certs_dir, ctx.paths.credentials_dir, "unit", ["192.0.2.7"], "unit",
+                    "10.152.183.0/24", "cluster.local", "https://127.0.0.1:16443", now=year_ago)
+    monkeypatch.setattr("microkube.node.setup.pki_identity", lambda paths, config: {
+        "certs_dir": paths.certs_dir, "credentials_dir": paths.credentials_dir,
+        "node_name": "unit", "host_ips": ["192.0.2.7"], "hostname": "unit",
+        "service_cidr": "10.152.183.0/24", "cluster_domain": "cluster.local",
+        "api_server_url": "https://127.0.0.1:16443"})
+    sup = Supervisor(ctx, [First()])
+    sup._check_certificates()
+    assert sup.state.cert_days_left is not None and sup.state.cert_days_left > 300
