@@ -63,7 +63,9 @@ def _states(ctx: NodeContext) -> SupervisorState:
     return st
 
 
-def test_starts_in_dependency_order_restarts_and_stops(ctx: NodeContext, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_starts_in_dependency_order_restarts_and_stops(
+    ctx: NodeContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(signal, "signal", lambda *a: None)
     Sleeper.started.clear()
     sup = Supervisor(ctx, [Second(), First()])
