@@ -25,6 +25,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ from microkube.fsutil import write_atomic
 from microkube.paths import Paths
 
 DEFAULT_PROXY = "https://proxy.golang.org"
+HEARTBEAT_SECONDS = 60
 LOCAL_COPY = "upstream"  # folder of the work module that holds a trimmed copy of the pin
 INSTALL_RECORD_VERSION = 1
 
@@ -144,11 +146,14 @@ class Builder:
     def build(self, only: Sequence[str] = ()) -> list[BuildResult]:
         """Build (or find cached) the chosen components, then install them."""
         chosen = [self.manifest.get(n) for n in only] if only else list(self.manifest.components)
-        results = []
+        results: list[BuildResult] = []
         with self._lock():
-            for comp in chosen:
-                results.append(self.build_one(comp))
-            self.install(results)
+            try:
+                for comp in chosen:
+                    results.append(self.build_one(comp))
+            finally:
+                # What did build is installed even when a later component fails.
+                self.install(results)
         return results
 
     def build_one(self, comp: Component) -> BuildResult:
@@ -267,13 +272,24 @@ class Builder:
     def _run(self, comp: Component, args: list[str], work: Path, log: Path,
              capture: bool = False) -> str:
         cmd = [self.go.go, *args]
-        with log.open("a") as f:
+        with log.open("a") as f, tempfile.TemporaryFile("w+") as out:
             f.write(f"$ {' '.join(cmd)}\n")
             f.flush()
-            proc = subprocess.run(
-                cmd, cwd=work, env=self.go.env(comp.cgo), text=True, check=False,
-                stdout=subprocess.PIPE if capture else f, stderr=f,
-            )
+            proc = subprocess.Popen(cmd, cwd=work, env=self.go.env(comp.cgo), text=True,
+                                    stdout=out if capture else f, stderr=f)
+            try:
+                while True:
+                    try:
+                        proc.wait(timeout=HEARTBEAT_SECONDS)
+                        break
+                    except subprocess.TimeoutExpired:
+                        self.echo(".", end="")  # a long compile still shows it is alive
+            except BaseException:
+                proc.kill()  # our own child: do not leave a go build running
+                proc.wait()
+                raise
+            out.seek(0)
+            stdout = out.read()
         if proc.returncode != 0:
             tail = log.read_text().strip().splitlines()[-12:]
             self.echo(" failed")
@@ -281,7 +297,7 @@ class Builder:
                 self.echo(f"  | {line}", stream=sys.stderr)
             raise BuildError(f"building {comp.name} failed: 'go {args[0]}' exited "
                              f"{proc.returncode}; full log: {log}")
-        return proc.stdout if capture else ""
+        return stdout
 
     # --- install -----------------------------------------------------------------
     def dest_dir(self, comp: Component) -> Path:

@@ -89,7 +89,8 @@ class Component:
         """What shapes the binaries: the input of the cache key.
 
         ``why`` and ``version_command`` are left out: rewording a reason or
-        changing how a version is read must not force a rebuild.
+        changing how a version is read must not force a rebuild. A field added
+        later should appear here only when set, so existing keys stay valid.
         """
         return {
             "name": self.name,
