@@ -50,7 +50,7 @@ test: deps venv components lint
 	.venv/bin/pytest -q tests
 
 bench: components
-	$(PY) -m microkube.bench --json bench.json
+	$(PY) -m tests.bench --json bench.json
 
 clean:
 	rm -rf build .venv
