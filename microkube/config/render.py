@@ -14,7 +14,7 @@ import jinja2
 
 from microkube.config.node import NodeConfig
 from microkube.fsutil import write_atomic
-from microkube.images.recipes import PAUSE_IMAGE
+from microkube.images.names import PAUSE_IMAGE
 from microkube.paths import Paths
 
 

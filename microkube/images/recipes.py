@@ -16,20 +16,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from microkube.errors import MicrokubeError
+from microkube.images.names import (
+    BUSYBOX_VERSION,
+    PAUSE_VERSION,
+    REGISTRY,
+)
 from microkube.images.oci import ImageConfig, Layer
 from microkube.paths import CHECKOUT
 
-REGISTRY = "microkube.local"
-
-PAUSE_VERSION = "3.10"
-PAUSE_IMAGE = f"{REGISTRY}/pause:{PAUSE_VERSION}"
 PAUSE_SOURCE = CHECKOUT / "components" / "pause" / "pause.c"
 # The upstream pause image runs as this user; nothing in a sandbox needs root.
 PAUSE_USER = "65535:65535"
 
-# Debian bookworm's busybox-static; the tag is the upstream major.minor.
-BUSYBOX_VERSION = "1.35"
-BUSYBOX_IMAGE = f"{REGISTRY}/busybox:{BUSYBOX_VERSION}"
 BUSYBOX_BINARY = Path("/bin/busybox")
 BUSYBOX_COPYRIGHT = Path("/usr/share/doc/busybox-static/copyright")
 BUSYBOX_INSTALL_HINT = "apt-get install busybox-static"

@@ -11,9 +11,9 @@ import time
 from collections.abc import Callable
 
 from microkube.errors import MicrokubeError
-from microkube.node import setup
 from microkube.paths import Paths
 from microkube.services import cleanup
+from microkube.services.base import NodeContext
 from microkube.services.state import SupervisorState
 
 Progress = Callable[[str], None]
@@ -49,7 +49,7 @@ def daemon_states(paths: Paths) -> dict[str, str] | None:
     active = snapctl.active(_daemon_names())
     if not any(active.values()):
         return None
-    ctx = setup.load_context(paths)
+    ctx = NodeContext.load(paths)
     return {d.name: ("stopped" if not active[d.name] else "ready" if d.ready(ctx) else "starting")
             for d in control_plane_daemons()}
 
@@ -70,6 +70,7 @@ def start(paths: Paths, progress: Progress) -> bool:
     if is_running(paths):
         return False
     if paths.in_snap:
+        from microkube.node import setup
         from microkube.services import snapctl
 
         setup.prepare(paths)
@@ -77,6 +78,8 @@ def start(paths: Paths, progress: Progress) -> bool:
         progress("microkube started; the node becomes Ready in a few seconds")
         return True
     clean_after_crash(paths)
+    from microkube.node import setup
+
     setup.prepare(paths)
     log = paths.log_file("supervisor")
     with open(log, "ab") as out:

@@ -21,7 +21,7 @@ from microkube.services.registry import control_plane_daemons
 
 def load_context(paths: Paths) -> NodeContext:
     """The node as it is configured now; fails with one line if it was never set up."""
-    return NodeContext(paths, node.load(paths.state_file))
+    return NodeContext.load(paths)
 
 
 def prepare(paths: Paths) -> NodeContext:

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 
 from microkube.errors import MicrokubeError, NotRunningError
 from microkube.kubeapi import KubeApi
-from microkube.node import setup
 from microkube.node.control import certificate_summary, daemon_states
 from microkube.paths import Paths
+from microkube.services.base import NodeContext
 
 
 @dataclass
@@ -39,7 +39,7 @@ class NodeStatus:
 
 
 def api_client(paths: Paths, timeout: float = 2.0) -> KubeApi:
-    ctx = setup.load_context(paths)
+    ctx = NodeContext.load(paths)
     return KubeApi(ctx.node.api_url, paths.certs_dir / "ca.crt", paths.kubeconfig("admin"),
                    timeout=timeout)
 
@@ -48,7 +48,7 @@ def gather(paths: Paths) -> NodeStatus:
     states = daemon_states(paths)
     if states is None:
         raise NotRunningError("microkube is not running; start it with 'microkube start'")
-    ctx = setup.load_context(paths)
+    ctx = NodeContext.load(paths)
     st = NodeStatus(running=True, node_name=ctx.node.node_name, api_server=ctx.node.api_url)
     st.daemons = states
     st.datastore_members = [f"{ctx.node.node_ip}:12380"]

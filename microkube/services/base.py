@@ -25,6 +25,13 @@ class NodeContext:
     node: NodeConfig
     environ: dict[str, str] = field(default_factory=lambda: dict(os.environ))
 
+    @classmethod
+    def load(cls, paths: Paths) -> NodeContext:
+        """The node as configured now; one clear line if it was never set up."""
+        from microkube.config import node
+
+        return cls(paths, node.load(paths.state_file))
+
     def args(self, daemon: str) -> list[str]:
         return args.read(self.paths, daemon, self.node.substitutions())
 

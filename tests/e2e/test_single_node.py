@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from microkube.images.recipes import BUSYBOX_IMAGE
+from microkube.images.names import BUSYBOX_IMAGE
 from tests.testnode import TestNode
 
 pytestmark = pytest.mark.e2e
