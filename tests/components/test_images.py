@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from microkube.errors import MicrokubeError
-from microkube.images import importer, oci, recipes
+from microkube.images import importer, names, oci, recipes
 from microkube.images.build import build_image
 from microkube.paths import Paths
 
@@ -190,8 +190,8 @@ def test_import_names_and_pins_the_images(
     containerd: Containerd, imported: dict[str, Path]
 ) -> None:
     names = importer.list_images(BIN / "ctr", containerd.socket)
-    assert recipes.PAUSE_IMAGE in names
-    assert recipes.BUSYBOX_IMAGE in names
+    assert names.PAUSE_IMAGE in names
+    assert names.BUSYBOX_IMAGE in names
     listing = containerd.ctr("images", "list").stdout
     for line in listing.splitlines()[1:]:
         assert importer.PINNED_LABEL in line, line
@@ -202,14 +202,14 @@ def test_import_missing_skips_what_is_there(
 ) -> None:
     ctr, sock = BIN / "ctr", containerd.socket
     digests = importer.image_digests(ctr, sock)
-    assert digests[recipes.PAUSE_IMAGE] == oci.read_archive(imported["pause"]).manifest_digest
+    assert digests[names.PAUSE_IMAGE] == oci.read_archive(imported["pause"]).manifest_digest
     assert importer.import_missing(ctr, sock, list(imported.values())) == []
 
 
 def test_busybox_runs_a_command(containerd: Containerd, imported: dict[str, Path]) -> None:
     result = containerd.ctr(
         "run", "--rm", "--runc-binary", str(BIN / "runc"),
-        recipes.BUSYBOX_IMAGE, "mk-busybox-echo",
+        names.BUSYBOX_IMAGE, "mk-busybox-echo",
         "sh", "-c", "echo hello from $(hostname) && ls -ld /tmp && id -u",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr + containerd.log_tail()
@@ -222,7 +222,7 @@ def test_busybox_runs_a_command(containerd: Containerd, imported: dict[str, Path
 def test_pause_reports_its_version(containerd: Containerd, imported: dict[str, Path]) -> None:
     result = containerd.ctr(
         "run", "--rm", "--runc-binary", str(BIN / "runc"),
-        recipes.PAUSE_IMAGE, "mk-pause-version", "/pause", "-v",
+        names.PAUSE_IMAGE, "mk-pause-version", "/pause", "-v",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr + containerd.log_tail()
     assert recipes.PAUSE_VERSION in result.stdout
@@ -240,7 +240,7 @@ def test_pause_exits_zero_on_sigterm(containerd: Containerd, imported: dict[str,
     cid = "mk-pause-term"
     argv = [
         str(BIN / "ctr"), "--address", str(containerd.socket), "-n", importer.NAMESPACE,
-        "run", "--rm", "--runc-binary", str(BIN / "runc"), recipes.PAUSE_IMAGE, cid,
+        "run", "--rm", "--runc-binary", str(BIN / "runc"), names.PAUSE_IMAGE, cid,
     ]  # fmt: skip
     run = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -265,10 +265,10 @@ def test_export_gives_back_the_same_image(
     containerd: Containerd, imported: dict[str, Path], tmp_path: Path
 ) -> None:
     dest = tmp_path / "busybox-export.tar"
-    importer.export_image(BIN / "ctr", containerd.socket, recipes.BUSYBOX_IMAGE, dest)
+    importer.export_image(BIN / "ctr", containerd.socket, names.BUSYBOX_IMAGE, dest)
     exported = oci.read_archive(dest)
     ours = oci.read_archive(imported["busybox"])
-    assert exported.name == recipes.BUSYBOX_IMAGE
+    assert exported.name == names.BUSYBOX_IMAGE
     assert exported.manifest_digest == ours.manifest_digest
 
 
