@@ -189,9 +189,9 @@ def imported(containerd: Containerd, archives: dict[str, Path]) -> dict[str, Pat
 def test_import_names_and_pins_the_images(
     containerd: Containerd, imported: dict[str, Path]
 ) -> None:
-    names = importer.list_images(BIN / "ctr", containerd.socket)
-    assert names.PAUSE_IMAGE in names
-    assert names.BUSYBOX_IMAGE in names
+    present = importer.list_images(BIN / "ctr", containerd.socket)
+    assert names.PAUSE_IMAGE in present
+    assert names.BUSYBOX_IMAGE in present
     listing = containerd.ctr("images", "list").stdout
     for line in listing.splitlines()[1:]:
         assert importer.PINNED_LABEL in line, line
