@@ -17,6 +17,9 @@ from microkube.config.node import NodeConfig
 from microkube.paths import Paths
 
 
+GOGC_DEFAULT = "25"
+
+
 @dataclass
 class NodeContext:
     """What every daemon needs to know about the node it runs on."""
@@ -59,6 +62,8 @@ class Daemon:
     def environment(self, ctx: NodeContext) -> dict[str, str]:
         env = dict(ctx.environ)
         # Shims, runc and iptables are found through PATH.
+        # A tighter Go GC target: at idle it costs little CPU and cuts ~100 MB off a node.
+        env.setdefault("GOGC", GOGC_DEFAULT)
         system_path = env.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
         env["PATH"] = os.pathsep.join([str(ctx.paths.bin_dir), system_path])
         return env
