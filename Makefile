@@ -7,7 +7,10 @@ PY    := .venv/bin/python
 VENV_STAMP := .venv/.installed
 export MICROKUBE_ROOT ?= /var/lib/microkube
 APT_PACKAGES := iptables conntrack libseccomp-dev pkg-config busybox-static gcc libc6-dev \
-                squashfs-tools ethtool socat kmod iproute2 util-linux
+                squashfs-tools ethtool socat kmod iproute2 util-linux snapd python3-apt \
+                chromium chromium-driver
+# xz for the snap people install; the tests accept the faster lzo.
+SNAP_COMPRESSION ?= xz
 
 .PHONY: up down deps venv components test test-unit test-e2e lint bench snap clean
 
@@ -47,10 +50,16 @@ test-e2e: components
 	.venv/bin/pytest -q -m "components or e2e" tests/components tests/e2e
 
 test: deps venv components lint
+	$(MAKE) snap SNAP_COMPRESSION=lzo
 	.venv/bin/pytest -q tests
 
-bench: components
+bench: components snap
 	$(PY) -m tests.bench --json bench.json
+
+# The snap: snapcraft.yaml's parts run through craft-parts into build/craft/prime, then
+# `snap pack` (Debian's snapd, no daemon needed) writes build/microkube_<version>_amd64.snap.
+snap: components
+	$(PY) -m microkube.snap build --compression=$(SNAP_COMPRESSION)
 
 clean:
 	rm -rf build .venv

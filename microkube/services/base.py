@@ -16,7 +16,6 @@ from microkube.config import args
 from microkube.config.node import NodeConfig
 from microkube.paths import Paths
 
-
 GOGC_DEFAULT = "25"
 
 

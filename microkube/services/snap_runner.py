@@ -14,6 +14,8 @@ import os
 import sys
 import time
 
+import psutil
+
 from microkube.errors import MicrokubeError
 from microkube.node import setup
 from microkube.paths import Paths
@@ -50,7 +52,41 @@ def run(name: str) -> None:
 
 
 def cleanup(name: str) -> None:
-    by_name(name).cleanup(setup.load_context(Paths.from_env()))
+    """The post-stop command: snapd runs it after every stop of the app, restarts included.
+
+    Pods run on while only the kubelet restarts, so their volumes stay mounted then.
+    containerd's stop ends the pods (their shims went with containerd's cgroup), so
+    after it the pods' processes, mounts and cgroups go, as after the supervisor's stop.
+    """
+    ctx = setup.load_context(Paths.from_env())
+    if name == "kubelet" and by_name("containerd").ready(ctx):
+        return
+    by_name(name).cleanup(ctx)
+    if name == "containerd":
+        stop_pods(ctx)
+
+
+def _is_shim(proc: psutil.Process) -> bool:
+    try:
+        return os.path.basename(proc.cmdline()[0]).startswith("containerd-shim")
+    except (psutil.Error, IndexError):
+        return False
+
+
+def stop_pods(ctx: NodeContext) -> None:
+    from microkube.services.cgroups import remove_cgroup
+    from microkube.services.cleanup import kill_processes, node_processes, unmount_below
+    from microkube.snap.leftovers import kill_cgroup_tree
+
+    paths = ctx.paths
+    # Shims (of any revision of the snap) that outlived containerd; never another daemon.
+    found = node_processes(paths.snap.parent, [str(paths.data.parent), str(paths.common)])
+    kill_processes([p for p in found if _is_shim(p)])
+    root = ctx.node.cgroup_root or "/kubepods"
+    kill_cgroup_tree(root)
+    unmount_below(paths.containerd_state)
+    unmount_below(paths.common)
+    remove_cgroup(root)
 
 
 def main(argv: list[str] | None = None) -> int:

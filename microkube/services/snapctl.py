@@ -6,8 +6,10 @@ stops them, and ``snapctl`` is how microkube asks it to.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+from typing import Any
 
 from microkube.errors import MicrokubeError
 
@@ -50,3 +52,19 @@ def active(daemons: list[str]) -> dict[str, bool]:
         if len(cols) >= 3:
             states[cols[0].rsplit(".daemon-", 1)[-1]] = cols[2] == "active"
     return {d: states.get(d, False) for d in daemons}
+
+
+def get_document(key: str) -> dict[str, Any]:
+    """The snap's configuration below ``key`` (``snap set microkube key.x=...``); {} if unset."""
+    try:
+        out = _snapctl("get", "-d", key).strip()
+    except MicrokubeError as e:
+        if "configuration option" in str(e):  # snapd's word for an unset key
+            return {}
+        raise
+    try:
+        doc = json.loads(out) if out else {}
+    except ValueError:
+        raise MicrokubeError(f"snapctl get {key}: not JSON: {out[:80]}") from None
+    value = doc.get(key, {}) if isinstance(doc, dict) else {}
+    return value if isinstance(value, dict) else {}

@@ -1,0 +1,1 @@
+"""The snap: reading snapcraft.yaml, assembling and packing the tree, and the hooks."""
