@@ -40,7 +40,7 @@ components: deps venv
 	$(PY) -m microkube.components build
 
 lint: venv
-	.venv/bin/ruff check microkube tests
+	.venv/bin/ruff check microkube tests addons
 	.venv/bin/mypy
 
 test-unit: venv

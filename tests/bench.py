@@ -18,6 +18,8 @@ from typing import Any
 
 import psutil
 
+from tests import bench_addons
+from tests.bench_addons import addon_bench
 from tests.testnode import TestNode, components_built
 
 IDLE_SETTLE_SECONDS = 60
@@ -85,11 +87,15 @@ def latency(node: TestNode, *args: str) -> dict[str, Any]:
 
 
 def component_figures() -> dict[str, Any]:
-    try:
-        from microkube.components.bench import component_bench
-    except ImportError:
-        return {}
-    return dict(component_bench())
+    from microkube.components.bench import bench
+
+    return dict(bench())
+
+
+def snap_figures() -> dict[str, Any]:
+    from microkube.snap.bench import snap_bench
+
+    return dict(snap_bench())
 
 
 def main() -> int:
@@ -99,7 +105,7 @@ def main() -> int:
     if os.geteuid() != 0 or not components_built():
         print("bench needs root and built components ('make components')", file=sys.stderr)
         return 2
-    results: dict[str, Any] = {"components": component_figures()}
+    results: dict[str, Any] = {"components": component_figures(), "snap": snap_figures()}
     with tempfile.TemporaryDirectory(prefix="mk-bench-") as tmp:
         base = Path(tmp)
         print("time to Ready (cold starts):", flush=True)
@@ -113,6 +119,8 @@ def main() -> int:
             print("CLI latency:", flush=True)
             results["status_latency"] = latency(node, "status")
             results["kubectl_get_pods_latency"] = latency(node, "kubectl", "get", "pods")
+            print("addons:", flush=True)
+            results["addons"] = addon_bench(node)
         finally:
             node.destroy()
     opts.json.write_text(json.dumps(results, indent=1) + "\n")
@@ -134,9 +142,14 @@ def render(r: dict[str, Any]) -> str:
     for key in ("status_latency", "kubectl_get_pods_latency"):
         v = r.get(key, {})
         out.append(f"{key.replace('_', ' ')}: median {v.get('median_ms')} ms, max {v.get('max_ms')} ms")
-    comp = r.get("components")
+    if r.get("addons"):
+        out.append(bench_addons.render(r["addons"]))
+    comp = r.get("components", {})
     if comp:
-        out.append("components: " + json.dumps(comp)[:2000])
+        out.append("components: " + json.dumps(comp)[:3000])
+    if r.get("snap"):
+        out.append("snap: " + json.dumps(r["snap"]))
+    out.append("join time: not measured (clustering is not built yet)")
     out.append("anchors (Raspberry Pi 5, published): k3s 25-40 s / 430-520 MB; "
                "MicroK8s 45-70 s / 620-760 MB")
     return "\n".join(out)

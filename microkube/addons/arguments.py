@@ -33,7 +33,7 @@ class Request:
     values: dict[str, Any] = field(default_factory=dict)  # checked, with defaults
 
 
-class HelpRequested(Exception):  # noqa: N818 (a signal, not an error)
+class HelpRequested(Exception):
     """``microkube enable ADDON --help``: show that addon's arguments."""
 
     def __init__(self, addon: AddonSpec) -> None:
@@ -148,7 +148,7 @@ def check(req: Request, disable: bool = False) -> dict[str, Any]:
     for spec in _specs(req.addon, disable):
         raw = req.given.get(spec.name, spec.default)
         if raw is None:
-            values[spec.name] = None
+            values[spec.name] = False if spec.is_flag else None
             continue
         try:
             values[spec.name] = convert(spec, raw)

@@ -2,7 +2,8 @@
 
 An addon module defines ``enable(ctx)`` and ``disable(ctx)``, and may define
 ``validate(ctx)`` (checks that must pass before anything on the node changes)
-and ``already_enabled(ctx) -> str`` (what to say when there is nothing to do).
+and ``already_enabled(ctx) -> str`` (what to say when there is nothing to do), and
+``validate_disable(ctx)`` (checks before a disable changes anything).
 The helpers here keep those functions a few lines long, and make each step
 show up on the progress line: "enabling dns… applied, waiting for coredns…
 ready in 3.2 s".
@@ -13,7 +14,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -70,6 +71,7 @@ class AddonContext:
     previous: EnabledAddon | None = None  # what the state file recorded, if enabled
     objects: list[ObjectRef] = field(default_factory=list)  # made by this enable
     started: float = field(default_factory=time.monotonic)
+    wall_started: float = field(default_factory=time.time)
 
     # --- progress ---------------------------------------------------------------------
     def step(self, text: str) -> None:
@@ -94,7 +96,7 @@ class AddonContext:
 
     def values(self, **extra: Any) -> dict[str, Any]:
         return {"node": self.node, "paths": self.paths, "args": self.args,
-                "images": {n: self.image(n) for n in self.addon.images}, **extra}
+                "images": _ImageRefs(self), **extra}
 
     def render(self, template: str, **extra: Any) -> str:
         env = jinja2.Environment(
@@ -152,8 +154,26 @@ class AddonContext:
     def wait_rollout(self, resource: str, namespace: str, timeout: float = 180) -> None:
         """Wait for a Deployment/DaemonSet to be available; say how long enable took."""
         self.step(f"waiting for {resource.split('/')[-1]}…")
-        self.kubectl.rollout(resource, namespace, timeout)
+        self.kubectl.rollout(resource, namespace, timeout, since=self.wall_started)
         self.step(f"ready in {self.elapsed():.1f} s")
+
+
+class _ImageRefs(Mapping[str, str]):
+    """{{ images.coredns }}: read from the archive only when a template asks for it."""
+
+    def __init__(self, ctx: AddonContext) -> None:
+        self._ctx = ctx
+
+    def __getitem__(self, name: str) -> str:
+        if name not in self._ctx.addon.images:
+            raise KeyError(name)
+        return self._ctx.image(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ctx.addon.images)
+
+    def __len__(self) -> int:
+        return len(self._ctx.addon.images)
 
 
 def load_hooks(addon: AddonSpec) -> ModuleType:

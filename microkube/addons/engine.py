@@ -9,7 +9,9 @@ argument or a missing image therefore changes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import ModuleType
@@ -20,6 +22,7 @@ from microkube.addons.arguments import Request
 from microkube.addons.catalog import Catalog
 from microkube.addons.context import AddonContext, Reporter, load_hooks
 from microkube.addons.kube import Kubectl
+from microkube.addons.listing import flag_contains
 from microkube.addons.lock import addon_lock
 from microkube.addons.repository import AddonSpec
 from microkube.addons.state import AddonState
@@ -58,13 +61,6 @@ def is_enabled(ctx: AddonContext, state: AddonState) -> bool:
                              when.flag_name, when.flag_contains)
     assert when.resource is not None
     return ctx.addon.ref in state.enabled and ctx.kubectl.exists(when.resource, when.namespace)
-
-
-def flag_contains(paths: Paths, values: dict[str, str], daemon: str, flag: str, word: str) -> bool:
-    from microkube.config import args
-
-    value = args.flag_value(args.read(paths, daemon, values), flag) or ""
-    return word in value.split(",")
 
 
 def _context(paths: Paths, node: Any, kubectl: Kubectl, reporter: Reporter, addon: AddonSpec,
@@ -135,6 +131,7 @@ def _reconfigure(p: Planned, state: AddonState) -> bool:
 def _enable_one(p: Planned, state: AddonState, reporter: Reporter) -> None:
     verb = "reconfiguring" if p.enabled else "enabling"
     reporter.begin(f"{verb} {p.addon.name}…")
+    p.ctx.started, p.ctx.wall_started = time.monotonic(), time.time()  # this addon's own clock
     try:
         p.ctx.import_images()
         p.hooks.enable(p.ctx)
@@ -146,7 +143,8 @@ def _enable_one(p: Planned, state: AddonState, reporter: Reporter) -> None:
 
 def _plain(values: dict[str, Any]) -> dict[str, Any]:
     """Argument values as YAML-safe builtins."""
-    return json.loads(json.dumps(values))
+    plain: dict[str, Any] = json.loads(json.dumps(values))
+    return plain
 
 
 def disable(paths: Paths, tokens: Sequence[str], reporter: Reporter) -> None:
@@ -166,9 +164,12 @@ def disable(paths: Paths, tokens: Sequence[str], reporter: Reporter) -> None:
             ctx = _context(paths, node, kubectl, reporter, addon, named[addon].values, state)
             enabled = is_enabled(ctx, state) or _leftovers(ctx)
             plan.append((addon, ctx, enabled))
-        for addon, _, enabled in plan:
+        for addon, ctx, enabled in plan:  # every check before the first change
             if not enabled:
                 continue
+            check = getattr(load_hooks(addon), "validate_disable", None)
+            if callable(check):
+                check(ctx)
             for dep in catalog.dependents(addon):
                 if dep.ref in state.enabled and dep not in named:
                     raise UsageError(f"{dep.name} needs {addon.name}; disable {dep.name} first "
@@ -179,6 +180,7 @@ def disable(paths: Paths, tokens: Sequence[str], reporter: Reporter) -> None:
                 continue
             hooks = load_hooks(addon)
             reporter.begin(f"disabling {addon.name}…")
+            ctx.started = time.monotonic()
             try:
                 hooks.disable(ctx)
                 reporter.step(f"done in {ctx.elapsed():.1f} s")
@@ -205,7 +207,5 @@ def publish_status(paths: Paths, catalog: Catalog, kubectl: Kubectl, state: Addo
            "metadata": {"name": STATUS_CONFIGMAP, "namespace": "kube-system",
                         "labels": {"app.kubernetes.io/managed-by": "microkube"}},
            "data": {"addons.json": json.dumps(rows, sort_keys=True)}}
-    try:
+    with contextlib.suppress(MicrokubeError):  # status and the CLI do not depend on it
         kubectl.apply(json.dumps(doc), what="publishing the addon list")
-    except MicrokubeError:
-        pass  # status and the CLI do not depend on it

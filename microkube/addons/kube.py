@@ -7,9 +7,11 @@ Failures become one line: the last thing kubectl said.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,6 +22,11 @@ from microkube.errors import MicrokubeError
 from microkube.paths import Paths
 
 FIELD_MANAGER = "microkube"
+POD_CHECK_EVERY = 3.0
+# Waiting states of a container that no amount of waiting fixes.
+STUCK_REASONS = frozenset({"CrashLoopBackOff", "ErrImageNeverPull", "ImagePullBackOff",
+                           "ErrImagePull", "CreateContainerConfigError", "InvalidImageName",
+                           "CreateContainerError", "RunContainerError"})
 
 
 class KubectlError(MicrokubeError):
@@ -29,7 +36,9 @@ class KubectlError(MicrokubeError):
 class Kubectl:
     def __init__(self, paths: Paths) -> None:
         self.binary = paths.binary("kubectl")
-        self.env = {**os.environ, "KUBECONFIG": str(paths.kubeconfig("admin"))}
+        # KUBECTL_KUBERC=false: a user's ~/.kube/kuberc must not change what microkube runs.
+        self.env = {**os.environ, "KUBECONFIG": str(paths.kubeconfig("admin")),
+                    "KUBECTL_KUBERC": "false"}
 
     def run(self, args: Sequence[str], *, input: str | None = None, timeout: float = 120,
             what: str | None = None) -> str:
@@ -75,9 +84,70 @@ class Kubectl:
             args += ["-n", namespace]
         return json.loads(self.run(args, what=f"reading {resource}"))
 
-    def rollout(self, resource: str, namespace: str, timeout: float) -> None:
-        self.run(["rollout", "status", resource, "-n", namespace, f"--timeout={int(timeout)}s"],
-                 timeout=timeout + 30, what=f"waiting for {resource}")
+    def rollout(self, resource: str, namespace: str, timeout: float,
+                since: float | None = None) -> None:
+        """Wait until a Deployment/DaemonSet is available; fail early if its pods cannot start.
+
+        Only pods created at ``since`` (a time.time()) or later count: the old pods
+        of a rolling update may be failing, and are being replaced.
+        """
+        argv = [str(self.binary), "rollout", "status", resource, "-n", namespace,
+                f"--timeout={int(timeout)}s"]
+        proc = subprocess.Popen(argv, env=self.env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + timeout + 30
+            next_check = time.monotonic() + POD_CHECK_EVERY
+            while proc.poll() is None:
+                if time.monotonic() > deadline:
+                    raise KubectlError(f"{resource} was not ready within {timeout:.0f} s")
+                if time.monotonic() >= next_check:
+                    self._check_pods(resource, namespace, since)
+                    next_check = time.monotonic() + POD_CHECK_EVERY
+                time.sleep(0.1)
+        finally:
+            if proc.poll() is None:
+                proc.kill()  # our own child
+                proc.wait()
+        if proc.returncode != 0:
+            lines = [ln.strip() for ln in (proc.stderr.read() if proc.stderr else "").splitlines()
+                     if ln.strip()]
+            self._check_pods(resource, namespace, since)
+            raise KubectlError(f"{resource} is not ready: "
+                               f"{lines[-1].removeprefix('error: ') if lines else 'timed out'}")
+
+    def _check_pods(self, resource: str, namespace: str, since: float | None) -> None:
+        """Raise at once if a pod of ``resource`` is stuck in a state waiting will not fix."""
+        try:
+            owner = self.get_json(resource, namespace)
+            labels = owner["spec"]["selector"]["matchLabels"]
+        except (KubectlError, KeyError, TypeError, ValueError):
+            return
+        selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+        try:
+            pods = json.loads(self.run(["get", "pods", "-n", namespace, "-l", selector,
+                                        "-o", "json"], what="reading pods"))
+        except (KubectlError, ValueError):
+            return
+        for pod in pods.get("items", []):
+            if since is not None and _created(pod) < since - 2:
+                continue
+            for cs in pod.get("status", {}).get("containerStatuses", []) or []:
+                reason = (cs.get("state", {}).get("waiting") or {}).get("reason")
+                if reason in STUCK_REASONS:
+                    name = pod["metadata"]["name"]
+                    raise KubectlError(
+                        f"pod {namespace}/{name} is {reason}; see 'microkube kubectl logs -n "
+                        f"{namespace} {name}' and 'microkube kubectl describe pod -n {namespace} "
+                        f"{name}'")
+
+
+def _created(obj: dict[str, Any]) -> float:
+    stamp = obj.get("metadata", {}).get("creationTimestamp", "")
+    try:
+        return dt.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC).timestamp()
+    except (TypeError, ValueError):
+        return 0.0
 
 
 def objects_of(manifest: str, source: str) -> list[ObjectRef]:

@@ -16,14 +16,20 @@ from microkube.errors import MicrokubeError
 from microkube.paths import Paths
 
 
+def flag_contains(paths: Paths, values: dict[str, str], daemon: str, flag: str, word: str) -> bool:
+    """True if ``--flag`` in the daemon's argument file lists ``word`` (comma-separated)."""
+    from microkube.config import args
+
+    value = args.flag_value(args.read(paths, daemon, values), flag) or ""
+    return word in value.split(",")
+
+
 def enabled_from_files(paths: Paths, addon: AddonSpec, state: AddonState,
                        values: dict[str, str]) -> bool:
     when = addon.enabled_when
     if when.bundled:
         return paths.binary(when.bundled).exists()
     if when.flag_daemon and when.flag_name and when.flag_contains:
-        from microkube.addons.engine import flag_contains
-
         try:
             return flag_contains(paths, values, when.flag_daemon, when.flag_name,
                                  when.flag_contains)

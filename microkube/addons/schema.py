@@ -57,7 +57,8 @@ _ENABLED_WHEN: dict[str, Any] = {
         "bundled": {"type": "string", "pattern": r"^[A-Za-z0-9._-]+$"},
     },
     "oneOf": [
-        {"required": ["resource"]},
+        {"required": ["resource"],
+         "not": {"anyOf": [{"required": ["flag"]}, {"required": ["bundled"]}]}},
         {"required": ["flag"], "maxProperties": 1},
         {"required": ["bundled"], "maxProperties": 1},
     ],

@@ -10,6 +10,7 @@ gets a copy named <name>.tar.
 from __future__ import annotations
 
 import hashlib
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -35,7 +36,8 @@ def recipe_hash(recipe: Recipe) -> str:
 
     feed("recipe", f"{recipe.name}:{recipe.tag}".encode())
     feed("arch", oci.host_architecture().encode())
-    for module in (oci, recipes):
+    # The recipe's own module too (addon recipes live in addon_recipes.py).
+    for module in dict.fromkeys((oci, recipes, sys.modules[type(recipe).__module__])):
         feed(f"module:{module.__name__}", Path(str(module.__file__)).read_bytes())
     for label, data in recipe.inputs():
         feed(f"input:{label}", data)
@@ -76,4 +78,28 @@ def build_images(
     out_dir: Path, cache_dir: Path | None = None, echo: Callable[[str], None] = print
 ) -> list[Path]:
     """Build every image microkube ships into ``out_dir``; returns the archive paths."""
-    return [build_image(r, out_dir, cache_dir, echo) for r in recipes.all_recipes()]
+    archives = [build_image(r, out_dir, cache_dir, echo) for r in recipes.all_recipes()]
+    # images/ sits beside bin/ in the snap tree, where the addon binaries are installed.
+    return archives + build_addon_images(out_dir / "addons", out_dir.parent / "bin", cache_dir,
+                                         echo)
+
+
+def build_addon_images(
+    out_dir: Path, bin_dir: Path, cache_dir: Path | None = None,
+    echo: Callable[[str], None] = print,
+) -> list[Path]:
+    """The addons' images (imported on enable) into ``out_dir``.
+
+    One that cannot be built (its component not built yet) is reported and
+    skipped, so the node's own images never wait for an addon's.
+    """
+    from microkube.errors import MicrokubeError
+    from microkube.images.addon_recipes import addon_recipes
+
+    built = []
+    for recipe in addon_recipes(bin_dir, echo):
+        try:
+            built.append(build_image(recipe, out_dir, cache_dir, echo))
+        except MicrokubeError as e:
+            echo(f"image {recipe.ref}: NOT built: {e}")
+    return built

@@ -12,7 +12,10 @@ class KubeApiserver(Daemon):
     after = ("etcd",)
 
     def ready(self, ctx: NodeContext) -> bool:
-        context = tls_context(ctx.paths.certs_dir / "ca.crt")
+        # As the admin: with authorization AlwaysAllow the API server refuses anonymous requests.
+        from microkube.kubeapi import client_pem
+
+        context = tls_context(ctx.paths.certs_dir / "ca.crt", client_pem(ctx.paths.kubeconfig("admin")))
         return http_ok(f"{ctx.node.api_url}/readyz", context=context)
 
     def after_ready(self, ctx: NodeContext) -> None:
