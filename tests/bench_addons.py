@@ -26,36 +26,14 @@ from typing import Any
 import psutil
 
 from microkube.images.names import BUSYBOX_IMAGE
-from tests.testnode import TestNode, components_built
+from tests.testnode import TestNode
+from tests.workloads import components_built, web_deployment
 
 GOAL_SECONDS = 10.0
 SETTLE_SECONDS = 10.0
 DNS_IP = "10.152.183.10"
 
-BACKEND = f"""
-apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: bench-web}}
-spec:
-  replicas: 1
-  selector: {{matchLabels: {{app: bench-web}}}}
-  template:
-    metadata: {{labels: {{app: bench-web}}}}
-    spec:
-      terminationGracePeriodSeconds: 0
-      containers:
-      - name: httpd
-        image: {BUSYBOX_IMAGE}
-        imagePullPolicy: Never
-        command: [sh, -c, "mkdir -p /www && echo bench > /www/index.html && exec httpd -f -p 8080 -h /www"]
-        readinessProbe: {{httpGet: {{path: /, port: 8080}}, periodSeconds: 1}}
----
-apiVersion: v1
-kind: Service
-metadata: {{name: bench-web}}
-spec:
-  selector: {{app: bench-web}}
-  ports: [{{port: 80, targetPort: 8080}}]
+BACKEND = web_deployment("bench-web", "bench") + f"""
 ---
 apiVersion: networking.k8s.io/v1
 kind: Ingress

@@ -26,39 +26,14 @@ from tests.e2e.addon_support import (
     status_addons,
 )
 from tests.testnode import TestNode
+from tests.workloads import web_deployment
 
 pytestmark = pytest.mark.e2e
 
 UPSTREAM_NAME = "upstream.example.test"
 UPSTREAM_ADDRESS = "192.0.2.53"
 
-WEB = f"""
-apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: web}}
-spec:
-  replicas: 1
-  selector: {{matchLabels: {{app: web}}}}
-  template:
-    metadata: {{labels: {{app: web}}}}
-    spec:
-      terminationGracePeriodSeconds: 0
-      containers:
-      - name: httpd
-        image: {BUSYBOX_IMAGE}
-        imagePullPolicy: Never
-        command:
-        - sh
-        - -c
-        - mkdir -p /www && echo hello through the ingress > /www/index.html && exec httpd -f -p 8080 -h /www
-        readinessProbe: {{httpGet: {{path: /, port: 8080}}, periodSeconds: 1}}
----
-apiVersion: v1
-kind: Service
-metadata: {{name: web}}
-spec:
-  selector: {{app: web}}
-  ports: [{{port: 80, targetPort: 8080}}]
+WEB = web_deployment("web", "hello through the ingress") + f"""
 ---
 apiVersion: networking.k8s.io/v1
 kind: Ingress

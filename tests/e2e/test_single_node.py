@@ -16,52 +16,13 @@ import yaml
 
 from microkube.images.names import BUSYBOX_IMAGE
 from tests.testnode import TestNode
+from tests.workloads import client_pod, web_deployment
 
 pytestmark = pytest.mark.e2e
 
-WEB = f"""
-apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: web}}
-spec:
-  replicas: 2
-  selector: {{matchLabels: {{app: web}}}}
-  template:
-    metadata: {{labels: {{app: web}}}}
-    spec:
-      containers:
-      - name: httpd
-        image: {BUSYBOX_IMAGE}
-        imagePullPolicy: Never
-        command:
-        - sh
-        - -c
-        - mkdir -p /www && echo hello from $(hostname) > /www/index.html && exec httpd -f -v -p 8080 -h /www
-        ports: [{{containerPort: 8080}}]
-        readinessProbe:
-          httpGet: {{path: /, port: 8080}}
-          periodSeconds: 1
----
-apiVersion: v1
-kind: Service
-metadata: {{name: web}}
-spec:
-  selector: {{app: web}}
-  ports: [{{port: 80, targetPort: 8080}}]
-"""
+WEB = web_deployment("web", "hello from $(hostname)", replicas=2)
 
-CLIENT = f"""
-apiVersion: v1
-kind: Pod
-metadata: {{name: client}}
-spec:
-  terminationGracePeriodSeconds: 0
-  containers:
-  - name: client
-    image: {BUSYBOX_IMAGE}
-    imagePullPolicy: Never
-    command: ["sh", "-c", "echo client started; exec sleep 100000"]
-"""
+CLIENT = client_pod("client")
 
 
 def _node_ready(node: TestNode) -> bool:

@@ -24,9 +24,9 @@ from typing import Any
 import pytest
 import yaml
 
-from microkube.images.names import BUSYBOX_IMAGE
 from microkube.services.cgroups import CGROUP_FS
 from tests.snap.fakesnapd import FakeSnapd
+from tests.workloads import web_pod
 
 pytestmark = pytest.mark.e2e
 
@@ -34,31 +34,7 @@ NAME = "mk-snap"
 IP = "10.215.0.2"
 CGROUP_ROOT = f"/microkube-test/{NAME}"
 
-WEB = f"""
-apiVersion: v1
-kind: Pod
-metadata: {{name: web, labels: {{app: web}}}}
-spec:
-  terminationGracePeriodSeconds: 0
-  containers:
-  - name: httpd
-    image: {BUSYBOX_IMAGE}
-    imagePullPolicy: Never
-    command:
-    - sh
-    - -c
-    - mkdir -p /www && echo hello from the snap > /www/index.html && exec httpd -f -p 8080 -h /www
-    readinessProbe:
-      httpGet: {{path: /, port: 8080}}
-      periodSeconds: 1
----
-apiVersion: v1
-kind: Service
-metadata: {{name: web}}
-spec:
-  selector: {{app: web}}
-  ports: [{{port: 80, targetPort: 8080}}]
-"""
+WEB = web_pod("web", "hello from the snap")
 
 
 def _sh(*argv: str) -> None:

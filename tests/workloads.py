@@ -1,0 +1,80 @@
+"""Manifests the tests and benchmarks run: small web servers and clients from the busybox image.
+
+Every image is the locally built busybox, never pulled (imagePullPolicy: Never).
+"""
+
+from __future__ import annotations
+
+from microkube.images.names import BUSYBOX_IMAGE
+
+
+def _httpd_container(body: str) -> str:
+    # `body` is shell text: "hello from $(hostname)" tells replicas apart.
+    return f"""
+      - name: httpd
+        image: {BUSYBOX_IMAGE}
+        imagePullPolicy: Never
+        command:
+        - sh
+        - -c
+        - mkdir -p /www && echo {body} > /www/index.html && exec httpd -f -v -p 8080 -h /www
+        ports: [{{containerPort: 8080}}]
+        readinessProbe: {{httpGet: {{path: /, port: 8080}}, periodSeconds: 1}}"""
+
+
+def service(name: str) -> str:
+    return f"""
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: {name}}}
+spec:
+  selector: {{app: {name}}}
+  ports: [{{port: 80, targetPort: 8080}}]
+"""
+
+
+def web_deployment(name: str, body: str, replicas: int = 1) -> str:
+    """A Deployment of busybox httpd serving ``body`` on 8080, and a Service on port 80."""
+    return f"""
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: {name}}}
+spec:
+  replicas: {replicas}
+  selector: {{matchLabels: {{app: {name}}}}}
+  template:
+    metadata: {{labels: {{app: {name}}}}}
+    spec:
+      terminationGracePeriodSeconds: 0
+      containers:{_httpd_container(body)}
+""" + service(name)
+
+
+def web_pod(name: str, body: str) -> str:
+    """One bare Pod serving ``body``, and its Service."""
+    container = _httpd_container(body).replace("\n    ", "\n")  # pod spec is two levels shallower
+    return f"""
+apiVersion: v1
+kind: Pod
+metadata: {{name: {name}, labels: {{app: {name}}}}}
+spec:
+  terminationGracePeriodSeconds: 0
+  containers:{container}
+""" + service(name)
+
+
+def client_pod(name: str) -> str:
+    """A pod that says it started and then sleeps, to exec into."""
+    return f"""
+apiVersion: v1
+kind: Pod
+metadata: {{name: {name}}}
+spec:
+  terminationGracePeriodSeconds: 0
+  containers:
+  - name: {name}
+    image: {BUSYBOX_IMAGE}
+    imagePullPolicy: Never
+    command: ["sh", "-c", "echo {name} started; exec sleep 100000"]
+"""
