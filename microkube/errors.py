@@ -4,6 +4,11 @@ Anything raised as a MicrokubeError is printed by the CLI as one line and
 turns into a non-zero exit, never a traceback.
 """
 
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
 
 class MicrokubeError(Exception):
     """A failure with a message meant for the user."""
@@ -21,3 +26,14 @@ class NotRunningError(MicrokubeError):
     """The node is not running, so the request cannot be answered."""
 
     exit_code = 3
+
+
+def report_errors(action: Callable[[], int | None]) -> int:
+    """Run a command-line entry point; a user-facing error becomes one line and its exit code."""
+    try:
+        return action() or 0
+    except MicrokubeError as e:
+        print(f"Error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        return 130

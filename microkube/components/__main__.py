@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from microkube.errors import MicrokubeError
+from microkube.errors import report_errors
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -26,13 +26,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    try:
-        return _run(args)
-    except MicrokubeError as e:
-        print(f"Error: {e}", file=sys.stderr)
-        return e.exit_code
-    except KeyboardInterrupt:
-        return 130
+    return report_errors(lambda: _run(args))
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -16,7 +16,7 @@ import time
 
 import psutil
 
-from microkube.errors import MicrokubeError
+from microkube.errors import report_errors
 from microkube.node import setup
 from microkube.paths import Paths
 from microkube.services.base import NodeContext
@@ -99,15 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyError:
         print(f"Error: unknown daemon '{opts.daemon}'", file=sys.stderr)
         return 2
-    try:
-        if opts.cleanup:
-            cleanup(opts.daemon)
-        else:
-            run(opts.daemon)
-    except MicrokubeError as e:
-        print(f"Error: {e}", file=sys.stderr)
-        return e.exit_code
-    return 0
+    return report_errors(lambda: cleanup(opts.daemon) if opts.cleanup else run(opts.daemon))
 
 
 if __name__ == "__main__":

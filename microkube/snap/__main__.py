@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from microkube.errors import MicrokubeError
+from microkube.errors import report_errors
 from microkube.paths import CHECKOUT
 
 DEFAULT_WORK = CHECKOUT / "build" / "craft"
@@ -36,13 +36,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    try:
-        return _run(args)
-    except MicrokubeError as e:
-        print(f"Error: {e}", file=sys.stderr)
-        return e.exit_code
-    except KeyboardInterrupt:
-        return 130
+    return report_errors(lambda: _run(args))
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import psutil
 
-from microkube.errors import MicrokubeError
+from microkube.errors import report_errors
 from microkube.paths import Paths
 
 
@@ -140,12 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         print("Error: hooks run inside the snap (SNAP, SNAP_DATA and SNAP_COMMON unset)",
               file=sys.stderr)
         return 2
-    try:
-        HOOKS[args[0]](paths)
-    except MicrokubeError as e:
-        print(f"Error: {e}", file=sys.stderr)
-        return e.exit_code
-    return 0
+    return report_errors(lambda: HOOKS[args[0]](paths))
 
 
 if __name__ == "__main__":
