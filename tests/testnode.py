@@ -23,6 +23,7 @@ from typing import Any
 import psutil
 
 from microkube.paths import CHECKOUT
+from microkube.services.cleanup import mounts_below
 
 # The read-only tree the node runs from: the checkout's build, unless MICROKUBE_SNAP says otherwise.
 SNAP_TREE = Path(os.environ.get("MICROKUBE_SNAP") or CHECKOUT / "build" / "snap")
@@ -128,10 +129,8 @@ class TestNode:
                     found.update((c.pid, c) for c in p.children(recursive=True))
         return list(found.values())
 
-    def mounts(self) -> list[str]:
-        prefix = str(self.root) + "/"
-        return [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()
-                if line.split()[4].startswith(prefix)]
+    def mounts(self) -> list[Path]:
+        return mounts_below(self.root)
 
     def wait_for(self, what: str, check: Any, timeout: float = 120, every: float = 1.0) -> Any:
         deadline = time.monotonic() + timeout
@@ -150,7 +149,7 @@ class TestNode:
         for p in self.processes():
             with contextlib.suppress(psutil.Error):
                 p.kill()
-        for point in sorted(self.mounts(), key=len, reverse=True):
+        for point in self.mounts():  # deepest first
             subprocess.run(["umount", "-l", point], capture_output=True)
         self.delete_netns()
         shutil.rmtree(self.root, ignore_errors=True)

@@ -38,6 +38,7 @@ from microkube.components.manifest import COMPONENTS_DIR, Component, Manifest
 from microkube.errors import MicrokubeError, UsageError
 from microkube.fsutil import write_atomic
 from microkube.paths import Paths
+from microkube.proc import wait_with_heartbeat
 
 DEFAULT_PROXY = "https://proxy.golang.org"
 HEARTBEAT_SECONDS = 60
@@ -277,17 +278,8 @@ class Builder:
             f.flush()
             proc = subprocess.Popen(cmd, cwd=work, env=self.go.env(comp.cgo), text=True,
                                     stdout=out if capture else f, stderr=f)
-            try:
-                while True:
-                    try:
-                        proc.wait(timeout=HEARTBEAT_SECONDS)
-                        break
-                    except subprocess.TimeoutExpired:
-                        self.echo(".", end="")  # a long compile still shows it is alive
-            except BaseException:
-                proc.kill()  # our own child: do not leave a go build running
-                proc.wait()
-                raise
+            # A long compile still shows it is alive.
+            wait_with_heartbeat(proc, HEARTBEAT_SECONDS, lambda _: self.echo(".", end=""))
             out.seek(0)
             stdout = out.read()
         if proc.returncode != 0:

@@ -10,13 +10,13 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 from microkube.errors import MicrokubeError
 from microkube.fsutil import write_atomic
 from microkube.paths import CHECKOUT
+from microkube.proc import wait_with_heartbeat
 from microkube.snap import snapyaml, tree
 from microkube.snap.project import Project
 
@@ -72,18 +72,8 @@ def pack(prime: Path, out_dir: Path, filename: str, compression: str = "xz",
             str(prime), str(out_dir)]
     with tempfile.TemporaryFile("w+") as out:
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, text=True)
-        started = time.monotonic()
-        try:
-            while True:
-                try:
-                    proc.wait(timeout=HEARTBEAT_SECONDS)
-                    break
-                except subprocess.TimeoutExpired:
-                    echo(f"snap: still packing ({time.monotonic() - started:.0f} s)")
-        except BaseException:
-            proc.kill()  # our own child: never leave mksquashfs running
-            proc.wait()
-            raise
+        wait_with_heartbeat(proc, HEARTBEAT_SECONDS,
+                            lambda t: echo(f"snap: still packing ({t:.0f} s)"))
         out.seek(0)
         output = out.read()
     if proc.returncode != 0 or not target.exists():

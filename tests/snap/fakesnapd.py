@@ -33,6 +33,8 @@ from typing import Any
 import psutil
 import yaml
 
+from microkube.services.cleanup import mounts_below
+
 # systemd's PATH for services; snapd adds nothing for a classic snap without environment.
 SYSTEMD_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -264,10 +266,8 @@ class FakeSnapd:
                     found.update((c.pid, c) for c in p.children(recursive=True))
         return list(found.values())
 
-    def mounts(self) -> list[str]:
-        prefix = str(self.root) + "/"
-        return [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()
-                if line.split()[4].startswith(prefix)]
+    def mounts(self) -> list[Path]:
+        return mounts_below(self.root)
 
     def kill_everything(self) -> None:
         """The test's own safety net: by pid, then lazy unmounts and the apps' cgroups."""
@@ -283,7 +283,7 @@ class FakeSnapd:
         deadline = time.monotonic() + 10
         while self.processes() and time.monotonic() < deadline:
             time.sleep(0.2)
-        for point in sorted(self.mounts(), key=len, reverse=True):
+        for point in self.mounts():  # deepest first
             subprocess.run(["umount", "-l", point], capture_output=True, check=False)
         if self.cgroup_parent.is_dir():
             for child in self.cgroup_parent.iterdir():
