@@ -26,8 +26,8 @@ from typing import Any
 import psutil
 
 from microkube.images.names import BUSYBOX_IMAGE
-from tests.testnode import TestNode
-from tests.workloads import components_built, web_deployment
+from tests.testnode import TestNode, components_built
+from tests.workloads import web_deployment
 
 GOAL_SECONDS = 10.0
 SETTLE_SECONDS = 10.0
