@@ -1,0 +1,25 @@
+"""`make bench` renders what it measured; this keeps the bench importable and its report honest."""
+
+from __future__ import annotations
+
+from tests import bench, bench_addons
+
+
+def test_report_names_every_figure() -> None:
+    results = {
+        "time_to_ready": {"runs_s": [9.0, 8.5, 9.5], "median_s": 9.0},
+        "idle_memory": {"total_rss_mb": 800.0, "total_pss_mb": 380.0,
+                        "processes": {"kubelet": {"rss_mb": 100.0, "pss_mb": 30.0, "count": 1}}},
+        "status_latency": {"median_ms": 120, "max_ms": 150},
+        "kubectl_get_pods_latency": {"median_ms": 250, "max_ms": 300},
+        "addons": {"dns": {"enable_command_s": 5.0, "working_after_s": 7.8, "within_goal": True,
+                           "memory_added_mb": {"rss_mb": 83.0, "pss_mb": 75.0}}},
+        "snap": {"size_mb": 221.6},
+    }
+    text = bench.render(results)
+    assert "median of 3 cold starts: 9.0 s" in text
+    assert "PSS 380.0 MB" in text and "kubelet" in text
+    assert "status latency: median 120 ms" in text
+    assert "dns" in text and "7.8 s" in text
+    assert "221.6" in text
+    assert bench_addons.render(results["addons"]).startswith("addons")
