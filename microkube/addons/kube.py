@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from microkube import yamlerrors
 from microkube.addons.state import ObjectRef
 from microkube.errors import MicrokubeError
 from microkube.paths import Paths
@@ -155,9 +156,8 @@ def objects_of(manifest: str, source: str) -> list[ObjectRef]:
     try:
         docs = [d for d in yaml.safe_load_all(manifest) if d is not None]
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise MicrokubeError(f"{source}: the rendered manifest is not valid YAML{where}") from None
+        raise MicrokubeError(
+            f"{source}: the rendered manifest is not valid YAML{yamlerrors.where(e)}") from None
     refs = []
     for doc in docs:
         try:

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from microkube import yamlerrors
 from microkube.addons.schema import validate_index
 from microkube.errors import UsageError
 
@@ -106,9 +107,7 @@ def read_yaml(path: Path) -> Any:
     try:
         return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise RepositoryError(f"{path}: not valid YAML{where}") from None
+        raise RepositoryError(f"{path}: not valid YAML{yamlerrors.where(e)}") from None
 
 
 def load(path: Path, name: str, validate: bool = True) -> Repository:

@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from microkube import yamlerrors
 from microkube.errors import UsageError
 from microkube.paths import CHECKOUT
 
@@ -134,9 +135,7 @@ def load(path: Path = MANIFEST_PATH) -> Manifest:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise UsageError(f"{path.name}: not valid YAML{where}") from e
+        raise UsageError(f"{path.name}: not valid YAML{yamlerrors.where(e)}") from e
     return parse(data, path)
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from microkube import yamlerrors
 from microkube.errors import UsageError
 from microkube.fsutil import write_atomic
 
@@ -98,9 +99,7 @@ def load(path: Path) -> NodeConfig:
     except FileNotFoundError:
         raise UsageError(f"{path}: missing; the node has not been set up") from None
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark else ""
-        raise UsageError(f"{path}: not valid YAML{where}") from None
+        raise UsageError(f"{path}: not valid YAML{yamlerrors.where(e)}") from None
     if not isinstance(raw, dict):
         raise UsageError(f"{path}: expected a mapping of settings")
     known = {f.name for f in fields(NodeConfig)}

@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from microkube import yamlerrors
 from microkube.errors import UsageError
 from microkube.paths import CHECKOUT
 
@@ -53,8 +54,7 @@ def load(path: Path = SNAPCRAFT_YAML) -> Project:
     except FileNotFoundError:
         raise UsageError(f"{path}: missing") from None
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        raise UsageError(f"{path}: not valid YAML" + (f" (line {mark.line + 1})" if mark else "")) from None
+        raise UsageError(f"{path}: not valid YAML{yamlerrors.where(e)}") from None
     if not isinstance(raw, dict):
         raise UsageError(f"{path}: expected a mapping")
     return parse(raw, str(path))
