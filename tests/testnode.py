@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+import pytest
 
 from microkube.paths import CHECKOUT
 from microkube.services.cleanup import mounts_below
@@ -29,10 +30,35 @@ from microkube.services.cleanup import mounts_below
 SNAP_TREE = Path(os.environ.get("MICROKUBE_SNAP") or CHECKOUT / "build" / "snap")
 
 
+# What a node needs from the tree `make components` builds.
+NODE_BINARIES = ("kube", "containerd", "runc", "etcd", "flanneld", "ctr", "containerd-shim-runc-v2")
+NODE_PARTS = (*(SNAP_TREE / "bin" / n for n in NODE_BINARIES), SNAP_TREE / "images" / "pause.tar")
+
+
 def components_built() -> bool:
-    need = ["kube", "containerd", "runc", "etcd", "flanneld", "ctr", "containerd-shim-runc-v2"]
-    return all((SNAP_TREE / "bin" / n).exists() for n in need) and any(
-        (SNAP_TREE / "images").glob("pause*.tar"))
+    """True when the tree holds every part a node needs."""
+    return all(p.exists() for p in NODE_PARTS)
+
+
+def require_built(*parts: Path, tree: Path = SNAP_TREE) -> None:
+    """Skip the calling test when ``tree`` was never built; fail it when any of ``parts`` is missing.
+
+    A tree that is there but lacks a part is a build regression, not a reason to skip.
+    """
+    if not (tree / "bin").is_dir():
+        pytest.skip(f"components are not built in {tree}; run 'make components'")
+    missing = [str(p.relative_to(tree)) if p.is_relative_to(tree) else str(p)
+               for p in parts if not p.exists()]
+    if missing:
+        pytest.fail(f"the built tree {tree} lacks {', '.join(missing)}: a build regression "
+                    "(run 'make components')", pytrace=False)
+
+
+def require_root_and_node_built() -> None:
+    """Skip unless root; then require every part a node needs (see require_built)."""
+    if os.geteuid() != 0:
+        pytest.skip("end-to-end tests need root")
+    require_built(*NODE_PARTS)
 
 
 def _sh(*argv: str) -> None:

@@ -19,19 +19,15 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.testnode import SNAP_TREE, TestNode, components_built
+from tests.testnode import SNAP_TREE, TestNode, require_built, require_root_and_node_built
 
 ADDON_NODE_IP = "10.215.0.2"
 
 
 def require_node_and_images(*images: str) -> None:
-    if os.geteuid() != 0:
-        pytest.skip("end-to-end tests need root")
-    if not components_built():
-        pytest.skip("components are not built; run 'make components'")
-    missing = [i for i in images if not (SNAP_TREE / "images" / "addons" / f"{i}.tar").exists()]
-    if missing:
-        pytest.skip(f"addon images not built: {', '.join(missing)}; run 'make components'")
+    """Skip unless root and built; fail when the built tree lacks a node part or addon image."""
+    require_root_and_node_built()
+    require_built(*(SNAP_TREE / "images" / "addons" / f"{i}.tar" for i in images))
 
 
 def addon_node(tmp_path_factory: pytest.TempPathFactory, tag: str) -> Iterator[TestNode]:

@@ -125,10 +125,8 @@ def test_dns_resolves_services_and_upstream_names(node: TestNode) -> None:
 
 def test_enabling_twice_is_harmless(node: TestNode) -> None:
     before = addon_state(node)["core/dns"]
-    t0 = time.monotonic()
-    out = node.run("enable", "dns").stdout
+    out = node.run("enable", "dns").stdout  # how long it takes: `make bench` (reenable_s)
     assert out.strip() == "dns is already enabled"
-    assert time.monotonic() - t0 < 10
     assert addon_state(node)["core/dns"] == before
 
 

@@ -24,7 +24,7 @@ from tests.e2e.addon_support import (
     require_node_and_images,
     status_addons,
 )
-from tests.testnode import SNAP_TREE, TestNode
+from tests.testnode import SNAP_TREE, TestNode, require_built
 
 pytestmark = pytest.mark.e2e
 
@@ -58,8 +58,7 @@ spec:
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestNode]:
     require_node_and_images("local-path-provisioner", "registry")
-    if not (SNAP_TREE / "bin" / "crane").exists():
-        pytest.skip("crane is not built; run 'make components'")
+    require_built(SNAP_TREE / "bin" / "crane")
     yield from addon_node(tmp_path_factory, "store")
 
 
