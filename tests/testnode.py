@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,26 @@ def require_root_and_node_built() -> None:
     if os.geteuid() != 0:
         pytest.skip("end-to-end tests need root")
     require_built(*NODE_PARTS)
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout: float = 120, every: float = 1.0,
+             tolerate: tuple[type[BaseException], ...] = ()) -> Any:
+    """Call ``check`` every ``every`` s until it returns something true, and return that.
+
+    Exceptions in ``tolerate`` count as "not yet"; others propagate. Raises
+    AssertionError naming ``what`` after ``timeout`` s: a bound, not a timing claim.
+    """
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+        except tolerate:
+            last = None
+        if last:
+            return last
+        time.sleep(every)
+    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
 
 
 def _sh(*argv: str) -> None:
@@ -159,15 +180,9 @@ class TestNode:
         return mounts_below(self.root)
 
     def wait_for(self, what: str, check: Any, timeout: float = 120, every: float = 1.0) -> Any:
-        deadline = time.monotonic() + timeout
-        last: Any = None
-        while time.monotonic() < deadline:
-            with contextlib.suppress(AssertionError, subprocess.SubprocessError, ValueError):
-                last = check()
-                if last:
-                    return last
-            time.sleep(every)
-        raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
+        """wait_for(), riding out the errors of a node that is still settling."""
+        return wait_for(what, check, timeout, every,
+                        tolerate=(AssertionError, subprocess.SubprocessError, ValueError))
 
     def destroy(self) -> None:
         """Stop, then remove everything the node left: processes by pid, mounts, netns, files."""

@@ -17,7 +17,7 @@ import signal
 import subprocess
 import tarfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +27,7 @@ from microkube.errors import MicrokubeError
 from microkube.images import importer, names, oci, recipes
 from microkube.images.build import build_image
 from microkube.paths import Paths
-from tests.testnode import require_built
+from tests.testnode import require_built, wait_for
 
 pytestmark = pytest.mark.components
 
@@ -245,14 +245,6 @@ def _catches(pid: int, sig: signal.Signals) -> bool:
     return False
 
 
-def _wait_until(what: str, condition: Callable[[], object], timeout: float = 60) -> None:
-    """Poll ``condition`` every 0.1 s; AssertionError naming ``what`` after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"{what}: not within {timeout:.0f} s"
-        time.sleep(0.1)
-
-
 def test_pause_exits_zero_on_sigterm(containerd: Containerd, imported: dict[str, Path]) -> None:
     cid = "mk-pause-term"
     argv = [
@@ -266,11 +258,11 @@ def test_pause_exits_zero_on_sigterm(containerd: Containerd, imported: dict[str,
             task = _task(containerd, cid)
             return task is not None and task[1] == "RUNNING"
 
-        _wait_until("pause reaching RUNNING", running)
+        wait_for("pause reaching RUNNING", running, 60, 0.3)
         task = _task(containerd, cid)
         assert task is not None
         # As PID 1 of its namespace, pause gets SIGTERM only once it has a handler for it.
-        _wait_until("pause handling SIGTERM", lambda: _catches(task[0], signal.SIGTERM))
+        wait_for("pause handling SIGTERM", lambda: _catches(task[0], signal.SIGTERM), 60, 0.1)
         assert _task(containerd, cid) == (task[0], "RUNNING")  # it pauses; it does not exit
         kill = containerd.ctr("task", "kill", "-s", "SIGTERM", cid)
         assert kill.returncode == 0, kill.stderr
@@ -330,10 +322,12 @@ def _children(pid: int) -> list[int]:
 def test_pause_reaps_orphans_as_pid_1(archives: dict[str, Path], tmp_path: Path) -> None:
     pause = _extract_pause(archives["pause"], tmp_path / "pause")
     holder = subprocess.Popen(
-        ["unshare", "--fork", "--pid", "--mount-proc", str(pause)], stderr=subprocess.PIPE
+        # --kill-child: should the test fail, killing unshare ends pause and its orphans too.
+        ["unshare", "--fork", "--kill-child", "--pid", "--mount-proc", str(pause)],
+        stderr=subprocess.PIPE,
     )
     try:
-        _wait_until("unshare starting pause", lambda: _children(holder.pid))
+        wait_for("unshare starting pause", lambda: _children(holder.pid), 60, 0.1)
         pid1 = _children(holder.pid)[0]
         # A shell that leaves two children behind: they become pause's orphans. They run
         # until killed, so they are still there to count however slow the machine is.
@@ -347,10 +341,10 @@ def test_pause_reaps_orphans_as_pid_1(archives: dict[str, Path], tmp_path: Path)
         for pid in orphans:  # our own sleeps, by pid
             os.kill(pid, signal.SIGKILL)
         # Dead, they stay pause's children (zombies) until it reaps them.
-        _wait_until("pause reaping its orphans", lambda: _children(pid1) == [])
-        _wait_until("pause handling SIGTERM", lambda: _catches(pid1, signal.SIGTERM))
+        wait_for("pause reaping its orphans", lambda: _children(pid1) == [], 60, 0.1)
+        wait_for("pause handling SIGTERM", lambda: _catches(pid1, signal.SIGTERM), 60, 0.1)
         os.kill(pid1, signal.SIGTERM)
-        assert holder.wait(timeout=10) == 0
+        assert holder.wait(timeout=30) == 0
     finally:
         if holder.poll() is None:
             holder.kill()
