@@ -72,6 +72,13 @@ def missing_objects(node: TestNode, objects: list[dict[str, Any]]) -> list[str]:
     return gone
 
 
+def assert_all_gone(node: TestNode, objects: list[dict[str, Any]]) -> None:
+    """Every one of the recorded ``objects`` (there must be some) is gone from the cluster."""
+    assert objects, "no objects were recorded for the addon"
+    assert sorted(missing_objects(node, objects)) == sorted(f"{o['kind']}/{o['name']}"
+                                                            for o in objects)
+
+
 def status_addons(node: TestNode) -> dict[str, list[str]]:
     st = yaml.safe_load(node.run("status", "--format", "yaml").stdout)
     return {k: [line.split()[0] for line in v] for k, v in st["addons"].items()}

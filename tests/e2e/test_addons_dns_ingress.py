@@ -8,7 +8,6 @@ order on one node of their own.
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -19,8 +18,8 @@ from tests.e2e.addon_support import (
     DnsResponder,
     addon_node,
     addon_state,
+    assert_all_gone,
     http_get,
-    missing_objects,
     one_line_error,
     require_node_and_images,
     status_addons,
@@ -130,15 +129,12 @@ def test_enabling_twice_is_harmless(node: TestNode) -> None:
     assert addon_state(node)["core/dns"] == before
 
 
-def _wait_http(node: TestNode, url: str, host: str, want: str, timeout: float = 60) -> float:
-    t0 = time.monotonic()
-
+def _wait_http(node: TestNode, url: str, host: str, want: str, timeout: float = 60) -> None:
     def routed() -> bool:
         status, body = http_get(node, url, host=host)
         return status == 200 and want in body
 
     node.wait_for(f"{url} (Host {host}) to answer", routed, timeout=timeout, every=0.5)
-    return time.monotonic() - t0
 
 
 def test_ingress_routes_http_and_https(node: TestNode) -> None:
@@ -209,10 +205,8 @@ def test_disable_removes_what_enable_made(node: TestNode) -> None:
     dns_objects = state["core/dns"]["objects"]
     out = node.run("disable", "ingress", "dns").stdout
     assert "disabling ingress…" in out and "disabling dns…" in out
-    assert sorted(missing_objects(node, ingress_objects)) == sorted(
-        f"{o['kind']}/{o['name']}" for o in ingress_objects)
-    assert sorted(missing_objects(node, dns_objects)) == sorted(
-        f"{o['kind']}/{o['name']}" for o in dns_objects)
+    assert_all_gone(node, ingress_objects)
+    assert_all_gone(node, dns_objects)
     kubelet = yaml.safe_load((node.root / "data" / "args" / "kubelet.yaml").read_text())
     assert "clusterDNS" not in kubelet
     assert addon_state(node) == {}

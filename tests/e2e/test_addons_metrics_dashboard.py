@@ -13,7 +13,7 @@ from tests.e2e import browser
 from tests.e2e.addon_support import (
     addon_node,
     addon_state,
-    missing_objects,
+    assert_all_gone,
     one_line_error,
     require_node_and_images,
     status_addons,
@@ -173,7 +173,7 @@ def test_disable_removes_metrics_server_and_dashboard(node: TestNode) -> None:
     state = addon_state(node)
     objects = state["core/metrics-server"]["objects"] + state["core/dashboard"]["objects"]
     node.run("disable", "metrics-server", "dashboard")
-    assert len(missing_objects(node, objects)) == len(objects)
+    assert_all_gone(node, objects)
     assert "metrics-server" in status_addons(node)["disabled"]
 
     def metrics_api_gone() -> bool:

@@ -19,7 +19,7 @@ from microkube.images.oci import ImageConfig, Layer, write_image
 from tests.e2e.addon_support import (
     addon_node,
     addon_state,
-    missing_objects,
+    assert_all_gone,
     one_line_error,
     require_node_and_images,
     status_addons,
@@ -154,7 +154,7 @@ def test_disable_removes_registry_then_storage(node: TestNode) -> None:
     reg_objects = state["core/registry"]["objects"]
     out = node.run("disable", "registry").stdout
     assert "disabling registry…" in out
-    assert len(missing_objects(node, reg_objects)) == len(reg_objects)
+    assert_all_gone(node, reg_objects)
     assert not (node.root / "data" / "args" / "certs.d" / "localhost:32000").exists()
     node.kubectl("delete", "pvc", "notes", "--wait=true")
     storage_objects = state["core/hostpath-storage"]["objects"]
@@ -162,7 +162,7 @@ def test_disable_removes_registry_then_storage(node: TestNode) -> None:
     out = node.run("disable", "storage").stdout
     assert "kept the volumes' data in" in out and "--destroy-storage" in out
     assert data.exists()
-    assert len(missing_objects(node, storage_objects)) == len(storage_objects)
+    assert_all_gone(node, storage_objects)
     # Enable again and disable with the flag: the data goes too.
     node.run("enable", "storage")
     out = node.run("disable", "storage", "--destroy-storage").stdout
