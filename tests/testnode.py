@@ -74,10 +74,11 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float = 120, every: f
     while time.monotonic() < deadline:
         try:
             last = check()
-        except tolerate:
-            last = None
-        if last:
-            return last
+        except tolerate as e:
+            last = f"{type(e).__name__}: {e}"[:500]
+        else:
+            if last:
+                return last
         time.sleep(every)
     raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
 
