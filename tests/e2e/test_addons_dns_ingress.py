@@ -102,9 +102,12 @@ def test_dns_resolves_services_and_upstream_names(node: TestNode) -> None:
         assert "enabling dns…" in out and "ready in" in out, out
         assert "dns" in status_addons(node)["enabled"]
         node.kubectl("wait", "--for=condition=Ready", "pod/client", "--timeout=120s", timeout=150)
-        # The client was made before dns: ask the cluster DNS address directly.
-        svc = node.kubectl("exec", "client", "--", "nslookup",
-                           "web.default.svc.cluster.local", "10.152.183.10")
+        # The client was made before dns: ask the cluster DNS address directly. kube-proxy
+        # routes it once it has seen CoreDNS's endpoints, a moment after the rollout; until
+        # then the address rejects (connection refused).
+        svc = node.wait_for("the cluster DNS address to answer", lambda: node.kubectl(
+            "exec", "client", "--", "nslookup", "web.default.svc.cluster.local", "10.152.183.10"),
+            timeout=60)
         cluster_ip = node.kubectl("get", "service", "web", "-o",
                                   "jsonpath={.spec.clusterIP}").strip()
         assert cluster_ip in svc, svc
