@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from microkube.node import control, setup
 from microkube.paths import Paths
-from microkube.pki.certs import Expiry, check_expiry
+from microkube.pki.expiry import Expiry, check_expiry
 from microkube.pki.node import refresh
 
 # Leaf certificates are renewed on every start when fewer days than this remain.

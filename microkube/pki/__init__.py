@@ -5,8 +5,9 @@ Everything is ECDSA P-256 (see keys.py for why). The node code calls
 """
 
 from microkube.pki.ca import CertificateAuthority, create_ca, ensure_ca, load_ca, sign_csr
-from microkube.pki.certs import Expiry, LeafSpec, Usage, check_expiry
+from microkube.pki.certs import LeafSpec, Usage
 from microkube.pki.errors import CsrRefused, PkiError
+from microkube.pki.expiry import Expiry, check_expiry
 from microkube.pki.hostinfo import host_ips, service_ips
 from microkube.pki.kubeconfig import read_kubeconfig, render_kubeconfig
 from microkube.pki.layout import CertKeyPair, PkiPaths
