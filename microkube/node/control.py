@@ -142,8 +142,7 @@ def clean_after_crash(paths: Paths) -> None:
     with contextlib.suppress(FileNotFoundError):
         paths.supervisor_state.unlink()
     # No pod runs now, so every IP reservation and CNI scratch file is stale.
-    for d in (paths.common / "var" / "lib" / "cni",):
-        shutil.rmtree(d, ignore_errors=True)
+    shutil.rmtree(paths.cni_state_dir, ignore_errors=True)
 
 
 def restart_daemon(paths: Paths, name: str, timeout: float = 60.0) -> None:

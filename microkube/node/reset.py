@@ -15,7 +15,7 @@ def reset(paths: Paths, progress: Callable[[str], None]) -> None:
         control.stop(paths, progress)
     control.clean_after_crash(paths)
     # The datastore holds every object; the kubelet's and CNI's state refer to them.
-    for d in (paths.datastore_dir, paths.kubelet_root, paths.common / "var" / "lib" / "cni"):
+    for d in (paths.datastore_dir, paths.kubelet_root, paths.cni_state_dir):
         progress(f"removing {d}")
         shutil.rmtree(d, ignore_errors=True)
     if was_running:

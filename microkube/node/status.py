@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from microkube.errors import MicrokubeError, NotRunningError
-from microkube.kubeapi import KubeApi
+from microkube.kube.api import KubeApi
 from microkube.node.control import certificate_summary, daemon_states
 from microkube.paths import Paths
 from microkube.services.base import NodeContext
@@ -38,12 +38,6 @@ class NodeStatus:
         }
 
 
-def api_client(paths: Paths, timeout: float = 2.0) -> KubeApi:
-    ctx = NodeContext.load(paths)
-    return KubeApi(ctx.node.api_url, paths.certs_dir / "ca.crt", paths.kubeconfig("admin"),
-                   timeout=timeout)
-
-
 def gather(paths: Paths) -> NodeStatus:
     states = daemon_states(paths)
     if states is None:
@@ -51,7 +45,7 @@ def gather(paths: Paths) -> NodeStatus:
     ctx = NodeContext.load(paths)
     st = NodeStatus(running=True, node_name=ctx.node.node_name, api_server=ctx.node.api_url)
     st.daemons = states
-    st.datastore_members = [f"{ctx.node.node_ip}:12380"]
+    st.datastore_members = [f"{ctx.node.node_ip}:{paths.ports.datastore_peer}"]
     st.cert_earliest, st.cert_days_left = certificate_summary(paths)
     from microkube.addons.listing import status_lists
 
@@ -59,7 +53,7 @@ def gather(paths: Paths) -> NodeStatus:
     # Ready means pods can run: every daemon serves (flannel included) and the Node says Ready.
     if all(s == "ready" for s in states.values()):
         try:
-            st.ready = api_client(paths, timeout=1.0).node_ready(ctx.node.node_name)
+            st.ready = KubeApi.for_admin(paths, timeout=1.0).node_ready(ctx.node.node_name)
         except MicrokubeError:
             st.ready = False
     return st
