@@ -14,7 +14,6 @@ It sits below both ``microkube.components`` and ``microkube.images``:
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import functools
 import json
 import os
@@ -26,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from microkube.errors import MicrokubeError
+from microkube.fsutil import exclusive_lock
 from microkube.proc import wait_with_heartbeat
 
 DEFAULT_PROXY = "https://proxy.golang.org"
@@ -136,14 +136,5 @@ def build_args(package: str, out: Path, *, tags: Sequence[str] = (),
 @contextlib.contextmanager
 def build_lock(lock_file: Path, echo: Callable[[str], None]) -> Iterator[None]:
     """Hold the one Go build lock of a cache (``lock_file``); says so when it must wait."""
-    lock_file.parent.mkdir(parents=True, exist_ok=True)
-    with lock_file.open("w") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            echo("waiting for another Go build to finish...")
-            fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    with exclusive_lock(lock_file, echo, "waiting for another Go build to finish..."):
+        yield
