@@ -77,10 +77,23 @@ def test_ports_are_microk8s_defaults_and_feed_argument_files() -> None:
     assert len(set(vars(Ports()).values())) == len(vars(Ports()))  # no two share a port
 
 
-def test_templates_take_locations_from_paths(tmp_path: Path) -> None:
+def test_config_files_take_locations_and_ports_from_paths(tmp_path: Path) -> None:
+    import yaml
+
+    from microkube.config.node import NodeConfig
+    from microkube.config.render import ensure_configs
+
     paths = Paths(tmp_path / "s", tmp_path / "d", tmp_path / "c")
-    conflist = render("10-flannel.conflist.j2", paths=paths)
+    ensure_configs(paths, NodeConfig("n1", "10.0.0.5"))
+    kubelet = yaml.safe_load((paths.args_dir / "kubelet.yaml").read_text())
+    assert kubelet["authentication"]["x509"]["clientCAFile"] == str(paths.pki.ca.cert)
+    assert (kubelet["tlsCertFile"], kubelet["tlsPrivateKeyFile"]) == (
+        str(paths.pki.kubelet.cert), str(paths.pki.kubelet.key))
+    assert (kubelet["port"], kubelet["healthzPort"]) == (paths.ports.kubelet,
+                                                          paths.ports.kubelet_healthz)
+    conflist = (paths.cni_conf_dir / "10-flannel.conflist").read_text()
     assert f'"{paths.cni_state_dir}/networks"' in conflist
+    assert render("10-flannel.conflist.j2", paths=paths) == conflist
 
 
 # What only paths.py may spell out: ports, and file names under the trees.
