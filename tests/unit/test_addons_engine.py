@@ -16,12 +16,12 @@ import yaml
 
 from microkube.addons import engine
 from microkube.addons.context import AddonContext, Reporter
-from microkube.addons.kube import objects_of
 from microkube.addons.lock import addon_lock
 from microkube.addons.state import AddonState, ObjectRef
 from microkube.config.node import NodeConfig
 from microkube.errors import UsageError
 from microkube.images.oci import ImageConfig, Layer, write_image
+from microkube.kube.kubectl import objects_of
 from microkube.paths import Paths
 
 
@@ -66,8 +66,8 @@ class FakeCluster:
 
 @pytest.fixture
 def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Paths, FakeCluster, list[str]]:
+    from microkube.paths import CertKeyPair
     from microkube.pki.ca import create_ca, write_ca
-    from microkube.pki.layout import CertKeyPair
 
     paths = Paths(snap=tmp_path / "snap", data=tmp_path / "data", common=tmp_path / "common")
     paths.args_dir.mkdir(parents=True)
@@ -219,7 +219,7 @@ def test_missing_image_archive_changes_nothing(setup: tuple[Paths, FakeCluster, 
 
 
 def test_a_failure_ends_the_progress_line(setup: tuple[Paths, FakeCluster, list[str]]) -> None:
-    from microkube.addons.kube import KubectlError
+    from microkube.kube.kubectl import KubectlError
 
     paths, cluster, out = setup
 
