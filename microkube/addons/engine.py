@@ -4,7 +4,10 @@ Order of work for enable: parse and check every argument, resolve the
 requirements (registry needs storage: storage first), check architectures,
 image archives and each addon's own ``validate``; only then, holding the
 node's addon lock, import images and run each addon's ``enable``. A bad
-argument or a missing image therefore changes nothing.
+argument or a missing image therefore changes nothing. Each apply is
+dry-run on the server first; if an enable fails anyway, the addons this
+command enabled are rolled back, newest first, so a failed enable leaves
+nothing applied.
 """
 
 from __future__ import annotations
@@ -109,7 +112,7 @@ def enable(paths: Paths, tokens: Sequence[str], reporter: Reporter) -> None:
             validate = getattr(p.hooks, "validate", None)
             if callable(validate):
                 validate(p.ctx)
-        enabled_now: list[Planned] = []  # enabled by this command, newest last
+        enabled_now: list[Planned] = []  # newly enabled by this command, newest last
         for p in plan:
             if p not in todo:
                 if p.explicit:
@@ -121,11 +124,12 @@ def enable(paths: Paths, tokens: Sequence[str], reporter: Reporter) -> None:
                 _enable_one(p, state, reporter)
             except Exception as e:
                 left = [problem for q in [p, *reversed(enabled_now)]
-                        if (problem := roll_back(q, state, reporter))]
+                        if (problem := _roll_back(q, state, reporter))]
                 if isinstance(e, MicrokubeError):
                     raise _with_roll_back_note(e, left) from None
                 raise
-            enabled_now.append(p)
+            if not p.enabled:
+                enabled_now.append(p)
         if todo:
             publish_status(paths, catalog, kubectl, state, node)
 
@@ -149,7 +153,7 @@ def _enable_one(p: Planned, state: AddonState, reporter: Reporter) -> None:
         state.mark_enabled(p.addon.ref, p.addon.version, _plain(p.ctx.args), p.ctx.objects)
 
 
-def roll_back(p: Planned, state: AddonState, reporter: Reporter) -> str | None:
+def _roll_back(p: Planned, state: AddonState, reporter: Reporter) -> str | None:
     """Undo an enable of this command; None when done, else what went wrong (one line).
 
     An addon that was not enabled before is disabled by its own ``disable``, which
