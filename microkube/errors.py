@@ -28,6 +28,10 @@ class NotRunningError(MicrokubeError):
     exit_code = 3
 
 
+class NotSetUpError(NotRunningError):
+    """The node was never set up (no settings, no credentials): nothing to talk to."""
+
+
 def report_errors(action: Callable[[], int | None]) -> int:
     """Run a command-line entry point; a user-facing error becomes one line and its exit code."""
     try:

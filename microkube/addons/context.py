@@ -12,6 +12,7 @@ ready in 3.2 s".
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -21,12 +22,14 @@ from types import ModuleType
 from typing import Any
 
 import jinja2
+import yaml
 
+from microkube.addons import conflicts
 from microkube.addons.repository import AddonSpec
 from microkube.addons.state import EnabledAddon
 from microkube.config.node import NodeConfig
 from microkube.errors import MicrokubeError
-from microkube.kube.kubectl import Kubectl, ObjectRef, objects_of
+from microkube.kube.kubectl import Kubectl, KubectlError, ObjectRef, documents, objects_of
 from microkube.paths import Paths
 
 TEMPLATE_SUFFIX = ".yaml.j2"
@@ -70,6 +73,9 @@ class AddonContext:
     reporter: Reporter
     previous: EnabledAddon | None = None  # what the state file recorded, if enabled
     objects: list[ObjectRef] = field(default_factory=list)  # made by this enable
+    # Of those, the ones that did not exist before: what a failed enable removes.
+    created: list[ObjectRef] = field(default_factory=list)
+    rolling_back: bool = False  # disable() is undoing a failed enable
     started: float = field(default_factory=time.monotonic)
     wall_started: float = field(default_factory=time.time)
 
@@ -130,23 +136,63 @@ class AddonContext:
 
     # --- the cluster ------------------------------------------------------------------
     def apply(self, manifest: str) -> list[ObjectRef]:
-        """Apply a manifest; its objects are recorded so disable can remove them."""
-        refs = objects_of(manifest, str(self.addon.folder))
-        self.kubectl.apply(manifest, what=f"applying {self.addon.name}")
+        """Apply a manifest once the API server accepted it in a dry run; returns its objects.
+
+        Its objects are recorded so disable can remove them, and those that did not
+        exist before in :attr:`created`, so a failed enable can remove exactly them.
+        Objects in a namespace the manifest itself creates cannot be dry-run (the
+        namespace does not exist yet); they are checked by the apply itself.
+        Raises KubectlError, in the user's terms where the refusal is a known one.
+        """
+        source = str(self.addon.folder)
+        docs, refs = documents(manifest, source), objects_of(manifest, source)
+        before = self.kubectl.existing(refs)
+        new = [r for r in refs if r not in before]
+        fresh_namespaces = {r.name for r in new if r.kind == "Namespace"}
+        checkable = [d for d, r in zip(docs, refs, strict=True)
+                     if r.namespace not in fresh_namespaces]
+        try:
+            if checkable:
+                self.kubectl.apply_dry_run(yaml.safe_dump_all(checkable, sort_keys=False),
+                                           what=f"checking {self.addon.name}")
+            self.created += [r for r in new if r not in self.created]
+            self.kubectl.apply(manifest, what=f"applying {self.addon.name}")
+        except KubectlError as e:
+            raise self._in_user_terms(e, refs) from None
         for r in refs:
             if r not in self.objects:
                 self.objects.append(r)
         self.step("applied,")
         return refs
 
+    def _in_user_terms(self, error: KubectlError, refs: list[ObjectRef]) -> KubectlError:
+        """The refusal, naming the Service that holds an address or port an object needs."""
+        want = conflicts.taken(str(error))
+        if want is None:
+            return error
+        try:
+            services = json.loads(self.kubectl.run(["get", "services", "-A", "-o", "json"],
+                                                   what="reading services"))["items"]
+        except (MicrokubeError, ValueError, KeyError):
+            services = []
+        ns = next((r.namespace or "default" for r in refs
+                   if r.kind == want.kind and r.name == want.name), None)
+        held = [h for h in conflicts.holders(want, services) if h != f"{ns}/{want.name}"]
+        return KubectlError(conflicts.explain(self.addon.name, want, ns, held))
+
     def made_objects(self, **extra: Any) -> list[ObjectRef]:
-        """What enable made: the recorded list, else what the templates describe."""
+        """What enable made: during a roll-back exactly what the failed enable created;
+        else the recorded list, else what the templates describe."""
+        if self.rolling_back:
+            return list(self.created)
         if self.previous is not None and self.previous.objects:
             return list(self.previous.objects)
         return objects_of(self.manifest(**extra), str(self.addon.folder))
 
     def delete(self, objects: list[ObjectRef], timeout: float = 120) -> None:
         """Delete objects in reverse order of creation (namespaces last)."""
+        if not objects:
+            return
         self.kubectl.delete(list(reversed(objects)), timeout=timeout,
                             what=f"removing {self.addon.name}")
         self.step("removed,")

@@ -4,12 +4,16 @@ Order of work for enable: parse and check every argument, resolve the
 requirements (registry needs storage: storage first), check architectures,
 image archives and each addon's own ``validate``; only then, holding the
 node's addon lock, import images and run each addon's ``enable``. A bad
-argument or a missing image therefore changes nothing.
+argument or a missing image therefore changes nothing. Each apply is
+dry-run on the server first; if an enable fails anyway, the addons this
+command enabled are rolled back, newest first, so a failed enable leaves
+nothing applied.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import time
 from collections.abc import Sequence
@@ -109,6 +113,7 @@ def enable(paths: Paths, tokens: Sequence[str], reporter: Reporter) -> None:
             validate = getattr(p.hooks, "validate", None)
             if callable(validate):
                 validate(p.ctx)
+        enabled_now: list[Planned] = []  # newly enabled by this command, newest last
         for p in plan:
             if p not in todo:
                 if p.explicit:
@@ -116,7 +121,16 @@ def enable(paths: Paths, tokens: Sequence[str], reporter: Reporter) -> None:
                     reporter.say(explain(p.ctx) if callable(explain)
                                  else f"{p.addon.name} is already enabled")
                 continue
-            _enable_one(p, state, reporter)
+            try:
+                _enable_one(p, state, reporter)
+            except Exception as e:
+                left = [problem for q in [p, *reversed(enabled_now)]
+                        if (problem := _roll_back(q, state, reporter))]
+                if isinstance(e, MicrokubeError):
+                    raise _with_roll_back_note(e, left) from None
+                raise
+            if not p.enabled:
+                enabled_now.append(p)
         if todo:
             publish_status(paths, catalog, kubectl, state, node)
 
@@ -138,6 +152,44 @@ def _enable_one(p: Planned, state: AddonState, reporter: Reporter) -> None:
         reporter.end()
     if p.addon.enabled_when.needs_cluster:
         state.mark_enabled(p.addon.ref, p.addon.version, _plain(p.ctx.args), p.ctx.objects)
+
+
+def _roll_back(p: Planned, state: AddonState, reporter: Reporter) -> str | None:
+    """Undo an enable of this command; None when done, else what went wrong (one line).
+
+    An addon that was not enabled before is disabled by its own ``disable``, which
+    then removes only the objects this enable created (and what else it changes:
+    kubelet flags, files). A reconfigured addon keeps its earlier objects; only
+    those this attempt created go.
+    """
+    reporter.begin(f"rolling back {p.addon.name}…")
+    try:
+        if p.enabled:
+            p.ctx.delete(p.ctx.created)
+        else:
+            p.ctx.rolling_back = True
+            p.hooks.disable(p.ctx)
+            state.mark_disabled(p.addon.ref)
+        reporter.step("done")
+        return None
+    except MicrokubeError as e:
+        return f"{p.addon.name}: {e}"
+    finally:
+        p.ctx.rolling_back = False
+        reporter.end()
+
+
+def _with_roll_back_note(error: MicrokubeError, left: list[str]) -> MicrokubeError:
+    """The enable's error, saying whether the roll-back left the node as it was."""
+    if not left:
+        note = "nothing was left applied"
+    else:
+        names = " ".join(item.split(":", 1)[0] for item in left)
+        note = (f"rolling back failed too ({'; '.join(left)}); "
+                f"remove what is left with 'microkube disable {names}'")
+    out = copy.copy(error)  # same type, so the same exit code
+    out.args = (f"{error}; {note}",)
+    return out
 
 
 def _plain(values: dict[str, Any]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ are checked directly, since that costs a file read.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from microkube.addons.catalog import Catalog
@@ -47,8 +48,30 @@ def addon_rows(paths: Paths, catalog: Catalog, state: AddonState,
     ]
 
 
-def status_lists(paths: Paths, values: dict[str, str]) -> dict[str, list[str]]:
-    """{'enabled': [...], 'disabled': [...]}, each line 'dns  # (core) CoreDNS'.
+@dataclass(frozen=True)
+class AddonStatus:
+    """One addon as ``status`` reports it."""
+
+    name: str
+    repository: str
+    description: str
+    version: str
+    enabled: bool
+
+    @property
+    def status(self) -> str:
+        """'enabled' or 'disabled'."""
+        return "enabled" if self.enabled else "disabled"
+
+    def record(self) -> dict[str, str]:
+        """The addon as a record of strings: name, repository, description, version, status."""
+        return {"name": self.name, "repository": self.repository,
+                "description": self.description, "version": self.version,
+                "status": self.status}
+
+
+def addon_statuses(paths: Paths, values: dict[str, str]) -> list[AddonStatus]:
+    """Every addon of every repository and whether it is enabled, in catalog order.
 
     Repositories are read without schema validation (that is enable's job), and
     a broken one is left out rather than failing ``status``.
@@ -57,9 +80,8 @@ def status_lists(paths: Paths, values: dict[str, str]) -> dict[str, list[str]]:
         catalog = Catalog.load(paths, validate=False)
         state = AddonState.load(paths.addons_state_file)
     except (MicrokubeError, KeyError, TypeError, AttributeError):
-        return {"enabled": [], "disabled": []}
-    out: dict[str, list[str]] = {"enabled": [], "disabled": []}
-    for row in addon_rows(paths, catalog, state, values):
-        line = f"{row['name']:<20} # ({row['repository']}) {row['description']}"
-        out["enabled" if row["enabled"] else "disabled"].append(line)
-    return out
+        return []
+    return [AddonStatus(name=str(r["name"]), repository=str(r["repository"]),
+                        description=str(r["description"]), version=str(r["version"]),
+                        enabled=bool(r["enabled"]))
+            for r in addon_rows(paths, catalog, state, values)]

@@ -16,9 +16,11 @@ from microkube.paths import Paths
 def refresh_certs(check: bool, certs: tuple[str, ...]) -> None:
     """Renew the node's leaf certificates (CAs are never replaced)."""
     from microkube.node import certs as node_certs
+    from microkube.node.guard import require_set_up
     from microkube.pki.renewal import RENEW_WITHIN_DAYS, expiries
 
     paths = Paths.from_env()
+    require_set_up(paths)
     if check:
         near = False
         for e in expiries(paths):

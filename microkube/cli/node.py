@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from microkube.paths import Paths
@@ -44,23 +46,33 @@ def stop() -> None:
 @click.option("--wait-ready", is_flag=True, help="Wait until the node is Ready.")
 @click.option("--timeout", default=120, show_default=True, help="Seconds --wait-ready waits.")
 def status(fmt: str, wait_ready: bool, timeout: int) -> None:
-    """Show whether the node runs and is Ready, and which addons are enabled."""
+    """Show whether the node runs and is Ready, and which addons are enabled.
+
+    Prints in every state; exits 3 if microkube is not running (1 if --wait-ready timed out).
+    """
+    from microkube.errors import MicrokubeError, NotRunningError
     from microkube.node import status as node_status
     from microkube.node.report import render_status
 
     paths = Paths.from_env()
-    st = (node_status.wait_ready(paths, timeout, _progress) if wait_ready
+    st = (node_status.wait_for_ready(paths, timeout, _progress) if wait_ready
           else node_status.gather(paths))
     click.echo(render_status(st, fmt), nl=False)
+    if not st.running:
+        sys.exit(NotRunningError.exit_code)
+    if wait_ready and not st.ready:
+        sys.exit(MicrokubeError.exit_code)
 
 
 @click.command()
 @click.option("-l", "--loopback", is_flag=True, help="Use 127.0.0.1 as the API server address.")
 def config(loopback: bool) -> None:
     """Print the admin kubeconfig."""
+    from microkube.node.guard import require_set_up
     from microkube.node.setup import load_context
 
     paths = Paths.from_env()
+    require_set_up(paths)
     ctx = load_context(paths)
     text = paths.kubeconfig("admin").read_text()
     if not loopback:
@@ -73,7 +85,9 @@ def config(loopback: bool) -> None:
 def reset(yes: bool) -> None:
     """Return to a fresh cluster: all workloads and state go, certificates stay."""
     from microkube.node import reset as node_reset
+    from microkube.node.guard import require_set_up
 
+    require_set_up(Paths.from_env())
     if not yes and not click.confirm("This deletes every Kubernetes object on this node. Go on?"):
         raise click.Abort()
     node_reset.reset(Paths.from_env(), _progress)

@@ -51,8 +51,25 @@ def ctr(args: tuple[str, ...]) -> None:
 _ENV = {"kubectl": _admin_env, "helm": _admin_env}
 
 
+def _require_node(name: str, paths: Paths) -> None:
+    """One line instead of the tool's own 'connection refused' when the node cannot answer.
+
+    kubectl and helm with the user's own KUBECONFIG talk to whatever it names: not checked.
+    """
+    from microkube.node import guard
+
+    if name == "ctr":
+        guard.require_containerd_answering(paths)
+    elif "KUBECONFIG" not in os.environ:
+        guard.require_api_answering(paths)
+
+
 def exec_tool(name: str, argv: list[str]) -> None:
-    """Replace this process with the named tool (exit codes pass straight through)."""
+    """Replace this process with the named tool (exit codes pass straight through).
+
+    Raises NotSetUpError/NotRunningError when the node the tool would talk to is not there.
+    """
+    _require_node(name, Paths.from_env())
     if name == "ctr":
         paths = Paths.from_env()
         env = {"CONTAINERD_ADDRESS": str(paths.containerd_socket),

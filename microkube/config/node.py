@@ -30,6 +30,29 @@ DEFAULT_CLUSTER_DOMAIN = "cluster.local"
 API_PORT = Ports().api_server
 
 _NODE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+NODE_NAME_RULE = "lower-case letters, digits, '-' and '.', starting and ending alphanumeric"
+
+
+class NodeNameError(UsageError):
+    """A node name Kubernetes would refuse (not a DNS subdomain)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"node name '{name}' is not a valid DNS subdomain ({NODE_NAME_RULE})")
+        self.name = name
+
+
+def suggested_name(name: str) -> str:
+    """A valid node name close to ``name``: lower case, other characters turned into '-'."""
+    fixed = re.sub(r"[^a-z0-9.-]+", "-", name.lower())
+    fixed = re.sub(r"^[^a-z0-9]+|[^a-z0-9]+$", "", fixed)[:253].rstrip("-.")
+    return fixed or "node-1"
+
+
+def name_hint(name: str, in_snap: bool) -> str:
+    """How to set a valid node name: a snap option in the snap, else the environment variable."""
+    if in_snap:
+        return f"set a valid one with 'snap set microkube node.name={suggested_name(name)}'"
+    return f"set a valid one with MICROKUBE_NODE_NAME={suggested_name(name)}"
 
 
 @dataclass(frozen=True)
@@ -47,7 +70,7 @@ class NodeConfig:
 
     def __post_init__(self) -> None:
         if not _NODE_NAME.match(self.node_name):
-            raise UsageError(f"node name '{self.node_name}' is not a valid DNS subdomain")
+            raise NodeNameError(self.node_name)
         _ip(self.node_ip, "node_ip")
         for name in ("pod_cidr", "service_cidr"):
             try:
@@ -116,8 +139,12 @@ def save(path: Path, config: NodeConfig) -> None:
     write_atomic(path, yaml.safe_dump(asdict(config), sort_keys=False))
 
 
-def detect(env: Mapping[str, str] | None = None) -> NodeConfig:
-    """Settings for a new node, from the environment and the host."""
+def detect(env: Mapping[str, str] | None = None, in_snap: bool = False) -> NodeConfig:
+    """Settings for a new node, from the environment and the host.
+
+    ``in_snap`` chooses how an invalid name's error says to set a valid one.
+    Raises UsageError for a setting Kubernetes would refuse.
+    """
     env = os.environ if env is None else env
     overrides: dict[str, Any] = {}
     for key in ("POD_CIDR", "SERVICE_CIDR", "CLUSTER_DOMAIN", "REGISTRY_MIRROR", "CGROUP_ROOT"):
@@ -125,13 +152,18 @@ def detect(env: Mapping[str, str] | None = None) -> NodeConfig:
             overrides[key.lower()] = env[f"MICROKUBE_{key}"]
     name = env.get("MICROKUBE_NODE_NAME") or socket.gethostname().lower()
     ip = env.get("MICROKUBE_NODE_IP") or default_route_ip() or "127.0.0.1"
-    return NodeConfig(node_name=name, node_ip=ip, **overrides)
+    try:
+        return NodeConfig(node_name=name, node_ip=ip, **overrides)
+    except NodeNameError as e:
+        source = "" if env.get("MICROKUBE_NODE_NAME") else " (this host's name)"
+        raise UsageError(f"{e}{source}; {name_hint(name, in_snap)}") from None
 
 
-def load_or_create(path: Path) -> NodeConfig:
+def load_or_create(path: Path, in_snap: bool = False) -> NodeConfig:
+    """The node's settings from ``path``, or detected (see :func:`detect`) and saved there."""
     if path.exists():
         return load(path)
-    config = detect()
+    config = detect(in_snap=in_snap)
     save(path, config)
     return config
 

@@ -32,6 +32,9 @@ STUCK_REASONS = frozenset({"CrashLoopBackOff", "ErrImageNeverPull", "ImagePullBa
                            "CreateContainerError", "RunContainerError"})
 
 
+APPLY = ("apply", "--server-side", "--force-conflicts", f"--field-manager={FIELD_MANAGER}")
+
+
 class KubectlError(MicrokubeError):
     """kubectl failed; the message is one line naming what was being done."""
 
@@ -84,16 +87,37 @@ class Kubectl:
                                f"{detail.removeprefix('error: ')}")
         return proc.stdout
 
-    def apply(self, manifest: str, what: str = "applying", dry_run: bool = False) -> None:
+    def apply(self, manifest: str, what: str = "applying") -> None:
         """Server-side apply of a multi-document YAML ``manifest`` as microkube.
 
-        With ``dry_run`` the API server checks every object (admission, validation,
-        conflicts) and changes nothing. Raises KubectlError with ``what`` in its line.
+        Raises KubectlError with ``what`` in its line.
         """
-        args = ["apply", "--server-side", "--force-conflicts", f"--field-manager={FIELD_MANAGER}"]
-        if dry_run:
-            args.append("--dry-run=server")
-        self.run([*args, "-f", "-"], input=manifest, what=what)
+        self.run([*APPLY, "-f", "-"], input=manifest, what=what)
+
+    def apply_dry_run(self, manifest: str, what: str = "checking") -> None:
+        """Have the API server check an apply of ``manifest`` (admission, validation,
+        allocation, conflicts) and keep nothing. Raises KubectlError with the server's refusal.
+        """
+        self.run([*APPLY, "--dry-run=server", "-f", "-"], input=manifest, what=what)
+
+    def existing(self, objects: Sequence[ObjectRef]) -> list[ObjectRef]:
+        """Those of ``objects`` the cluster has now, in the given order (one kubectl call).
+
+        An object in a namespace that does not exist counts as absent; a kind the
+        server does not know raises KubectlError.
+        """
+        if not objects:
+            return []
+        text = yaml.safe_dump_all([o.manifest() for o in objects], sort_keys=False)
+        out = self.run(["get", "--ignore-not-found", "-o", "json", "-f", "-"], input=text,
+                       what="looking up existing objects").strip()
+        doc = json.loads(out) if out else {}
+        items = doc.get("items", []) if doc.get("kind") == "List" else [doc] if doc else []
+        seen = [(i["kind"], i["metadata"]["name"], i["metadata"].get("namespace")) for i in items]
+        # A namespaced object named without a namespace went to the default one.
+        return [o for o in objects
+                if any(k == o.kind and n == o.name and o.namespace in (None, ns)
+                       for k, n, ns in seen)]
 
     def delete(self, objects: Sequence[ObjectRef], timeout: float = 120,
                what: str = "deleting") -> None:
@@ -183,15 +207,19 @@ def _created(obj: dict[str, Any]) -> float:
         return 0.0
 
 
-def objects_of(manifest: str, source: str) -> list[ObjectRef]:
-    """The objects a rendered manifest describes, in order."""
+def documents(manifest: str, source: str) -> list[dict[str, Any]]:
+    """The objects of a rendered manifest as mappings, in order; MicrokubeError if not YAML."""
     try:
-        docs = [d for d in yaml.safe_load_all(manifest) if d is not None]
+        return [d for d in yaml.safe_load_all(manifest) if d is not None]
     except yaml.YAMLError as e:
         raise MicrokubeError(
             f"{source}: the rendered manifest is not valid YAML{yamlerrors.where(e)}") from None
+
+
+def objects_of(manifest: str, source: str) -> list[ObjectRef]:
+    """The objects a rendered manifest describes, in order."""
     refs = []
-    for doc in docs:
+    for doc in documents(manifest, source):
         try:
             meta = doc["metadata"]
             refs.append(ObjectRef(api_version=str(doc["apiVersion"]), kind=str(doc["kind"]),

@@ -1,4 +1,9 @@
-"""Text renderings of the node's status: MicroK8s's layout, plus daemon states."""
+"""Text renderings of the node's status: MicroK8s's layouts, plus daemon states.
+
+Every format answers in every state: a node that does not run is a human
+line (pretty), ``microkube is not running…`` (short) or YAML with
+``microkube.running: false`` and a message (yaml).
+"""
 
 from __future__ import annotations
 
@@ -6,30 +11,61 @@ import yaml
 
 from microkube.node.status import NodeStatus
 
+FORMATS = ("pretty", "yaml", "short")
+RENEW_HINT_DAYS = 30
+YAML_WIDTH = 4096  # a message stays on one line
+
 
 def render_status(st: NodeStatus, fmt: str) -> str:
+    """``st`` in one of :data:`FORMATS`, newline-terminated; ValueError for another format."""
     if fmt == "yaml":
-        return yaml.safe_dump(st.as_dict(), sort_keys=False)
-    ha = "yes" if len(st.datastore_members) >= 3 else "no"
-    lines = [
-        "microkube is running" + ("" if st.ready else " (node not Ready yet)"),
-        f"high-availability: {ha}",
+        return yaml.safe_dump(st.as_dict(), sort_keys=False, width=YAML_WIDTH)
+    if fmt == "pretty":
+        return "\n".join(_pretty(st)) + "\n"
+    if fmt == "short":
+        return "\n".join(_short(st)) + "\n"
+    raise ValueError(f"unknown status format {fmt!r}")
+
+
+def _headline(st: NodeStatus) -> str:
+    if not st.running:
+        return st.message
+    return "microkube is running" + ("" if st.ready else f" ({st.message})")
+
+
+def _pretty(st: NodeStatus) -> list[str]:
+    lines = [_headline(st)]
+    if not st.running:
+        if st.daemons:
+            lines.append("daemons:")
+            lines += [f"  {name:<24} {state}" for name, state in st.daemons.items()]
+        return lines
+    lines += [
+        f"high-availability: {'yes' if st.high_availability else 'no'}",
         f"  datastore master nodes: {' '.join(st.datastore_members) or 'none'}",
         "  datastore standby nodes: none",
     ]
     if st.cert_days_left is not None:
-        warn = "  <- renew with 'microkube refresh-certs'" if st.cert_days_left < 30 else ""
+        warn = ("  <- renew with 'microkube refresh-certs'"
+                if st.cert_days_left < RENEW_HINT_DAYS else "")
         lines.append(f"certificates: valid for {st.cert_days_left} more days "
                      f"(first to expire: {st.cert_earliest}){warn}")
-    if fmt == "pretty":
-        lines.append("daemons:")
-        lines += [f"  {name:<24} {state}" for name, state in st.daemons.items()]
-        lines.append("addons:")
-        for group in ("enabled", "disabled"):
-            lines.append(f"  {group}:")
-            lines += [f"    {a}" for a in st.addons.get(group, [])]
-    else:  # short
-        lines.append("addons:")
-        for group in ("enabled", "disabled"):
-            lines += [f"  {a}: {group}" for a in st.addons.get(group, [])]
-    return "\n".join(lines) + "\n"
+    lines.append("daemons:")
+    lines += [f"  {name:<24} {state}" for name, state in st.daemons.items()]
+    lines.append("addons:")
+    for group in ("enabled", "disabled"):
+        lines.append(f"  {group}:")
+        lines += [f"    {a.name:<20} # ({a.repository}) {a.description}"
+                  for a in st.addons if a.status == group]
+    return lines
+
+
+def _short(st: NodeStatus) -> list[str]:
+    """MicroK8s's short format: a headline, then 'repository/name: enabled|disabled'."""
+    lines = [_headline(st)]
+    if not st.running:
+        return lines
+    lines.append("addons:")
+    for group in ("enabled", "disabled"):
+        lines += [f"  {a.repository}/{a.name}: {a.status}" for a in st.addons if a.status == group]
+    return lines

@@ -25,8 +25,9 @@ def load_context(paths: Paths) -> NodeContext:
 
 
 def prepare(paths: Paths) -> NodeContext:
+    # Settings first: a name or address Kubernetes would refuse leaves nothing on disk.
+    config = node.load_or_create(paths.state_file, in_snap=paths.in_snap)
     paths.ensure()
-    config = node.load_or_create(paths.state_file)
     args.install_defaults(paths)
     render.ensure_configs(paths, config)
     ensure_pki(paths, config)

@@ -1,79 +1,178 @@
-"""What ``microkube status`` reports, gathered quickly and without kubectl."""
+"""What ``microkube status`` reports, gathered quickly and without kubectl.
+
+Status always has an answer: a node that was never set up, is stopped, or
+whose API server does not answer is a state with a message, not an error,
+so every output format stays parseable. The caller decides the exit code
+from :attr:`NodeStatus.running`.
+"""
 
 from __future__ import annotations
 
+import enum
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from microkube.addons.listing import AddonStatus
 from microkube.errors import MicrokubeError, NotRunningError
 from microkube.kube.api import KubeApi
+from microkube.node.guard import NOT_RUNNING_MESSAGE, NOT_SET_UP_MESSAGE, is_set_up
 from microkube.node.runtime import runtime_for
-from microkube.node.runtime.base import NOT_RUNNING
 from microkube.paths import Paths
 from microkube.services.base import NodeContext
 
 
+class NodeState(enum.StrEnum):
+    """Where a node stands, from least to most alive."""
+
+    NOT_SET_UP = "not-set-up"  # no settings on disk: 'microkube start' has never run
+    STOPPED = "stopped"  # set up, no daemon runs
+    API_DOWN = "api-down"  # daemons run, the API server does not answer
+    NOT_READY = "not-ready"  # the API answers, the Node is not Ready (yet)
+    READY = "ready"
+
+
 @dataclass
 class NodeStatus:
-    running: bool
-    ready: bool = False
+    """One look at the node.
+
+    ``daemons`` maps a daemon's name to its state (waiting, starting, ready,
+    backoff, stopped); ``addons`` is empty unless the node runs;
+    ``cert_days_left`` is None when no certificate could be read.
+    """
+
+    state: NodeState
+    message: str = ""
     node_name: str = ""
     api_server: str = ""
     daemons: dict[str, str] = field(default_factory=dict)
     datastore_members: list[str] = field(default_factory=list)
-    addons: dict[str, list[str]] = field(default_factory=lambda: {"enabled": [], "disabled": []})
+    addons: list[AddonStatus] = field(default_factory=list)
     cert_earliest: str = ""
     cert_days_left: int | None = None
 
+    @property
+    def running(self) -> bool:
+        """True when the API server answers (MicroK8s's meaning of 'running')."""
+        return self.state in (NodeState.NOT_READY, NodeState.READY)
+
+    @property
+    def ready(self) -> bool:
+        return self.state is NodeState.READY
+
+    @property
+    def high_availability(self) -> bool:
+        return len(self.datastore_members) >= 3
+
+    def pending(self) -> list[str]:
+        """Names of the daemons that do not serve yet, sorted."""
+        return sorted(n for n, s in self.daemons.items() if s != "ready")
+
     def as_dict(self) -> dict[str, object]:
-        return {
-            "microkube": {"running": self.running, "ready": self.ready},
+        """The ``--format yaml`` document: plain builtins, the same keys in every state."""
+        doc: dict[str, object] = {
+            "microkube": {"running": self.running, "ready": self.ready,
+                          "state": str(self.state), "message": self.message},
+        }
+        if self.state is NodeState.NOT_SET_UP:
+            return doc
+        doc.update({
             "node": self.node_name,
             "api-server": self.api_server,
-            "high-availability": {"enabled": len(self.datastore_members) >= 3,
-                                  "nodes": self.datastore_members},
             "daemons": self.daemons,
             "certificates": {"earliest": self.cert_earliest, "days-left": self.cert_days_left},
-            "addons": self.addons,
-        }
+        })
+        if self.running:
+            doc["high-availability"] = {"enabled": self.high_availability,
+                                        "nodes": self.datastore_members}
+            doc["addons"] = [a.record() for a in self.addons]
+        return doc
+
+
+def _daemon_note(daemons: dict[str, str]) -> str:
+    waiting = [f"{n}: {s}" for n, s in sorted(daemons.items()) if s != "ready"]
+    return f" ({', '.join(waiting)})" if waiting else ""
+
+
+def assess(daemons: dict[str, str] | None, api_ready: int, node_ready: bool,
+           api_server: str) -> tuple[NodeState, str]:
+    """The state and its message from what was seen (a set-up node).
+
+    ``daemons`` is None when nothing runs; ``api_ready`` is the HTTP status of
+    the API server's /readyz (0 when nothing answered); ``node_ready`` is the
+    Node's Ready condition.
+    """
+    if daemons is None:
+        return NodeState.STOPPED, NOT_RUNNING_MESSAGE
+    note = _daemon_note(daemons)
+    if api_ready != 200:
+        why = "does not answer" if api_ready == 0 else f"is not ready (HTTP {api_ready})"
+        return NodeState.API_DOWN, (
+            f"microkube is not running: its daemons run but the API server at {api_server} "
+            f"{why}{note}; wait with 'microkube status --wait-ready' or see 'microkube inspect'")
+    if not node_ready or note:
+        return NodeState.NOT_READY, f"the node is not Ready yet{note}"
+    return NodeState.READY, ""
 
 
 def gather(paths: Paths) -> NodeStatus:
-    runtime = runtime_for(paths)
-    states = runtime.daemon_states()
-    if states is None:
-        raise NotRunningError(NOT_RUNNING)
+    """Look at the node once; never raises for a node that is down or was never set up."""
+    if not is_set_up(paths):
+        return NodeStatus(NodeState.NOT_SET_UP, NOT_SET_UP_MESSAGE)
     ctx = NodeContext.load(paths)
-    st = NodeStatus(running=True, node_name=ctx.node.node_name, api_server=ctx.node.api_url)
-    st.daemons = states
-    st.datastore_members = [f"{ctx.node.node_ip}:{paths.ports.datastore_peer}"]
+    st = NodeStatus(NodeState.STOPPED, node_name=ctx.node.node_name, api_server=ctx.node.api_url)
+    runtime = runtime_for(paths)
     st.cert_earliest, st.cert_days_left = runtime.certificate_summary()
-    from microkube.addons.listing import status_lists
-
-    st.addons = status_lists(paths, ctx.node.substitutions())
-    # Ready means pods can run: every daemon serves (flannel included) and the Node says Ready.
-    if all(s == "ready" for s in states.values()):
+    states = runtime.daemon_states()
+    api_ready, node_ready = 0, False
+    if states is not None:
+        st.daemons = states
         try:
-            st.ready = KubeApi.for_admin(paths, timeout=1.0).node_ready(ctx.node.node_name)
+            api = KubeApi.for_admin(paths, timeout=1.0)
+            api_ready = api.status_code("/readyz")
+            node_ready = api_ready == 200 and api.node_ready(ctx.node.node_name)
         except MicrokubeError:
-            st.ready = False
+            pass
+    st.state, st.message = assess(states, api_ready, node_ready, ctx.node.api_url)
+    if st.running:
+        from microkube.addons.listing import addon_statuses
+
+        st.datastore_members = [f"{ctx.node.node_ip}:{paths.ports.datastore_peer}"]
+        st.addons = addon_statuses(paths, ctx.node.substitutions())
     return st
 
 
-def wait_ready(paths: Paths, timeout: float, progress: Callable[[str], None]) -> NodeStatus:
-    """Wait until the node is Ready, printing a line whenever the picture changes."""
+def wait_for_ready(paths: Paths, timeout: float, progress: Callable[[str], None]) -> NodeStatus:
+    """Look until the node is Ready, cannot become Ready (not running), or ``timeout`` s pass.
+
+    Prints a line through ``progress`` whenever the picture changes; returns the
+    last look, whose message says why it is not Ready (the wait's length included).
+    """
     deadline = time.monotonic() + timeout
     last = ""
     while True:
         st = gather(paths)
-        if st.ready:
+        if st.ready or st.state in (NodeState.NOT_SET_UP, NodeState.STOPPED):
             return st
-        pending = sorted(n for n, s in st.daemons.items() if s != "ready")
+        pending = st.pending()
         line = ("waiting for " + ", ".join(pending)) if pending else "waiting for the node to be Ready"
         if line != last:
             progress(line)
             last = line
         if time.monotonic() >= deadline:
-            raise MicrokubeError(f"the node was not Ready within {timeout:.0f} s ({line})")
+            st.message = f"the node was not Ready within {timeout:.0f} s ({line})"
+            return st
         time.sleep(0.25)
+
+
+def wait_ready(paths: Paths, timeout: float, progress: Callable[[str], None]) -> NodeStatus:
+    """Like :func:`wait_for_ready`, but a node that is not Ready in the end is an error.
+
+    Raises NotRunningError for a node that is not running, MicrokubeError on timeout.
+    """
+    st = wait_for_ready(paths, timeout, progress)
+    if st.ready:
+        return st
+    if st.state in (NodeState.NOT_SET_UP, NodeState.STOPPED):
+        raise NotRunningError(st.message)
+    raise MicrokubeError(st.message)

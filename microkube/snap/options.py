@@ -14,7 +14,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from microkube.config.node import NodeConfig
+from microkube.config.node import NodeConfig, NodeNameError, name_hint
 from microkube.errors import UsageError
 
 # option under node. -> NodeConfig field
@@ -55,7 +55,10 @@ def changed(current: NodeConfig, settings: Mapping[str, str], started: bool) -> 
     Raises UsageError if a setting changes on a node that has already started.
     """
     values: dict[str, Any] = dict(settings)
-    new = dataclasses.replace(current, **values)  # NodeConfig validates the values
+    try:
+        new = dataclasses.replace(current, **values)  # NodeConfig validates the values
+    except NodeNameError as e:
+        raise UsageError(f"node.name: {e}; {name_hint(e.name, in_snap=True)}") from None
     if new == current:
         return None
     if started:

@@ -80,8 +80,12 @@ def assert_all_gone(node: TestNode, objects: list[dict[str, Any]]) -> None:
 
 
 def status_addons(node: TestNode) -> dict[str, list[str]]:
+    """{'enabled': [names], 'disabled': [names]} as ``status --format yaml`` lists them."""
     st = yaml.safe_load(node.run("status", "--format", "yaml").stdout)
-    return {k: [line.split()[0] for line in v] for k, v in st["addons"].items()}
+    out: dict[str, list[str]] = {"enabled": [], "disabled": []}
+    for addon in st["addons"]:
+        out[addon["status"]].append(addon["name"])
+    return out
 
 
 def in_node_python(node: TestNode, code: str, timeout: float = 60) -> str:

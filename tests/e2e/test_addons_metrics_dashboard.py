@@ -160,7 +160,8 @@ def test_an_added_repository(node: TestNode, tmp_path: Path) -> None:
     cm = node.kubectl_json("get", "configmap", "greeter")
     assert cm["data"]["greeting"] == "good morning"
     st = yaml.safe_load(node.run("status", "--format", "yaml").stdout)["addons"]
-    assert any(ln.startswith("greeter ") and "(community)" in ln for ln in st["enabled"])
+    assert {"name": "greeter", "repository": "community", "status": "enabled"}.items() <= next(
+        a for a in st if a["name"] == "greeter").items()
     line = one_line_error(node.run("addons", "repo", "remove", "community", check=False))
     assert "disable them first" in line
     node.run("disable", "greeter")

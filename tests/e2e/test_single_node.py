@@ -39,7 +39,7 @@ def _web_available(node: TestNode) -> None:
 
 def test_start_gives_a_ready_node(node: TestNode) -> None:
     st = yaml.safe_load(node.run("status", "--format", "yaml").stdout)
-    assert st["microkube"] == {"running": True, "ready": True}
+    assert st["microkube"] == {"running": True, "ready": True, "state": "ready", "message": ""}
     assert st["node"] == "mk-e2e"
     assert all(state == "ready" for state in st["daemons"].values()), st["daemons"]
     assert _node_ready(node)

@@ -23,7 +23,7 @@ def _microkube(*args: str, root: Path) -> subprocess.CompletedProcess[str]:
     (("enable", "dns:8.8.8"), "Error: dns: --upstream: '8.8.8' is not an IP address"),
     (("disable", "ingres"), "Error: unknown addon 'ingres'; did you mean 'ingress'?"),
     (("enable",), "Error: name at least one addon to enable"),
-    (("enable", "dns"), "Error: microkube is not running"),
+    (("enable", "dns"), "Error: microkube is not set up on this node yet"),
     (("addons", "repo", "remove", "core"), "Error: the core repository ships with microkube"),
 ])
 def test_one_clear_line(tmp_path: Path, args: tuple[str, ...], expected: str) -> None:

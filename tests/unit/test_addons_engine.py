@@ -6,6 +6,7 @@ core repository, templates, hooks, state file) is the real thing.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,31 +20,54 @@ from microkube.addons.context import AddonContext, Reporter
 from microkube.addons.lock import addon_lock
 from microkube.addons.state import AddonState, ObjectRef
 from microkube.config.node import NodeConfig
-from microkube.errors import UsageError
+from microkube.errors import MicrokubeError, UsageError
 from microkube.images.oci import ImageConfig, Layer, write_image
 from microkube.kube.kubectl import objects_of
 from microkube.paths import Paths
 
 
 class FakeCluster:
-    """What kubectl would see: the objects applied and not deleted since."""
+    """What kubectl would see: the objects applied and not deleted since.
+
+    An object named in ``refuse`` ('Kind/name') is refused (by the dry run too, if ``dry_run_sees``),
+    after the objects before it in the same apply went in, as kubectl does.
+    """
 
     def __init__(self) -> None:
         self.objects: dict[tuple[str, str, str | None], ObjectRef] = {}
         self.documents: dict[tuple[str, str, str | None], dict[str, Any]] = {}
         self.applies = 0
+        self.dry_runs = 0
+        self.refuse: dict[str, str] = {}
+        self.dry_run_sees = True
+        self.services: list[dict[str, Any]] = []
 
     def kubectl(self, paths: Paths) -> FakeCluster:
         return self
 
     def apply(self, manifest: str, what: str = "") -> None:
+        from microkube.kube.kubectl import KubectlError
+
         self.applies += 1
         for r in objects_of(manifest, "test"):
+            if f"{r.kind}/{r.name}" in self.refuse:
+                raise KubectlError(f"{what} failed: {self.refuse[f'{r.kind}/{r.name}']}")
             self.objects[(r.kind.lower(), r.name, r.namespace)] = r
         for doc in yaml.safe_load_all(manifest):
             if doc:
                 meta = doc["metadata"]
                 self.documents[(doc["kind"].lower(), meta["name"], meta.get("namespace"))] = doc
+
+    def apply_dry_run(self, manifest: str, what: str = "") -> None:
+        from microkube.kube.kubectl import KubectlError
+
+        self.dry_runs += 1
+        for r in objects_of(manifest, "test"):
+            if self.dry_run_sees and f"{r.kind}/{r.name}" in self.refuse:
+                raise KubectlError(f"{what} failed: {self.refuse[f'{r.kind}/{r.name}']}")
+
+    def existing(self, objects: Sequence[ObjectRef]) -> list[ObjectRef]:
+        return [r for r in objects if (r.kind.lower(), r.name, r.namespace) in self.objects]
 
     def delete(self, objects: Sequence[ObjectRef], timeout: float = 120, what: str = "") -> None:
         for r in objects:
@@ -61,6 +85,8 @@ class FakeCluster:
         pass
 
     def run(self, args: Sequence[str], **_: Any) -> str:
+        if list(args[:3]) == ["get", "services", "-A"]:
+            return json.dumps({"items": self.services})
         return ""
 
 
@@ -227,7 +253,83 @@ def test_a_failure_ends_the_progress_line(setup: tuple[Paths, FakeCluster, list[
         raise KubectlError("pod kube-system/dashboard-1 is CrashLoopBackOff")
 
     cluster.rollout = stuck  # type: ignore[method-assign]
-    with pytest.raises(KubectlError):
+    with pytest.raises(KubectlError, match=r"CrashLoopBackOff; nothing was left applied$"):
         _enable(setup, "dashboard")
-    assert "".join(out).endswith("waiting for dashboard…\n")
+    lines = "".join(out).splitlines()
+    assert lines[-2].endswith("waiting for dashboard…")
+    assert lines[-1] == "rolling back dashboard… removed, done"
     assert "core/dashboard" not in AddonState.load(paths.addons_state_file).enabled
+    assert not cluster.objects
+
+
+IP_TAKEN = ('Error from server (Invalid): Service "kube-dns" is invalid: spec.clusterIPs: '
+            'Invalid value: ["10.152.183.10"]: failed to allocate IP 10.152.183.10: '
+            'provided IP is already allocated')
+
+
+def test_a_refusal_seen_by_the_dry_run_applies_nothing_and_names_the_holder(
+        setup: tuple[Paths, FakeCluster, list[str]]) -> None:
+    paths, cluster, _ = setup
+    cluster.refuse = {"Service/kube-dns": IP_TAKEN}
+    cluster.services = [{"metadata": {"name": "squatter", "namespace": "default"},
+                         "spec": {"clusterIP": "10.152.183.10", "clusterIPs": ["10.152.183.10"]}}]
+    with pytest.raises(MicrokubeError) as err:
+        _enable(setup, "dns")
+    assert str(err.value) == (
+        "dns: Service kube-system/kube-dns needs the cluster IP 10.152.183.10, which Service "
+        "default/squatter holds; delete that Service ('microkube kubectl delete service -n "
+        "default squatter') or give it another address, then run 'microkube enable dns' again; "
+        "nothing was left applied")
+    assert cluster.applies == 0 and cluster.dry_runs == 1
+    assert not cluster.objects
+    assert "core/dns" not in AddonState.load(paths.addons_state_file).enabled
+
+
+def test_an_apply_that_fails_halfway_is_rolled_back_and_keeps_what_existed(
+        setup: tuple[Paths, FakeCluster, list[str]]) -> None:
+    """ingress's namespace is new, so the dry run cannot check what goes in it: the apply fails."""
+    paths, cluster, out = setup
+    cluster.refuse = {"DaemonSet/traefik": 'DaemonSet "traefik" is invalid: spec: Too long'}
+    with pytest.raises(MicrokubeError, match=r"spec: Too long; nothing was left applied$"):
+        _enable(setup, "ingress")
+    assert (cluster.dry_runs, cluster.applies) == (1, 1)
+    assert not cluster.objects, "what the halfway apply made must be gone"
+    assert "".join(out).splitlines()[-1] == "rolling back ingress… removed, done"
+
+    # Objects that existed before the enable are not the enable's to remove.
+    kept = {("namespace", "ingress", None): ObjectRef("v1", "Namespace", "ingress"),
+            ("ingressclass", "public", None): ObjectRef("networking.k8s.io/v1", "IngressClass",
+                                                         "public")}
+    cluster.objects.update(kept)
+    with pytest.raises(MicrokubeError, match=r"spec: Too long; nothing was left applied$"):
+        _enable(setup, "ingress")
+    assert (cluster.dry_runs, cluster.applies) == (2, 1), "with its namespace there, all is dry-run"
+    assert cluster.objects == kept
+    assert "core/ingress" not in AddonState.load(paths.addons_state_file).enabled
+
+
+def test_addons_enabled_before_the_failure_are_rolled_back_too(
+        setup: tuple[Paths, FakeCluster, list[str]]) -> None:
+    paths, cluster, out = setup
+    cluster.refuse = {"Deployment/registry": "Deployment \"registry\" is invalid"}
+    cluster.dry_run_sees = False
+    with pytest.raises(MicrokubeError, match=r"nothing was left applied$"):
+        _enable(setup, "registry")
+    text = "".join(out)
+    assert text.index("rolling back registry") < text.index("rolling back hostpath-storage")
+    assert not cluster.objects
+    assert AddonState.load(paths.addons_state_file).enabled == {}
+    assert not (paths.registry_hosts_dir / "localhost:32000").exists()
+
+
+def test_a_failed_reconfigure_keeps_the_enabled_addon(
+        setup: tuple[Paths, FakeCluster, list[str]]) -> None:
+    paths, cluster, _ = setup
+    _enable(setup, "dns")
+    before = dict(cluster.objects)
+    enabled = AddonState.load(paths.addons_state_file).enabled["core/dns"]
+    cluster.refuse = {"Deployment/coredns": "Deployment \"coredns\" is invalid"}
+    with pytest.raises(MicrokubeError, match=r"nothing was left applied$"):
+        _enable(setup, "dns:10.1.2.3")
+    assert cluster.objects == before
+    assert AddonState.load(paths.addons_state_file).enabled["core/dns"] == enabled

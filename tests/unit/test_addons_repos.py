@@ -11,7 +11,7 @@ import yaml
 
 from microkube.addons import repos
 from microkube.addons.catalog import Catalog
-from microkube.addons.listing import status_lists
+from microkube.addons.listing import addon_statuses
 from microkube.addons.state import AddonState
 from microkube.errors import MicrokubeError, UsageError
 from microkube.paths import CHECKOUT, Paths
@@ -49,8 +49,9 @@ def test_add_from_a_folder_and_find_its_addons(paths: Paths, tmp_path: Path) -> 
     assert hello.ref == "community/hello"
     assert [a.ref for a in cat.with_requirements([hello])] == ["core/dns", "community/hello"]
     assert [r.name for r in repos.rows(paths)] == ["core", "community"]
-    listed = status_lists(paths, {})
-    assert any(ln.startswith("hello") and "(community) Say hello" in ln for ln in listed["disabled"])
+    listed = addon_statuses(paths, {})
+    assert any(a.name == "hello" and a.repository == "community" and a.description == "Say hello"
+               and a.status == "disabled" for a in listed)
 
 
 def test_add_refuses_bad_names_duplicates_and_invalid_repositories(paths: Paths,
@@ -146,13 +147,14 @@ def test_git_repository_by_url(paths: Paths, tmp_path: Path) -> None:
 
 
 def test_status_lists_core_addons_without_a_cluster(paths: Paths) -> None:
-    lists = status_lists(paths, {})
-    assert lists["enabled"] == [] or all("(core)" in ln for ln in lists["enabled"])
-    names = {ln.split()[0] for ln in lists["enabled"] + lists["disabled"]}
+    listed = addon_statuses(paths, {})
+    assert all(a.repository == "core" for a in listed if a.enabled)
+    names = {a.name for a in listed}
     assert {"dns", "ingress", "hostpath-storage", "registry", "dashboard"} <= names
     AddonState.load(paths.addons_state_file).mark_enabled("core/dns", "1.15.0", {}, [])
-    lists = status_lists(paths, {})
-    assert any(ln.startswith("dns ") and "# (core) CoreDNS" in ln for ln in lists["enabled"])
+    dns = next(a for a in addon_statuses(paths, {}) if a.name == "dns")
+    assert dns.record() == {"name": "dns", "repository": "core", "description": "CoreDNS, the cluster DNS",
+                            "version": dns.version, "status": "enabled"}
 
 
 def test_core_dir_is_the_checkout_outside_a_snap(paths: Paths) -> None:

@@ -34,12 +34,19 @@ class RecordingKubectl:
 
     def __init__(self, secrets: dict[str, Any] | None = None) -> None:
         self.applied: list[str] = []
+        self.dry_runs: list[str] = []
         self.deleted: list[ObjectRef] = []
         self.calls: list[list[str]] = []
         self.secrets = secrets or {}
 
     def apply(self, manifest: str, what: str = "") -> None:
         self.applied.append(manifest)
+
+    def apply_dry_run(self, manifest: str, what: str = "") -> None:
+        self.dry_runs.append(manifest)
+
+    def existing(self, objects: Sequence[ObjectRef]) -> list[ObjectRef]:
+        return []  # before an enable, none of its objects are there
 
     def delete(self, objects: Sequence[ObjectRef], timeout: float = 120, what: str = "") -> None:
         self.deleted += list(objects)

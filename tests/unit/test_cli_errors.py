@@ -41,9 +41,11 @@ def test_bad_choice(tmp_path: Path) -> None:
     _one_line_error(_microkube("status", "--format", "xml", root=tmp_path))
 
 
-def test_status_of_a_node_that_is_not_running(tmp_path: Path) -> None:
+def test_status_of_a_node_that_is_not_set_up(tmp_path: Path) -> None:
     proc = _microkube("status", root=tmp_path)
-    assert "not running" in _one_line_error(proc)
+    assert proc.returncode == 3 and not proc.stderr
+    assert proc.stdout.splitlines() == [
+        "microkube is not set up on this node yet; set it up and start it with 'microkube start'"]
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="start prepares /sys/fs/cgroup-free state but needs root")

@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from microkube.config import node
 from microkube.errors import UsageError
+from microkube.paths import Paths
 
 
 def test_detect_uses_environment_overrides() -> None:
@@ -42,3 +46,56 @@ def test_default_route_ip_reads_the_route_table(tmp_path: Path) -> None:
     table = tmp_path / "route"
     table.write_text("Iface\tDestination\tGateway\nnope0\t0000FEA9\t00000000\n")
     assert node.default_route_ip(table) is None
+
+
+def _cli(root: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("SNAP", "MICROKUBE_"))}
+    return subprocess.run([sys.executable, "-m", "microkube", *args],
+                          env={**clean, "MICROKUBE_ROOT": str(root), **env},
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_invalid_name_from_the_environment_says_how_to_set_one(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    proc = _cli(root, {"MICROKUBE_NODE_NAME": "Test_Node_A", "MICROKUBE_NODE_IP": "192.0.2.10"},
+                "start")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.splitlines() == [
+        "Error: node name 'Test_Node_A' is not a valid DNS subdomain (lower-case letters, digits, "
+        "'-' and '.', starting and ending alphanumeric); "
+        "set a valid one with MICROKUBE_NODE_NAME=test-node-a"]
+    assert not root.exists(), "a refused name must leave nothing on disk"
+
+
+def test_invalid_host_name_in_the_snap_says_snap_set(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from microkube.node import setup
+
+    monkeypatch.setattr(node.socket, "gethostname", lambda: "Build_Box")
+    paths = Paths(tmp_path / "snap", tmp_path / "data", tmp_path / "common", in_snap=True)
+    with pytest.raises(UsageError) as err:
+        setup.prepare(paths)
+    assert str(err.value) == (
+        "node name 'build_box' is not a valid DNS subdomain (lower-case letters, digits, '-' and "
+        "'.', starting and ending alphanumeric) (this host's name); "
+        "set a valid one with 'snap set microkube node.name=build-box'")
+    assert not paths.data.exists()
+
+
+def test_invalid_name_as_a_snap_option_says_snap_set() -> None:
+    from microkube.snap import options
+
+    current = node.NodeConfig(node_name="n1", node_ip="10.0.0.5")
+    with pytest.raises(UsageError, match=r"node.name: node name 'Test_Node_A' is not a valid .*; "
+                                         r"set a valid one with 'snap set microkube "
+                                         r"node.name=test-node-a'$"):
+        options.changed(current, {"node_name": "Test_Node_A"}, started=False)
+
+
+@pytest.mark.parametrize(("name", "valid"), [
+    ("Test_Node_A", "test-node-a"), ("-edge_01.", "edge-01"), ("___", "node-1"),
+    ("a" * 300, "a" * 253),
+])
+def test_suggested_names_are_valid(name: str, valid: str) -> None:
+    assert node.suggested_name(name) == valid
+    node.NodeConfig(node_name=valid, node_ip="10.0.0.5")

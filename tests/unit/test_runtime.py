@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from microkube.errors import NotRunningError
+from microkube.errors import NotRunningError, NotSetUpError
+from microkube.node.guard import NOT_RUNNING_MESSAGE
 from microkube.node.runtime import runtime_for
-from microkube.node.runtime.base import NOT_RUNNING, wait_until
+from microkube.node.runtime.base import wait_until
 from microkube.node.runtime.snapd import SnapdRuntime
 from microkube.node.runtime.supervisor import SupervisorRuntime
 from microkube.paths import Paths
@@ -21,17 +22,31 @@ def _paths(root: Path, in_snap: bool) -> Paths:
     return Paths(root / "snap", root / "data", root / "common", in_snap=in_snap)
 
 
+def _set_up(paths: Paths) -> Paths:
+    """Just the two files that mark a node as set up (node.guard.is_set_up)."""
+    for f in (paths.state_file, paths.kubeconfig("admin")):
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text("")
+    return paths
+
+
 def test_the_backend_is_chosen_from_the_paths(tmp_path: Path) -> None:
     assert type(runtime_for(_paths(tmp_path, in_snap=False))) is SupervisorRuntime
     assert type(runtime_for(_paths(tmp_path, in_snap=True))) is SnapdRuntime
 
 
 def test_a_node_without_a_supervisor_is_not_running(tmp_path: Path) -> None:
-    runtime = runtime_for(_paths(tmp_path, in_snap=False))
+    paths = _paths(tmp_path, in_snap=False)
+    runtime = runtime_for(paths)
     assert runtime.daemon_states() is None
     assert not runtime.is_running()
-    with pytest.raises(NotRunningError, match="microkube start"):
+    with pytest.raises(NotSetUpError, match="not set up"):
         runtime.require_running()
+    _set_up(paths)
+    with pytest.raises(NotRunningError) as err:
+        runtime.require_running()
+    assert not isinstance(err.value, NotSetUpError)
+    assert str(err.value) == NOT_RUNNING_MESSAGE
     runtime.restart_daemon("kubelet")  # not running: nothing to restart, and no error
     assert runtime.certificate_summary() == ("", None)
 
@@ -63,11 +78,11 @@ def test_snapd_runtime_reads_snapds_service_table(tmp_path: Path,
     _fake_snapctl(tmp_path / "bin", header + inactive)
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("SNAP_INSTANCE_NAME", "microkube")
-    runtime = runtime_for(_paths(tmp_path, in_snap=True))
+    runtime = runtime_for(_set_up(_paths(tmp_path, in_snap=True)))
     assert runtime.daemon_states() is None
     with pytest.raises(NotRunningError) as err:
         runtime.require_running()
-    assert str(err.value) == NOT_RUNNING
+    assert str(err.value) == NOT_RUNNING_MESSAGE
 
 
 def test_wait_until_names_what_it_waited_for() -> None:

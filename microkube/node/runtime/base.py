@@ -9,13 +9,12 @@ import time
 from collections.abc import Callable
 
 from microkube.errors import MicrokubeError, NotRunningError
+from microkube.node.guard import NOT_RUNNING_MESSAGE, require_set_up
 from microkube.paths import Paths
 from microkube.pki.renewal import earliest_expiry
 from microkube.services import cleanup
 
 Progress = Callable[[str], None]
-
-NOT_RUNNING = "microkube is not running; start it with 'microkube start'"
 
 
 class NodeRuntime(abc.ABC):
@@ -37,9 +36,11 @@ class NodeRuntime(abc.ABC):
         return self.daemon_states() is not None
 
     def require_running(self) -> None:
-        """Raise :class:`NotRunningError` (one line saying how to start) unless the node runs."""
+        """Raise NotSetUpError for a node never set up, NotRunningError (one line saying how
+        to start) for one whose daemons do not run; return if they run."""
+        require_set_up(self.paths)
         if not self.is_running():
-            raise NotRunningError(NOT_RUNNING)
+            raise NotRunningError(NOT_RUNNING_MESSAGE)
 
     @abc.abstractmethod
     def start(self, progress: Progress) -> bool:

@@ -1,0 +1,48 @@
+"""Whether a node exists and runs, checked before a command that needs one.
+
+Every verb and passthrough that talks to the node asks here first, so a node
+that was never set up, or is stopped, gets the same one line everywhere
+instead of a tool's own "connection refused".
+"""
+
+from __future__ import annotations
+
+from microkube.errors import NotRunningError, NotSetUpError
+from microkube.paths import Paths
+
+NOT_SET_UP_MESSAGE = ("microkube is not set up on this node yet; "
+                      "set it up and start it with 'microkube start'")
+NOT_RUNNING_MESSAGE = "microkube is not running; start it with 'microkube start'"
+
+
+def is_set_up(paths: Paths) -> bool:
+    """True once ``start`` (or the snap's install hook) wrote the settings and admin credentials."""
+    return paths.state_file.is_file() and paths.kubeconfig("admin").is_file()
+
+
+def require_set_up(paths: Paths) -> None:
+    """Raise NotSetUpError (one line, exit 3) for a node that was never set up."""
+    if not is_set_up(paths):
+        raise NotSetUpError(NOT_SET_UP_MESSAGE)
+
+
+def require_api_answering(paths: Paths) -> None:
+    """Raise unless the node is set up and its API server answers on loopback (any HTTP status)."""
+    from microkube.config import node
+    from microkube.probes import http_get, tls_context
+
+    require_set_up(paths)
+    url = node.load(paths.state_file).api_url
+    if http_get(f"{url}/readyz", context=tls_context(), timeout=2.0)[0] == 0:
+        raise NotRunningError(f"the API server at {url} does not answer: microkube is not "
+                              "running or still starting; see 'microkube status'")
+
+
+def require_containerd_answering(paths: Paths) -> None:
+    """Raise unless the node is set up and containerd accepts connections on its socket."""
+    from microkube.probes import unix_socket_accepts
+
+    require_set_up(paths)
+    if not unix_socket_accepts(paths.containerd_socket):
+        raise NotRunningError(f"containerd does not answer at {paths.containerd_socket}: "
+                              "microkube is not running; start it with 'microkube start'")

@@ -1,0 +1,196 @@
+"""``microkube status`` answers in every format for every state a node can be in.
+
+Each state is made for real where no root is needed: a fresh root (never set
+up), a set-up root with no supervisor (stopped), a supervisor state file that
+names this live test process while nothing listens on the API port (daemons
+run, API down). The two running states need an API server: a small HTTPS
+stand-in serves /readyz and the Node with the node's own serving certificate.
+The CLI runs as a subprocess and every format is parsed from its stdout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+import yaml
+
+from microkube.addons.state import AddonState
+from microkube.config import node
+from microkube.paths import Paths
+from microkube.services.registry import control_plane_daemons
+from microkube.services.state import DaemonState, SupervisorState
+
+NODE = "unit"
+STATES = ("not-set-up", "stopped", "api-down", "not-ready", "ready")
+SHORT_ADDON = re.compile(r"^  (?P<repo>[a-z0-9-]+)/(?P<name>[a-z0-9-]+): (?P<status>enabled|disabled)$")
+
+
+def _env(root: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SNAP", "MICROKUBE_"))}
+    env.update({"MICROKUBE_ROOT": str(root), "MICROKUBE_NODE_NAME": NODE,
+                "MICROKUBE_NODE_IP": "192.0.2.10"})
+    return env
+
+
+def _status(root: Path, fmt: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "microkube", "status", "--format", fmt],
+                          env=_env(root), capture_output=True, text=True, timeout=60)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class _Api(BaseHTTPRequestHandler):
+    node_ready = True
+
+    def do_GET(self) -> None:
+        if self.path == "/readyz":
+            body = b"ok"
+        elif self.path == f"/api/v1/nodes/{NODE}":
+            cond = {"type": "Ready", "status": "True" if self.node_ready else "False"}
+            body = json.dumps({"metadata": {"name": NODE}, "status": {"conditions": [cond]}}).encode()
+        else:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def _serve_api(paths: Paths, node_ready: bool) -> Iterator[None]:
+    handler = type("Api", (_Api,), {"node_ready": node_ready})
+    server = ThreadingHTTPServer(("127.0.0.1", _port(paths)), handler)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(paths.certs_dir / "server.crt", paths.certs_dir / "server.key")
+    server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _port(paths: Paths) -> int:
+    return node.load(paths.state_file).api_port
+
+
+def _set_up(root: Path) -> Paths:
+    """A node set up as 'start' leaves it, its API port moved to a free loopback port."""
+    env = _env(root)
+    paths = Paths.from_env(env)
+    code = "from microkube.node import setup; from microkube.paths import Paths; " \
+           "setup.prepare(Paths.from_env())"
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=60)
+    node.save(paths.state_file, replace(node.load(paths.state_file), api_port=_free_port()))
+    AddonState.load(paths.addons_state_file).mark_enabled("core/dns", "1.0", {}, [])
+    return paths
+
+
+def _supervisor_runs(paths: Paths) -> None:
+    """A supervisor state file naming this (live) process, every daemon ready."""
+    me = psutil.Process()
+    SupervisorState(pid=me.pid, create_time=me.create_time(), started_at=time.time(),
+                    daemons={d.name: DaemonState(state="ready", pid=me.pid)
+                             for d in control_plane_daemons()}).save(paths.supervisor_state)
+
+
+@pytest.fixture(params=STATES)
+def node_in(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    state: str = request.param
+    root = tmp_path / "root"
+    if state == "not-set-up":
+        yield state, root
+        return
+    paths = _set_up(root)
+    if state == "stopped":
+        yield state, root
+        return
+    _supervisor_runs(paths)
+    if state == "api-down":
+        yield state, root
+        return
+    with _serve_api(paths, node_ready=state == "ready"):
+        yield state, root
+
+
+def test_every_format_parses_in_every_state(node_in: tuple[str, Path]) -> None:
+    state, root = node_in
+    running = state in ("not-ready", "ready")
+    expected_rc = 0 if running else 3
+
+    proc = _status(root, "yaml")
+    assert proc.returncode == expected_rc, proc.stderr
+    assert "Traceback" not in proc.stderr
+    doc = yaml.safe_load(proc.stdout)
+    top = doc["microkube"]
+    assert top["running"] is running
+    assert top["ready"] is (state == "ready")
+    assert top["state"] == state
+    assert isinstance(top["message"], str)
+    assert bool(top["message"]) is (state != "ready")
+    if not running:
+        assert "microkube start" in top["message"] or "microkube inspect" in top["message"]
+        assert "addons" not in doc
+    else:
+        addons = {a["name"]: a for a in doc["addons"]}
+        assert addons["dns"] == {"name": "dns", "repository": "core",
+                                 "description": addons["dns"]["description"],
+                                 "version": addons["dns"]["version"], "status": "enabled"}
+        assert addons["ingress"]["status"] == "disabled"
+        assert all(set(a) == {"name", "repository", "description", "version", "status"}
+                   for a in doc["addons"])
+        assert all(" " not in a["name"] for a in doc["addons"])
+    if state == "api-down":
+        assert doc["daemons"] and set(doc["daemons"].values()) == {"ready"}
+        assert "API server" in top["message"]
+
+    proc = _status(root, "short")
+    assert proc.returncode == expected_rc
+    lines = proc.stdout.splitlines()
+    if not running:
+        assert lines == [top["message"]]
+    else:
+        assert lines[0].startswith("microkube is running")
+        assert lines[1] == "addons:"
+        parsed = [SHORT_ADDON.match(ln) for ln in lines[2:]]
+        assert all(parsed), lines
+        assert "  core/dns: enabled" in lines
+        assert "  core/ingress: disabled" in lines
+
+    proc = _status(root, "pretty")
+    assert proc.returncode == expected_rc
+    lines = proc.stdout.splitlines()
+    if not running:
+        assert lines[0] == top["message"]
+    else:
+        assert lines[0] == ("microkube is running" if state == "ready"
+                            else f"microkube is running ({top['message']})")
+        enabled = lines.index("  enabled:")
+        assert lines[enabled + 1].split()[:3] == ["dns", "#", "(core)"]
