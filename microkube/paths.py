@@ -137,6 +137,11 @@ class Paths:
         return self.data / "args" / "cni-network"
 
     @property
+    def cni_state_dir(self) -> Path:
+        """The CNI plugins' scratch state (IP reservations); stale once no pod runs."""
+        return self.common / "var" / "lib" / "cni"
+
+    @property
     def flannel_subnet_file(self) -> Path:
         return self.run_dir / "flannel" / "subnet.env"
 

@@ -71,7 +71,7 @@ def idle_memory(node: TestNode) -> dict[str, Any]:
 
 def _label(p: psutil.Process) -> str:
     cmd = p.cmdline()
-    if cmd[1:3] == ["-m", "microkube.services.supervise"]:
+    if cmd[1:3] == ["-m", "microkube.node.supervise"]:
         return "microkube-supervisor"
     base = Path(cmd[0]).name if cmd else p.name()
     return base if base.startswith(("kube", "etcd", "containerd", "flanneld")) else "pod:" + base

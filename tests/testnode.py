@@ -123,7 +123,7 @@ class TestNode:
             cmd = p.info.get("cmdline") or []
             with contextlib.suppress(psutil.Error):
                 if any(str(self.root) in part for part in cmd) or (
-                        cmd[1:3] == ["-m", "microkube.services.supervise"]
+                        cmd[1:3] == ["-m", "microkube.node.supervise"]
                         and p.environ().get("MICROKUBE_ROOT") == str(self.root)):
                     found[p.pid] = p
                     found.update((c.pid, c) for c in p.children(recursive=True))

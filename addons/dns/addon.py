@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from microkube.addons.context import AddonContext
 from microkube.config.kubelet import set_cluster_dns
-from microkube.node.control import restart_daemon
 
 # Inside the CoreDNS pod (dnsPolicy: Default) this is the node's resolver list.
 HOST_RESOLVERS = "/etc/resolv.conf"
@@ -20,7 +19,7 @@ def enable(ctx: AddonContext) -> None:
     ctx.apply(ctx.manifest(upstream=upstream))
     if set_cluster_dns(ctx.paths, ctx.node.dns_ip, ctx.node.cluster_domain):
         ctx.step("restarting the kubelet,")
-        restart_daemon(ctx.paths, "kubelet")
+        ctx.restart_daemon("kubelet")
     ctx.wait_rollout("deployment/coredns", "kube-system")
     where = "the host's resolvers" if upstream == HOST_RESOLVERS else upstream
     ctx.say(f"pods resolve through {ctx.node.dns_ip} (domain {ctx.node.cluster_domain}); "
@@ -31,4 +30,4 @@ def disable(ctx: AddonContext) -> None:
     ctx.delete(ctx.made_objects(upstream=HOST_RESOLVERS))
     if set_cluster_dns(ctx.paths, None):
         ctx.step("restarting the kubelet,")
-        restart_daemon(ctx.paths, "kubelet")
+        ctx.restart_daemon("kubelet")

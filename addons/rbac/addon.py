@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from microkube.addons.context import AddonContext
 from microkube.config.args import set_flag
-from microkube.node.control import restart_daemon
 
 DAEMON = "kube-apiserver"
 SECURE = "RBAC,Node"
@@ -25,7 +24,7 @@ def _switch(ctx: AddonContext, mode: str) -> None:
     set_flag(ctx.paths, DAEMON, "authorization-mode", mode)
     ctx.step(f"--authorization-mode={mode}, restarting kube-apiserver…")
     # Its graceful stop waits for open watches (up to a minute), then it starts in seconds.
-    restart_daemon(ctx.paths, DAEMON, timeout=RESTART_TIMEOUT)
+    ctx.restart_daemon(DAEMON, timeout=RESTART_TIMEOUT)
     ctx.step(f"done in {ctx.elapsed():.1f} s")
 
 

@@ -73,6 +73,16 @@ class AddonContext:
     started: float = field(default_factory=time.monotonic)
     wall_started: float = field(default_factory=time.time)
 
+    # --- the node ---------------------------------------------------------------------
+    def restart_daemon(self, name: str, timeout: float = 60.0) -> None:
+        """Restart one of the node's daemons and wait until it serves (``timeout`` seconds).
+
+        Goes through the node runtime, so it works under the supervisor and snapd alike.
+        """
+        from microkube.node.runtime import runtime_for
+
+        runtime_for(self.paths).restart_daemon(name, timeout=timeout)
+
     # --- progress ---------------------------------------------------------------------
     def step(self, text: str) -> None:
         self.reporter.step(text)

@@ -26,7 +26,7 @@ from microkube.addons.listing import flag_contains
 from microkube.addons.lock import addon_lock
 from microkube.addons.repository import AddonSpec
 from microkube.addons.state import AddonState
-from microkube.errors import MicrokubeError, NotRunningError, UsageError
+from microkube.errors import MicrokubeError, UsageError
 from microkube.paths import Paths
 
 STATUS_CONFIGMAP = "microkube-addons"  # kube-system; the dashboard lists addons from it
@@ -44,10 +44,9 @@ class Planned:
 
 def _node(paths: Paths) -> Any:
     from microkube.node import setup
-    from microkube.node.control import running_supervisor
+    from microkube.node.runtime import runtime_for
 
-    if running_supervisor(paths) is None:
-        raise NotRunningError("microkube is not running; start it with 'microkube start'")
+    runtime_for(paths).require_running()
     return setup.load_context(paths).node
 
 

@@ -16,12 +16,13 @@ from microkube.paths import Paths
 def refresh_certs(check: bool, certs: tuple[str, ...]) -> None:
     """Renew the node's leaf certificates (CAs are never replaced)."""
     from microkube.node import certs as node_certs
+    from microkube.pki.renewal import RENEW_WITHIN_DAYS, expiries
 
     paths = Paths.from_env()
     if check:
         near = False
-        for e in node_certs.expiries(paths):
-            flag = "  <- renew soon" if e.days_left < node_certs.RENEW_WITHIN_DAYS else ""
+        for e in expiries(paths):
+            flag = "  <- renew soon" if e.days_left < RENEW_WITHIN_DAYS else ""
             near = near or bool(flag)
             click.echo(f"{e.path.name:<32} expires {e.not_after:%Y-%m-%d} ({e.days_left} days){flag}")
         sys.exit(1 if near else 0)

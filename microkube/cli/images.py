@@ -20,10 +20,10 @@ def images() -> None:
 def import_(archives: tuple[Path, ...]) -> None:
     """Import OCI or Docker image archives into the node."""
     from microkube.images.importer import import_archives
-    from microkube.node.control import is_running
+    from microkube.node.runtime import runtime_for
 
     paths = Paths.from_env()
-    _require_running(paths, is_running(paths))
+    runtime_for(paths).require_running()
     import_archives(paths.binary("ctr"), paths.containerd_socket, list(archives))
     for a in archives:
         click.echo(f"imported {a}")
@@ -34,10 +34,10 @@ def import_(archives: tuple[Path, ...]) -> None:
 def export_local(directory: Path) -> None:
     """Export every image the node holds into DIRECTORY, one archive each."""
     from microkube.images.importer import export_image, list_images
-    from microkube.node.control import is_running
+    from microkube.node.runtime import runtime_for
 
     paths = Paths.from_env()
-    _require_running(paths, is_running(paths))
+    runtime_for(paths).require_running()
     ctr, sock = paths.binary("ctr"), paths.containerd_socket
     for ref in list_images(ctr, sock):
         if ref.startswith("sha256:"):
@@ -45,13 +45,6 @@ def export_local(directory: Path) -> None:
         dest = directory / (ref.replace("/", "_").replace(":", "_") + ".tar")
         export_image(ctr, sock, ref, dest)
         click.echo(f"exported {ref} to {dest}")
-
-
-def _require_running(paths: Paths, running: bool) -> None:
-    from microkube.errors import NotRunningError
-
-    if not running:
-        raise NotRunningError("microkube is not running; start it with 'microkube start'")
 
 
 def register(group: click.Group) -> None:

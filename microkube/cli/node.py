@@ -16,10 +16,11 @@ def _progress(line: str) -> None:
 @click.option("--timeout", default=120, show_default=True, help="Seconds --wait-ready waits.")
 def start(wait_ready: bool, timeout: int) -> None:
     """Start the node."""
-    from microkube.node import control, status
+    from microkube.node import status
+    from microkube.node.runtime import runtime_for
 
     paths = Paths.from_env()
-    if not control.start(paths, _progress):
+    if not runtime_for(paths).start(_progress):
         click.echo("microkube is already running")
     if wait_ready:
         status.wait_ready(paths, timeout, _progress)
@@ -29,9 +30,9 @@ def start(wait_ready: bool, timeout: int) -> None:
 @click.command()
 def stop() -> None:
     """Stop the node and every container on it."""
-    from microkube.node import control
+    from microkube.node.runtime import runtime_for
 
-    if control.stop(Paths.from_env(), _progress):
+    if runtime_for(Paths.from_env()).stop(_progress):
         click.echo("microkube stopped")
     else:
         click.echo("microkube is not running")

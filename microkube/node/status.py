@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 
 from microkube.errors import MicrokubeError, NotRunningError
 from microkube.kubeapi import KubeApi
-from microkube.node.control import certificate_summary, daemon_states
+from microkube.node.runtime import runtime_for
+from microkube.node.runtime.base import NOT_RUNNING
 from microkube.paths import Paths
 from microkube.services.base import NodeContext
 
@@ -45,14 +46,15 @@ def api_client(paths: Paths, timeout: float = 2.0) -> KubeApi:
 
 
 def gather(paths: Paths) -> NodeStatus:
-    states = daemon_states(paths)
+    runtime = runtime_for(paths)
+    states = runtime.daemon_states()
     if states is None:
-        raise NotRunningError("microkube is not running; start it with 'microkube start'")
+        raise NotRunningError(NOT_RUNNING)
     ctx = NodeContext.load(paths)
     st = NodeStatus(running=True, node_name=ctx.node.node_name, api_server=ctx.node.api_url)
     st.daemons = states
     st.datastore_members = [f"{ctx.node.node_ip}:12380"]
-    st.cert_earliest, st.cert_days_left = certificate_summary(paths)
+    st.cert_earliest, st.cert_days_left = runtime.certificate_summary()
     from microkube.addons.listing import status_lists
 
     st.addons = status_lists(paths, ctx.node.substitutions())

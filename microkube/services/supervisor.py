@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import IO
@@ -21,6 +22,7 @@ from typing import IO
 import psutil
 
 from microkube.errors import MicrokubeError
+from microkube.pki.renewal import expiries, renewal_due
 from microkube.services.base import Daemon, NodeContext
 from microkube.services.cleanup import unmount_below
 from microkube.services.logs import open_log, rotate_if_large
@@ -50,8 +52,17 @@ class _Slot:
 
 
 class Supervisor:
-    def __init__(self, ctx: NodeContext, daemons: list[Daemon]) -> None:
+    """Runs ``daemons`` for the node in ``ctx`` until SIGTERM or SIGINT.
+
+    ``renew_certificates`` re-issues the node's leaf certificates; the supervisor
+    calls it when one is within ``pki.renewal.RENEW_WITHIN_DAYS`` of expiry and
+    then restarts every daemon so each loads its new certificate.
+    """
+
+    def __init__(self, ctx: NodeContext, daemons: list[Daemon],
+                 renew_certificates: Callable[[], None]) -> None:
         self.ctx = ctx
+        self._renew_certificates = renew_certificates
         self.slots = {d.name: _Slot(d) for d in daemons}
         me = psutil.Process()
         self.state = SupervisorState(pid=me.pid, create_time=me.create_time(),
@@ -173,16 +184,13 @@ class Supervisor:
     # --- certificates -------------------------------------------------------------------
     def _check_certificates(self) -> None:
         """Record the earliest expiry; renew leaf certificates and restart daemons if it nears."""
-        from microkube.node.certs import RENEW_WITHIN_DAYS, expiries
-        from microkube.node.setup import ensure_pki
-
         try:
-            found = expiries(self.ctx.paths)
-            if found and found[0].days_left < RENEW_WITHIN_DAYS:
-                print(f"{found[0].path.name} expires in {found[0].days_left} days: renewing", flush=True)
-                ensure_pki(self.ctx.paths, self.ctx.node)
+            due = renewal_due(self.ctx.paths)
+            if due is not None:
+                print(f"{due.path.name} expires in {due.days_left} days: renewing", flush=True)
+                self._renew_certificates()
                 self._restart_all()
-                found = expiries(self.ctx.paths)
+            found = expiries(self.ctx.paths)
         except MicrokubeError as e:
             print(f"certificate check failed: {e}", flush=True)
             return
@@ -267,9 +275,3 @@ def _descends_from(proc: psutil.Process, pids: set[int]) -> bool:
     with contextlib.suppress(psutil.Error):
         return any(p.pid in pids for p in proc.parents())
     return False
-
-
-def run_forever(ctx: NodeContext, daemons: list[Daemon]) -> int:
-    return Supervisor(ctx, daemons).run()
-
-

@@ -85,12 +85,12 @@ def rendered_configs(paths: Paths) -> list[Path]:
 
 def remove(paths: Paths) -> None:
     from microkube.config import node
-    from microkube.node.control import clean_after_crash
+    from microkube.node.runtime import runtime_for
     from microkube.services.cgroups import remove_cgroup
     from microkube.services.cleanup import kill_processes, node_processes, unmount_below
     from microkube.snap.leftovers import clean_network, kill_cgroup_tree
 
-    clean_after_crash(paths)  # the node's processes by pid, mounts below $SNAP_COMMON
+    runtime_for(paths).clean_leftovers()  # the node's processes by pid, mounts below $SNAP_COMMON
     # ... and those of earlier revisions of the snap, and the pods that outlived them.
     stale = node_processes(paths.snap.parent, [str(paths.data.parent), str(paths.common)])
     kill_processes([c for p in stale for c in _with_children(p)])

@@ -68,7 +68,7 @@ def test_starts_in_dependency_order_restarts_and_stops(
 ) -> None:
     monkeypatch.setattr(signal, "signal", lambda *a: None)
     Sleeper.started.clear()
-    sup = Supervisor(ctx, [Second(), First()])
+    sup = Supervisor(ctx, [Second(), First()], renew_certificates=lambda: None)
     t = threading.Thread(target=sup.run, daemon=True)
     t.start()
     _wait(lambda: ctx.paths.supervisor_state.exists()
@@ -103,6 +103,8 @@ def test_certificates_near_expiry_are_renewed(ctx: NodeContext, monkeypatch: pyt
         "node_name": "unit", "host_ips": ["192.0.2.7"], "hostname": "unit",
         "service_cidr": "10.152.183.0/24", "cluster_domain": "cluster.local",
         "api_server_url": "https://127.0.0.1:16443"})
-    sup = Supervisor(ctx, [First()])
+    from microkube.node.setup import ensure_pki
+
+    sup = Supervisor(ctx, [First()], renew_certificates=lambda: ensure_pki(ctx.paths, ctx.node))
     sup._check_certificates()
     assert sup.state.cert_days_left is not None and sup.state.cert_days_left > 300

@@ -1,0 +1,61 @@
+"""The node runtime inside a snap: snapd runs each daemon as an app, driven by ``snapctl``.
+
+Each daemon is the app ``microkube.daemon-<name>`` (snapcraft.yaml); its
+command, ``microkube-daemon NAME`` (node/snap_daemon.py), waits for the
+daemons it needs and execs the daemon, so snapd supervises the daemon itself.
+"""
+
+from __future__ import annotations
+
+from microkube.errors import MicrokubeError
+from microkube.node.runtime.base import NodeRuntime, Progress, wait_until
+from microkube.services import snapctl
+from microkube.services.base import Daemon, NodeContext
+from microkube.services.registry import control_plane_daemons
+
+
+class SnapdRuntime(NodeRuntime):
+    """Daemons run as the snap's daemon apps under snapd."""
+
+    @staticmethod
+    def _daemons() -> list[Daemon]:
+        return control_plane_daemons()
+
+    def _names(self) -> list[str]:
+        return [d.name for d in self._daemons()]
+
+    def daemon_states(self) -> dict[str, str] | None:
+        active = snapctl.active(self._names())
+        if not any(active.values()):
+            return None
+        ctx = NodeContext.load(self.paths)
+        return {d.name: ("stopped" if not active[d.name] else "ready" if d.ready(ctx) else "starting")
+                for d in self._daemons()}
+
+    def start(self, progress: Progress) -> bool:
+        if self.is_running():
+            return False
+        from microkube.node import setup
+
+        setup.prepare(self.paths)
+        snapctl.start(self._names())
+        progress("microkube started; the node becomes Ready in a few seconds")
+        return True
+
+    def stop(self, progress: Progress, timeout: float = 60.0) -> bool:
+        # snapctl waits for systemd, which waits for each app's stop-timeout.
+        if not self.is_running():
+            return False
+        progress("stopping microkube")
+        snapctl.stop(self._names())
+        return True
+
+    def restart_daemon(self, name: str, timeout: float = 60.0) -> None:
+        daemon = next((d for d in self._daemons() if d.name == name), None)
+        if daemon is None:
+            raise MicrokubeError(f"no daemon named {name}")
+        if not self.is_running():
+            return
+        snapctl.restart(name)
+        ctx = NodeContext.load(self.paths)
+        wait_until(lambda: daemon.ready(ctx), timeout, f"{name} did not come back")
