@@ -48,6 +48,7 @@ import psutil
 import yaml
 
 from microkube.services.cleanup import mounts_below
+from tests import netns
 from tests.snap import fakesnapctl
 from tests.snap.fakesnapctl import ServiceStatus
 
@@ -266,7 +267,7 @@ class FakeSnapd:
         return env
 
     def in_netns(self, argv: list[str]) -> list[str]:
-        return ["nsenter", f"--net=/run/netns/{self.netns}", "--", *argv]
+        return netns.in_netns(self.netns, argv)
 
     def snapctl(self, *args: str) -> subprocess.CompletedProcess[str]:
         """Run the snapctl the snap's apps find, as one of them would."""

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.netns import network_namespace
 from tests.snap.fakesnapd import FakeSnapd, restarts
-from tests.snap.netns import network_namespace
 
 pytestmark = pytest.mark.e2e
 
