@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
+from microkube.errors import MicrokubeError
 from microkube.services import snapctl as client
 from tests.snap.fakesnapctl import ServiceStatus, run
 
@@ -104,3 +106,13 @@ def test_microkubes_client_reads_snapds_table(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(client, "_snapctl", lambda *a: run(s, list(a))[0])
     monkeypatch.setenv("SNAP_INSTANCE_NAME", "microkube")
     assert client.active(["etcd", "kubelet"]) == {"etcd": True, "kubelet": False}
+
+
+def test_microkubes_client_says_in_one_line_when_snapd_does_not_answer(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    def hang(argv: list[str], **kw: Any) -> None:
+        raise subprocess.TimeoutExpired(argv, kw["timeout"])
+
+    monkeypatch.setattr(subprocess, "run", hang)
+    with pytest.raises(MicrokubeError, match=r"^snapctl stop: no answer from snapd within 180 s$"):
+        client.stop(["etcd"])
