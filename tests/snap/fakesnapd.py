@@ -55,6 +55,7 @@ from tests.snap.fakesnapctl import ServiceStatus
 # systemd's PATH for services; snapd adds nothing for a classic snap without environment.
 SYSTEMD_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 STOP_TIMEOUT = 30.0  # snapd's default TimeoutStopSec (timeout.DefaultTimeout)
+SERVICE_COMMAND_TIMEOUT = 150.0  # snapd's configure-hook timeout / 2 (ctlcmd/helpers.go)
 RESTART_DELAY = 0.1  # systemd's default RestartSec; snapd sets one only from restart-delay
 
 # The snapctl client: its arguments to the fake snapd, its answer back, as snapctl does.
@@ -155,11 +156,20 @@ class _SnapctlServer(socketserver.ThreadingUnixStreamServer):
 class _SnapctlHandler(socketserver.StreamRequestHandler):
     def handle(self) -> None:
         snapd = cast(_SnapctlServer, self.server).snapd
-        try:
-            args = [str(a) for a in json.loads(self.rfile.readline())["args"]]
-            out, err, code = fakesnapctl.run(snapd, args)
-        except Exception as e:  # the test's own fault: say so to the caller, do not hang it
-            out, err, code = "", f"error: fake snapd: {e!r}\n", 1
+        answer: list[tuple[str, str, int]] = []
+
+        def command() -> None:
+            try:
+                answer.append(fakesnapctl.run(snapd, args))
+            except Exception as e:  # the test's own fault: say so to the caller, do not hang it
+                answer.append(("", f"error: fake snapd: {e!r}\n", 1))
+
+        args = [str(a) for a in json.loads(self.rfile.readline())["args"]]
+        worker = threading.Thread(target=command, daemon=True)
+        worker.start()
+        worker.join(SERVICE_COMMAND_TIMEOUT)  # snapd answers then; the change goes on
+        out, err, code = answer[0] if answer else (
+            "", f"error: {args[0]} command is taking too long\n", 1)
         self.wfile.write(json.dumps({"stdout": out, "stderr": err, "code": code}).encode() + b"\n")
 
 
