@@ -175,6 +175,13 @@ class _SnapctlHandler(socketserver.StreamRequestHandler):
 
 @dataclass
 class FakeSnapd:
+    """snapd for one snap below ``root``, its apps in network namespace ``netns``.
+
+    ``options`` is what ``snap set`` stored (a nested dict, read by ``snapctl get``);
+    ``daemons`` are the daemon apps' units, in start order. Implements
+    fakesnapctl.Services. ``kill_everything`` ends what it started.
+    """
+
     root: Path
     netns: str
     name: str = "microkube"
