@@ -89,7 +89,10 @@ def test_plain_snap_install_with_no_options_starts_a_ready_node(
     took = wait_ready(node)
     print(f"\nsnap install to Ready: {time.monotonic() - t0:.1f} s ({took:.1f} s waiting)")
     st = yaml.safe_load(node.run("status", "--format", "yaml").stdout)
-    assert st["running"] is True, st
+    assert st["microkube"] == {"running": True, "ready": True}, st
+    assert st["node"] == settings["node_name"]
+    # snapd's word for each daemon app reaches the user: every daemon serves.
+    assert set(st["daemons"].values()) == {"ready"} and len(st["daemons"]) == len(DAEMON_APPS)
 
 
 def _nslookup(node: SnapNode, name: str) -> str:
