@@ -44,14 +44,14 @@ lint: venv
 	.venv/bin/mypy
 
 test-unit: venv
-	.venv/bin/pytest -q tests/unit
+	.venv/bin/pytest -q -rs tests/unit
 
 test-e2e: components
-	.venv/bin/pytest -q -m "components or e2e" tests/components tests/e2e
+	.venv/bin/pytest -q -rs -m "components or e2e" tests/components tests/e2e
 
 test: deps venv components lint
 	$(MAKE) snap SNAP_COMPRESSION=lzo
-	.venv/bin/pytest -q tests
+	.venv/bin/pytest -q -rs tests
 
 bench: components snap
 	$(PY) -m tests.bench --json bench.json

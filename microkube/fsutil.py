@@ -1,11 +1,17 @@
-"""Atomic file writes: a reader sees the old file or the new one, never half."""
+"""Atomic file writes (a reader sees the old file or the new one, never half) and
+the exclusive file lock that serialises builds and addon changes."""
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import tempfile
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+
+from microkube.errors import MicrokubeError
 
 
 def write_atomic(path: Path, data: str | bytes, mode: int = 0o644) -> None:
@@ -33,3 +39,34 @@ def write_atomic(path: Path, data: str | bytes, mode: int = 0o644) -> None:
 def write_private(path: Path, data: str | bytes) -> None:
     """Write a key, token or credential: 0600, atomically."""
     write_atomic(path, data, mode=0o600)
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: Path, say: Callable[[str], None], waiting: str,
+                   timeout: float | None = None, busy: str | None = None) -> Iterator[None]:
+    """Hold an exclusive flock on ``path`` (created if needed); the kernel drops it if we die.
+
+    When another process holds it, ``say(waiting)`` once, then wait: forever, or up
+    to ``timeout`` seconds, after which MicrokubeError(``busy``, or a line naming the
+    lock file) is raised.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            say(waiting)
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while True:
+                try:
+                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if deadline is not None and time.monotonic() > deadline:
+                        raise MicrokubeError(busy or f"another process still holds {path} "
+                                             f"after {timeout:.0f} s") from None
+                    time.sleep(0.2)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)

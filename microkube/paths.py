@@ -1,22 +1,167 @@
-"""Every location microkube reads or writes, decided in one place.
+"""Every location and port microkube reads, writes or listens on, decided in one place.
 
 Inside a snap the three roots are snapd's SNAP, SNAP_DATA and SNAP_COMMON.
 Outside a snap the same tree lives under one root directory
 (MICROKUBE_ROOT, default /var/lib/microkube) so tests, and several nodes
 on one machine, can each have their own; the read-only tree of binaries
 and defaults (MICROKUBE_SNAP) defaults to the checkout's build/snap.
+
+Build caches (components, Go binaries, images, craft-parts) live under one
+cache root: MICROKUBE_CACHE, else $XDG_CACHE_HOME/microkube, else
+~/.cache/microkube. PKI file names (:class:`PkiPaths`) and the ports
+(:class:`Ports`) are here too, so no module rebuilds them. This module
+imports nothing of microkube: everything may import it.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_ROOT = Path("/var/lib/microkube")
 # The checkout this package lives in: microkube/paths.py -> <checkout>/.
 CHECKOUT = Path(__file__).resolve().parent.parent
+# Kubeconfig name -> the component it is for (credentials_dir/<name>.config).
+KUBECONFIGS = ("admin", "controller", "scheduler", "kubelet", "proxy", "flannel")
+
+
+def cache_root(env: Mapping[str, str] | None = None) -> Path:
+    """microkube's build cache: MICROKUBE_CACHE, else $XDG_CACHE_HOME/microkube,
+    else ~/.cache/microkube (``env`` defaults to os.environ)."""
+    env = os.environ if env is None else env
+    if env.get("MICROKUBE_CACHE"):
+        return Path(env["MICROKUBE_CACHE"])
+    base = Path(env["XDG_CACHE_HOME"]) if env.get("XDG_CACHE_HOME") else Path.home() / ".cache"
+    return base / "microkube"
+
+
+@dataclass(frozen=True)
+class Ports:
+    """The TCP/UDP ports a node uses (MicroK8s's defaults, so its users know them)."""
+
+    api_server: int = 16443
+    datastore_client: int = 12379
+    datastore_peer: int = 12380
+    datastore_metrics: int = 12381  # loopback, plain HTTP
+    cluster_agent: int = 25000
+    kubelet: int = 10250
+    kubelet_healthz: int = 10248  # loopback, plain HTTP
+    kube_proxy_metrics: int = 10249  # loopback, plain HTTP
+    kube_proxy_healthz: int = 10256  # loopback, plain HTTP
+    controller_manager: int = 10257  # loopback, self-signed HTTPS
+    flannel_healthz: int = 10258  # loopback, plain HTTP
+    scheduler: int = 10259  # loopback, self-signed HTTPS
+    flannel_vxlan: int = 8472  # UDP
+
+    def substitutions(self) -> dict[str, str]:
+        """The ports as ${NAME} values for argument files (DATASTORE_CLIENT_PORT...).
+
+        The API server's port is left out: it is the node's own setting
+        (NodeConfig.api_port, ${API_PORT}), defaulting to ``api_server``.
+        """
+        return {f"{name.upper()}_PORT": str(value) for name, value in vars(self).items()
+                if name != "api_server"}
+
+
+@dataclass(frozen=True)
+class CertKeyPair:
+    """A certificate file and its private key file."""
+
+    cert: Path
+    key: Path
+
+    @classmethod
+    def named(cls, directory: Path, stem: str) -> CertKeyPair:
+        """``directory/<stem>.crt`` and ``directory/<stem>.key``."""
+        return cls(directory / f"{stem}.crt", directory / f"{stem}.key")
+
+    def exists(self) -> bool:
+        return self.cert.exists() and self.key.exists()
+
+
+@dataclass(frozen=True)
+class PkiPaths:
+    """Where every PKI file lives, named like MicroK8s so its users find them."""
+
+    certs_dir: Path
+    credentials_dir: Path
+
+    # --- certificate authorities (never re-issued by microkube) ---------------
+    @property
+    def ca(self) -> CertKeyPair:
+        """The cluster CA: API server clients, kubelets, service serving."""
+        return CertKeyPair.named(self.certs_dir, "ca")
+
+    @property
+    def front_proxy_ca(self) -> CertKeyPair:
+        """Trusted only for the aggregation layer's request-header proxy."""
+        return CertKeyPair.named(self.certs_dir, "front-proxy-ca")
+
+    @property
+    def etcd_dir(self) -> Path:
+        return self.certs_dir / "etcd"
+
+    @property
+    def etcd_ca(self) -> CertKeyPair:
+        """The datastore's own CA, so a datastore client cert is no API server login."""
+        return CertKeyPair.named(self.etcd_dir, "ca")
+
+    # --- leaves ---------------------------------------------------------------
+    @property
+    def server(self) -> CertKeyPair:
+        """The API server's serving certificate."""
+        return CertKeyPair.named(self.certs_dir, "server")
+
+    @property
+    def kubelet(self) -> CertKeyPair:
+        """The kubelet's serving certificate (Ports.kubelet), signed by the cluster CA."""
+        return CertKeyPair.named(self.certs_dir, "kubelet")
+
+    @property
+    def apiserver_kubelet_client(self) -> CertKeyPair:
+        return CertKeyPair.named(self.certs_dir, "apiserver-kubelet-client")
+
+    @property
+    def front_proxy_client(self) -> CertKeyPair:
+        return CertKeyPair.named(self.certs_dir, "front-proxy-client")
+
+    @property
+    def etcd_server(self) -> CertKeyPair:
+        """Serves datastore clients and peers (so it carries both usages)."""
+        return CertKeyPair.named(self.etcd_dir, "server")
+
+    @property
+    def etcd_apiserver_client(self) -> CertKeyPair:
+        return CertKeyPair.named(self.etcd_dir, "apiserver-client")
+
+    # --- service-account token signing ------------------------------------------
+    @property
+    def service_account_key(self) -> Path:
+        return self.certs_dir / "serviceaccount.key"
+
+    @property
+    def service_account_pub(self) -> Path:
+        return self.certs_dir / "serviceaccount.pub"
+
+    # --- kubeconfigs ------------------------------------------------------------
+    def kubeconfig(self, name: str) -> Path:
+        """``credentials_dir/<name>.config``; KeyError for a name not in KUBECONFIGS."""
+        if name not in KUBECONFIGS:
+            raise KeyError(f"unknown kubeconfig {name!r}")
+        return self.credentials_dir / f"{name}.config"
+
+    @property
+    def kubeconfigs(self) -> dict[str, Path]:
+        return {name: self.kubeconfig(name) for name in KUBECONFIGS}
+
+    def display_name(self, path: Path) -> str:
+        """A short name for reports: relative to its directory (``etcd/server.crt``)."""
+        for base in (self.certs_dir, self.credentials_dir):
+            if path.is_relative_to(base):
+                return str(path.relative_to(base))
+        return str(path)
 
 
 @dataclass(frozen=True)
@@ -27,15 +172,20 @@ class Paths:
     data: Path  # per-revision state: args, certs, credentials, datastore
     common: Path  # shared across revisions: runtime roots, logs, sockets
     in_snap: bool = False
+    cache: Path = field(default_factory=cache_root)  # build caches (see cache_root)
+    ports: Ports = field(default_factory=Ports)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Paths:
+        """The tree the environment names (``env`` defaults to os.environ)."""
         env = os.environ if env is None else env
+        cache = cache_root(env)
         if env.get("SNAP") and env.get("SNAP_DATA") and env.get("SNAP_COMMON"):
-            return cls(Path(env["SNAP"]), Path(env["SNAP_DATA"]), Path(env["SNAP_COMMON"]), True)
+            return cls(Path(env["SNAP"]), Path(env["SNAP_DATA"]), Path(env["SNAP_COMMON"]), True,
+                       cache)
         root = Path(env.get("MICROKUBE_ROOT") or DEFAULT_ROOT)
         snap = Path(env.get("MICROKUBE_SNAP") or CHECKOUT / "build" / "snap")
-        return cls(snap, root / "data", root / "common")
+        return cls(snap, root / "data", root / "common", cache=cache)
 
     # --- the read-only tree -------------------------------------------------
     @property
@@ -48,6 +198,11 @@ class Paths:
     @property
     def cni_bin_dir(self) -> Path:
         return self.snap / "opt" / "cni" / "bin"
+
+    def component_dir(self, dest: str) -> Path:
+        """Where a component's binaries are installed: its manifest ``dest`` is "cni"
+        (the CNI plugins' folder) or "bin"."""
+        return self.cni_bin_dir if dest == "cni" else self.bin_dir
 
     @property
     def images_dir(self) -> Path:
@@ -88,8 +243,14 @@ class Paths:
     def credentials_dir(self) -> Path:
         return self.data / "credentials"
 
+    @property
+    def pki(self) -> PkiPaths:
+        """Every certificate, key and kubeconfig file of the node."""
+        return PkiPaths(self.certs_dir, self.credentials_dir)
+
     def kubeconfig(self, user: str) -> Path:
-        return self.credentials_dir / f"{user}.config"
+        """``credentials/<user>.config``; KeyError for a user microkube does not write."""
+        return self.pki.kubeconfig(user)
 
     @property
     def var_dir(self) -> Path:
@@ -126,7 +287,7 @@ class Paths:
 
     @property
     def registry_hosts_dir(self) -> Path:
-        return self.data / "args" / "certs.d"
+        return self.args_dir / "certs.d"
 
     @property
     def kubelet_root(self) -> Path:
@@ -134,11 +295,12 @@ class Paths:
 
     @property
     def cni_conf_dir(self) -> Path:
-        return self.data / "args" / "cni-network"
+        """The CNI network configuration containerd reads (users may edit it)."""
+        return self.args_dir / "cni-network"
 
     @property
     def cni_state_dir(self) -> Path:
-        """The CNI plugins' scratch state (IP reservations); stale once no pod runs."""
+        """The CNI plugins' scratch space (IP allocations, flannel's per-pod data)."""
         return self.common / "var" / "lib" / "cni"
 
     @property
@@ -159,6 +321,37 @@ class Paths:
     @property
     def addons_state_file(self) -> Path:
         return self.var_dir / "addons.yaml"
+
+    # --- build caches (per user, shared by every node and checkout) ----------
+    @property
+    def components_cache(self) -> Path:
+        """Built components: ``<name>-<key>/bin/``."""
+        return self.cache / "components"
+
+    @property
+    def go_work_dir(self) -> Path:
+        """Throw-away Go work modules, one folder per build."""
+        return self.cache / "work"
+
+    @property
+    def go_build_lock(self) -> Path:
+        """The lock that lets one Go build run at a time per cache."""
+        return self.cache / "build.lock"
+
+    @property
+    def addon_binaries_cache(self) -> Path:
+        """Go binaries built for addon images: ``<name>-<key>/<name>``."""
+        return self.cache / "addon-binaries"
+
+    @property
+    def images_cache(self) -> Path:
+        """Image archives: ``<name>-<hash12>.tar``."""
+        return self.cache / "images"
+
+    @property
+    def craft_parts_cache(self) -> Path:
+        """craft-parts' download cache for the snap build."""
+        return self.cache / "craft-parts"
 
     def ensure(self) -> None:
         """Create the writable tree; credentials are private to root."""

@@ -25,6 +25,7 @@ from tests.testnode import TestNode, components_built
 IDLE_SETTLE_SECONDS = 60
 COLD_STARTS = 3
 LATENCY_RUNS = 10
+PKI_RUNS = 5
 
 
 def _node(tag: str, base: Path) -> TestNode:
@@ -86,6 +87,25 @@ def latency(node: TestNode, *args: str) -> dict[str, Any]:
     return {"median_ms": round(statistics.median(times) * 1000), "max_ms": round(max(times) * 1000)}
 
 
+def pki_figures(runs: int = PKI_RUNS) -> dict[str, Any]:
+    """Seconds ensure_node_pki takes for a fresh node (every CA, leaf and kubeconfig made) and
+    again on the same files (nothing to do): median and max of ``runs`` runs each."""
+    from microkube.pki import ensure_node_pki
+
+    fresh: list[float] = []
+    again: list[float] = []
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory(prefix="mk-bench-pki-") as tmp:
+            for times in (fresh, again):
+                t0 = time.perf_counter()
+                ensure_node_pki(Path(tmp) / "certs", Path(tmp) / "credentials", "bench-node",
+                                ["192.0.2.10", "2001:db8::10"], "bench-host", "10.152.183.0/24",
+                                "cluster.local", "https://127.0.0.1:16443")
+                times.append(time.perf_counter() - t0)
+    return {name: {"median_s": round(statistics.median(t), 4), "max_s": round(max(t), 4)}
+            for name, t in (("fresh", fresh), ("again", again))}
+
+
 def component_figures() -> dict[str, Any]:
     from microkube.components.bench import bench
 
@@ -106,6 +126,8 @@ def main() -> int:
         print("bench needs root and built components ('make components')", file=sys.stderr)
         return 2
     results: dict[str, Any] = {"components": component_figures(), "snap": snap_figures()}
+    print("PKI generation:", flush=True)
+    results["pki"] = pki_figures()
     with tempfile.TemporaryDirectory(prefix="mk-bench-") as tmp:
         base = Path(tmp)
         print("time to Ready (cold starts):", flush=True)
@@ -139,6 +161,11 @@ def render(r: dict[str, Any]) -> str:
                f"PSS {mem.get('total_pss_mb')} MB (target <= 500 MB, goal 250 MB)")
     for name, v in mem.get("processes", {}).items():
         out.append(f"  {name:<28} RSS {v['rss_mb']:>7.1f} MB  PSS {v['pss_mb']:>7.1f} MB  x{int(v['count'])}")
+    pki = r.get("pki", {})
+    if pki:
+        out.append(f"PKI generation, median of {PKI_RUNS}: fresh node {pki['fresh']['median_s']} s "
+                   f"(max {pki['fresh']['max_s']} s), again with nothing to do "
+                   f"{pki['again']['median_s']} s (max {pki['again']['max_s']} s)")
     for key in ("status_latency", "kubectl_get_pods_latency"):
         v = r.get(key, {})
         out.append(f"{key.replace('_', ' ')}: median {v.get('median_ms')} ms, max {v.get('max_ms')} ms")

@@ -6,8 +6,9 @@ it found it (the addon disabled again). ``addon_bench(node)`` runs them all:
 * dns: from ``enable dns`` until a Service name and an upstream name resolve
   through the cluster DNS address (the upstream is a resolver this bench runs);
 * ingress: from ``enable ingress`` until HTTP through it reaches a Service;
-* every addon: the wall time of ``enable``, until it works, and the memory
-  (RSS, PSS) the node's processes grew by once it settled.
+* every addon: the wall time of ``enable``, until it works, the memory (RSS, PSS)
+  the node's processes grew by once it settled, and the wall time of ``enable``
+  again once it is enabled (which has nothing to do).
 
 Run alone: ``python -m tests.bench_addons`` (root, built components).
 """
@@ -95,13 +96,25 @@ def _enable_measured(node: TestNode, addon_args: list[str], works: Callable[[], 
     working_s = _timed_until(what, works, t0)
     time.sleep(SETTLE_SECONDS)
     after = node_memory(node)
+    reenable_s = _reenable(node, addon_args[0])
     return {
         "enable_command_s": enable_s,
         "working_after_s": working_s,
+        "reenable_s": reenable_s,
         "within_goal": working_s <= GOAL_SECONDS,
         "memory_added_mb": {k: round(after[k] - before[k], 1) for k in after},
         "output": out.strip().splitlines()[:3],
     }
+
+
+def _reenable(node: TestNode, addon: str) -> float:
+    """Seconds `enable ADDON` takes on an addon that is already enabled (it must say so)."""
+    t0 = time.monotonic()
+    out = node.run("enable", addon).stdout
+    took = round(time.monotonic() - t0, 2)
+    if f"{addon} is already enabled" not in out:
+        raise AssertionError(f"enable {addon} again did not find it enabled: {out.strip()}")
+    return took
 
 
 def bench_dns(node: TestNode) -> dict[str, Any]:
@@ -179,7 +192,8 @@ def render(results: dict[str, Any]) -> str:
         mem = r["memory_added_mb"]
         lines.append(f"  {name:<17} enable {r['enable_command_s']:>5.1f} s, working after "
                      f"{r['working_after_s']:>5.1f} s{'' if r['within_goal'] else ' (over goal)'}, "
-                     f"+{mem['rss_mb']:.0f} MB RSS / +{mem['pss_mb']:.0f} MB PSS")
+                     f"+{mem['rss_mb']:.0f} MB RSS / +{mem['pss_mb']:.0f} MB PSS, "
+                     f"enable again {r['reenable_s']:.1f} s")
     return "\n".join(lines)
 
 

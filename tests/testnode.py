@@ -16,11 +16,13 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import psutil
+import pytest
 
 from microkube.paths import CHECKOUT
 from microkube.services.cleanup import mounts_below
@@ -30,10 +32,56 @@ from tests import netns
 SNAP_TREE = Path(os.environ.get("MICROKUBE_SNAP") or CHECKOUT / "build" / "snap")
 
 
+# What a node needs from the tree `make components` builds.
+NODE_BINARIES = ("kube", "containerd", "runc", "etcd", "flanneld", "ctr", "containerd-shim-runc-v2")
+NODE_PARTS = (*(SNAP_TREE / "bin" / n for n in NODE_BINARIES), SNAP_TREE / "images" / "pause.tar")
+
+
 def components_built() -> bool:
-    need = ["kube", "containerd", "runc", "etcd", "flanneld", "ctr", "containerd-shim-runc-v2"]
-    return all((SNAP_TREE / "bin" / n).exists() for n in need) and any(
-        (SNAP_TREE / "images").glob("pause*.tar"))
+    """True when the tree holds every part a node needs."""
+    return all(p.exists() for p in NODE_PARTS)
+
+
+def require_built(*parts: Path, tree: Path = SNAP_TREE) -> None:
+    """Skip the calling test when ``tree`` was never built; fail it when any of ``parts`` is missing.
+
+    A tree that is there but lacks a part is a build regression, not a reason to skip.
+    """
+    if not (tree / "bin").is_dir():
+        pytest.skip(f"components are not built in {tree}; run 'make components'")
+    missing = [str(p.relative_to(tree)) if p.is_relative_to(tree) else str(p)
+               for p in parts if not p.exists()]
+    if missing:
+        pytest.fail(f"the built tree {tree} lacks {', '.join(missing)}: a build regression "
+                    "(run 'make components')", pytrace=False)
+
+
+def require_root_and_node_built() -> None:
+    """Skip unless root; then require every part a node needs (see require_built)."""
+    if os.geteuid() != 0:
+        pytest.skip("end-to-end tests need root")
+    require_built(*NODE_PARTS)
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout: float = 120, every: float = 1.0,
+             tolerate: tuple[type[BaseException], ...] = ()) -> Any:
+    """Call ``check`` every ``every`` s until it returns something true, and return that.
+
+    Exceptions in ``tolerate`` count as "not yet"; others propagate. Raises
+    AssertionError naming ``what`` after ``timeout`` s: a bound, not a timing claim.
+    """
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+        except tolerate as e:
+            last = f"{type(e).__name__}: {e}"[:500]
+        else:
+            if last:
+                return last
+        time.sleep(every)
+    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
 
 
 @dataclass
@@ -125,15 +173,9 @@ class TestNode:
         return mounts_below(self.root)
 
     def wait_for(self, what: str, check: Any, timeout: float = 120, every: float = 1.0) -> Any:
-        deadline = time.monotonic() + timeout
-        last: Any = None
-        while time.monotonic() < deadline:
-            with contextlib.suppress(AssertionError, subprocess.SubprocessError, ValueError):
-                last = check()
-                if last:
-                    return last
-            time.sleep(every)
-        raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
+        """wait_for(), riding out the errors of a node that is still settling."""
+        return wait_for(what, check, timeout, every,
+                        tolerate=(AssertionError, subprocess.SubprocessError, ValueError))
 
     def destroy(self) -> None:
         """Stop, then remove everything the node left: processes by pid, mounts, netns, files."""

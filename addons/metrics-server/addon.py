@@ -25,9 +25,8 @@ def _serving_certificate(ctx: AddonContext) -> dict[str, str]:
     from microkube.pki.ca import load_ca
     from microkube.pki.certs import LeafSpec, Usage, cert_pem
     from microkube.pki.keys import new_key, private_pem
-    from microkube.pki.layout import PkiPaths
 
-    ca = load_ca(PkiPaths(ctx.paths.certs_dir, ctx.paths.credentials_dir).ca)
+    ca = load_ca(ctx.paths.pki.ca)
     key = new_key()
     names = (*SERVICE_NAMES, f"metrics-server.kube-system.svc.{ctx.node.cluster_domain}")
     cert = ca.issue(LeafSpec(common_name="metrics-server", usage=Usage.SERVER, dns_names=names),

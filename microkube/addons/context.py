@@ -22,11 +22,11 @@ from typing import Any
 
 import jinja2
 
-from microkube.addons.kube import Kubectl, objects_of
 from microkube.addons.repository import AddonSpec
-from microkube.addons.state import EnabledAddon, ObjectRef
+from microkube.addons.state import EnabledAddon
 from microkube.config.node import NodeConfig
 from microkube.errors import MicrokubeError
+from microkube.kube.kubectl import Kubectl, ObjectRef, objects_of
 from microkube.paths import Paths
 
 TEMPLATE_SUFFIX = ".yaml.j2"

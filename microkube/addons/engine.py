@@ -21,12 +21,12 @@ from microkube.addons import arguments
 from microkube.addons.arguments import Request
 from microkube.addons.catalog import Catalog
 from microkube.addons.context import AddonContext, Reporter, load_hooks
-from microkube.addons.kube import Kubectl
 from microkube.addons.listing import flag_contains
 from microkube.addons.lock import addon_lock
 from microkube.addons.repository import AddonSpec
 from microkube.addons.state import AddonState
 from microkube.errors import MicrokubeError, UsageError
+from microkube.kube.kubectl import Kubectl
 from microkube.paths import Paths
 
 STATUS_CONFIGMAP = "microkube-addons"  # kube-system; the dashboard lists addons from it

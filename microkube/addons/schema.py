@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from microkube.schemas import first_error
+
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 # An addon reference in 'requires': NAME (same repository) or REPO/NAME.
 REF_PATTERN = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?/)?[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
@@ -128,13 +130,9 @@ def field_path(parts: Iterable[object], doc: Any) -> str:
 
 def validate_index(doc: Any, source: str) -> str | None:
     """None if ``doc`` is a valid index; else one line naming the file and the field."""
-    import jsonschema
-
-    validator = jsonschema.Draft202012Validator(INDEX_SCHEMA)
-    errors = sorted(validator.iter_errors(doc), key=lambda e: (len(e.path), list(map(str, e.path))))
-    if not errors:
+    err = first_error(INDEX_SCHEMA, doc)
+    if err is None:
         return None
-    err = jsonschema.exceptions.best_match(errors) or errors[0]
     where = field_path(err.absolute_path, doc)
     return f"{source}: {where}: {_message(err)}"
 

@@ -17,24 +17,7 @@ import yaml
 
 from microkube.errors import UsageError
 from microkube.fsutil import write_atomic
-
-
-@dataclass(frozen=True)
-class ObjectRef:
-    api_version: str
-    kind: str
-    name: str
-    namespace: str | None = None
-
-    def manifest(self) -> dict[str, Any]:
-        meta: dict[str, str] = {"name": self.name}
-        if self.namespace:
-            meta["namespace"] = self.namespace
-        return {"apiVersion": self.api_version, "kind": self.kind, "metadata": meta}
-
-    def __str__(self) -> str:
-        where = f" in {self.namespace}" if self.namespace else ""
-        return f"{self.kind.lower()}/{self.name}{where}"
+from microkube.kube.kubectl import ObjectRef
 
 
 @dataclass

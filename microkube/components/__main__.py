@@ -1,13 +1,23 @@
-"""``python -m microkube.components``: build the components (``make components``)."""
+"""``python -m microkube.components``: build the components, then the pod images
+(``make components``).
+
+This program sits above both ``microkube.components`` and ``microkube.images``
+(the images are made from the installed components); no module imports it.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from microkube.errors import report_errors
+
+if TYPE_CHECKING:
+    from microkube.paths import Paths
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -39,17 +49,26 @@ def _run(args: argparse.Namespace) -> int:
         return 0
 
     from microkube.components.bench import summarize
-    from microkube.components.build import Builder, build_images, with_snap
+    from microkube.components.build import Builder, with_snap
     from microkube.fsutil import write_atomic
     from microkube.paths import Paths
 
     paths = with_snap(Paths.from_env(), args.snap_dir)
     results = Builder(mf, paths).build(args.only)
     if not args.only and not args.no_images:
-        build_images(paths)
+        _build_images(paths)
     if args.bench_json:
         write_atomic(args.bench_json, json.dumps(summarize(results), indent=2) + "\n")
     return 0
+
+
+def _build_images(paths: Paths) -> None:
+    from microkube.images.build import build_images
+
+    print("images: building...", flush=True)
+    start = time.monotonic()
+    archives = build_images(paths.images_dir, paths.images_cache)
+    print(f"images: {len(archives)} archive(s) in {time.monotonic() - start:.0f}s", flush=True)
 
 
 if __name__ == "__main__":

@@ -10,79 +10,36 @@ For each component of the manifest:
 3. install the cached binaries into the snap tree (bin/, opt/cni/bin/) as hard
    links (copies across file systems) and create the multicall symlinks.
 
-Only the Go module proxy is reached: GOPROXY never falls back to ``direct``
-(which would clone repositories) and GOTOOLCHAIN stays local.
+Go runs through microkube.gotoolchain, shared with the image builds: one
+lock, one ``go env`` probe, and only the Go module proxy is reached.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fcntl
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from microkube.components.cache import CacheEntry, ComponentCache, cache_key, cache_root
+from microkube.components.cache import CacheEntry, ComponentCache, cache_key
 from microkube.components.gomod import UpstreamGoMod, go_version_tuple, render
 from microkube.components.manifest import COMPONENTS_DIR, Component, Manifest
 from microkube.errors import MicrokubeError, UsageError
 from microkube.fsutil import write_atomic
+from microkube.gotoolchain import GoCommandError, GoToolchain, build_args, build_lock, toolchain
 from microkube.paths import Paths
-from microkube.proc import wait_with_heartbeat
 
-DEFAULT_PROXY = "https://proxy.golang.org"
-HEARTBEAT_SECONDS = 60
 LOCAL_COPY = "upstream"  # folder of the work module that holds a trimmed copy of the pin
 INSTALL_RECORD_VERSION = 1
-
-
-@dataclass(frozen=True)
-class GoToolchain:
-    go: str  # the go command
-    version: str  # "go1.26.8"
-    goos: str
-    goarch: str
-    proxy: str  # GOPROXY without "direct"/"off"
-
-    @classmethod
-    def detect(cls) -> GoToolchain:
-        go = shutil.which("go")
-        if go is None:
-            raise MicrokubeError("the Go toolchain ('go') is not on PATH; install Go 1.26 or newer")
-        out = subprocess.run(
-            [go, "env", "-json", "GOVERSION", "GOOS", "GOARCH", "GOPROXY"],
-            capture_output=True, text=True, check=False,
-        )
-        if out.returncode != 0:
-            raise MicrokubeError(f"'go env' failed: {out.stderr.strip().splitlines()[-1:]}")
-        env = json.loads(out.stdout)
-        # Keep the configured mirrors but never "direct": that would fetch from VCS hosts.
-        proxies = [p for p in env.get("GOPROXY", "").replace("|", ",").split(",")
-                   if p and p not in ("direct", "off")]
-        return cls(go, env["GOVERSION"], env["GOOS"], env["GOARCH"],
-                   ",".join(proxies) or DEFAULT_PROXY)
-
-    def env(self, cgo: bool) -> dict[str, str]:
-        env = dict(os.environ)
-        env.update(
-            CGO_ENABLED="1" if cgo else "0",
-            GOPROXY=self.proxy,
-            GOTOOLCHAIN="local",
-            GOWORK="off",
-            GO111MODULE="on",
-            GOFLAGS="",  # the flags we need are on each command line
-        )
-        return env
 
 
 @dataclass(frozen=True)
@@ -130,25 +87,24 @@ class Builder:
     ) -> None:
         self.manifest = manifest
         self.paths = paths or Paths.from_env()
-        self.root = cache_dir or cache_root()
-        self.cache = ComponentCache(self.root)
-        self.work_root = self.root / "work"
+        if cache_dir is not None:
+            self.paths = dataclasses.replace(self.paths, cache=cache_dir)
+        self.cache = ComponentCache(self.paths.components_cache)
+        self.work_root = self.paths.go_work_dir
         self.components_dir = components_dir
         self.echo = echo
-        self._go: GoToolchain | None = None
 
     @property
     def go(self) -> GoToolchain:
-        if self._go is None:
-            self._go = GoToolchain.detect()
-        return self._go
+        """The machine's Go toolchain (probed on first use, once per process)."""
+        return toolchain()
 
     # --- the whole run -------------------------------------------------------
     def build(self, only: Sequence[str] = ()) -> list[BuildResult]:
         """Build (or find cached) the chosen components, then install them."""
         chosen = [self.manifest.get(n) for n in only] if only else list(self.manifest.components)
         results: list[BuildResult] = []
-        with self._lock():
+        with build_lock(self.paths.go_build_lock, self.echo):
             try:
                 for comp in chosen:
                     results.append(self.build_one(comp))
@@ -259,41 +215,27 @@ class Builder:
 
     def _go_build(self, comp: Component, name: str, package: str, extra_tags: Sequence[str],
                   out: Path, work: Path, log: Path) -> None:
-        args = ["build", "-trimpath", "-buildvcs=false"]
-        if comp.buildmode:
-            args.append(f"-buildmode={comp.buildmode}")
-        tags = [*comp.tags, *extra_tags]
-        if tags:
-            args += ["-tags", ",".join(tags)]
-        # Stripped like upstream release binaries; the stamps make --version honest.
-        args += ["-ldflags", " ".join(["-s", "-w", *comp.expanded_ldflags])]
-        args += ["-o", str(out), package]
-        self._run(comp, args, work, log)
+        # The stamps (expanded ldflags) make --version honest.
+        self._run(comp, build_args(package, out, tags=[*comp.tags, *extra_tags],
+                                   ldflags=comp.expanded_ldflags, buildmode=comp.buildmode),
+                  work, log)
 
     def _run(self, comp: Component, args: list[str], work: Path, log: Path,
              capture: bool = False) -> str:
-        cmd = [self.go.go, *args]
-        with log.open("a") as f, tempfile.TemporaryFile("w+") as out:
-            f.write(f"$ {' '.join(cmd)}\n")
-            f.flush()
-            proc = subprocess.Popen(cmd, cwd=work, env=self.go.env(comp.cgo), text=True,
-                                    stdout=out if capture else f, stderr=f)
+        try:
             # A long compile still shows it is alive.
-            wait_with_heartbeat(proc, HEARTBEAT_SECONDS, lambda _: self.echo(".", end=""))
-            out.seek(0)
-            stdout = out.read()
-        if proc.returncode != 0:
-            tail = log.read_text().strip().splitlines()[-12:]
+            return self.go.run(args, work, log, cgo=comp.cgo, capture=capture,
+                               heartbeat=lambda: self.echo(".", end=""))
+        except GoCommandError as e:
             self.echo(" failed")
-            for line in tail:
+            for line in e.tail:
                 self.echo(f"  | {line}", stream=sys.stderr)
             raise BuildError(f"building {comp.name} failed: 'go {args[0]}' exited "
-                             f"{proc.returncode}; full log: {log}")
-        return stdout
+                             f"{e.returncode}; full log: {log}") from None
 
     # --- install -----------------------------------------------------------------
     def dest_dir(self, comp: Component) -> Path:
-        return self.paths.cni_bin_dir if comp.dest == "cni" else self.paths.bin_dir
+        return self.paths.component_dir(comp.dest)
 
     def install(self, results: Sequence[BuildResult]) -> None:
         """Place the binaries in the snap tree and record what is installed.
@@ -343,18 +285,6 @@ class Builder:
                 if f not in keep:
                     with contextlib.suppress(FileNotFoundError):
                         (self.paths.snap / f).unlink()
-
-    @contextlib.contextmanager
-    def _lock(self) -> Iterator[None]:
-        """One build at a time per cache: two would fight over the work dirs."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        with (self.root / "build.lock").open("w") as f:
-            try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                self.echo("waiting for another component build to finish...")
-                fcntl.flock(f, fcntl.LOCK_EX)
-            yield
 
 
 def copy_omitting(module_dir: Path, dest: Path, omit: Sequence[str]) -> None:
@@ -418,22 +348,6 @@ def _symlink(target: str, dst: Path) -> None:
         tmp.unlink()
     tmp.symlink_to(target)
     os.replace(tmp, dst)
-
-
-def build_images(paths: Paths, echo: Echo = _echo) -> list[Path]:
-    """Run the pod image builder (microkube.images.build) if it exists yet."""
-    import importlib
-    import importlib.util
-
-    if importlib.util.find_spec("microkube.images.build") is None:
-        echo("images: microkube.images.build is not there yet; skipped")
-        return []
-    module: Any = importlib.import_module("microkube.images.build")
-    echo("images: building...")
-    start = time.monotonic()
-    archives: list[Path] = module.build_images(paths.images_dir)
-    echo(f"images: {len(archives)} archive(s) in {time.monotonic() - start:.0f}s")
-    return archives
 
 
 def with_snap(paths: Paths, snap: Path | None) -> Paths:

@@ -1,6 +1,7 @@
 """The component cache: built binaries keyed by everything that shaped them.
 
-A component's binaries live in ``<cache>/components/<name>-<key>/bin/``.
+A component's binaries live in ``<cache>/components/<name>-<key>/bin/``
+(Paths.components_cache).
 The key is a hash of the component's manifest entry, our wrapper sources,
 the toolchain and the build recipe version, so changing one component's pin
 rebuilds that component only. A directory counts only once its marker file
@@ -29,15 +30,6 @@ RECIPE_VERSION = 1
 MARKER = ".complete"
 META = "meta.json"
 KEY_LENGTH = 12
-
-
-def cache_root(env: Mapping[str, str] | None = None) -> Path:
-    """microkube's own cache: MICROKUBE_CACHE, else ~/.cache/microkube."""
-    env = os.environ if env is None else env
-    if env.get("MICROKUBE_CACHE"):
-        return Path(env["MICROKUBE_CACHE"])
-    base = Path(env["XDG_CACHE_HOME"]) if env.get("XDG_CACHE_HOME") else Path.home() / ".cache"
-    return base / "microkube"
 
 
 def cache_key(
@@ -75,10 +67,10 @@ class CacheEntry:
 
 
 class ComponentCache:
-    """Finished component builds under ``<root>/components``."""
+    """Finished component builds under ``directory`` (Paths.components_cache)."""
 
-    def __init__(self, root: Path) -> None:
-        self.dir = root / "components"
+    def __init__(self, directory: Path) -> None:
+        self.dir = directory
 
     def path(self, name: str, key: str) -> Path:
         return self.dir / f"{name}-{key}"

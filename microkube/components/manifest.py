@@ -8,7 +8,7 @@ is derived from what this module returns.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from microkube import yamlerrors
+from microkube.components.schema import VERSION_PATTERN, validate_manifest
 from microkube.errors import UsageError
 from microkube.paths import CHECKOUT
 
@@ -25,23 +26,11 @@ MANIFEST_PATH = COMPONENTS_DIR / "components.yaml"
 # A fixed build date: Kubernetes prints it, and a fixed one keeps rebuilds byte-identical.
 BUILD_DATE = "1970-01-01T00:00:00Z"
 
-DESTS = ("bin", "cni")
 PLACEHOLDERS = ("version", "semver", "major", "minor", "patch", "build_date")
 
-_VERSION_RE = re.compile(
-    r"^v(?P<major>0|[1-9]\d*)\.(?P<minor>0|[1-9]\d*)\.(?P<patch>0|[1-9]\d*)"
-    r"(?P<pre>-[0-9A-Za-z.-]+)?$"
-)
-_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-_MODULE_RE = re.compile(r"^[a-z0-9.-]+\.[a-z]+(/[A-Za-z0-9._~-]+)*$")
+_VERSION_RE = re.compile(VERSION_PATTERN)  # groups: major, minor, patch, pre-release
 _PLACEHOLDER_RE = re.compile(r"\{([^{}]*)\}")
 
-_TOP_FIELDS = frozenset({"components"})
-_FIELDS = frozenset({
-    "module", "version", "why", "wrapper", "packages", "dest", "links", "tags", "cgo",
-    "buildmode", "ldflags", "replace_staging", "version_command", "c_libs", "omit_packages",
-})
-_BINARY_FIELDS = frozenset({"package", "tags"})
 
 
 @dataclass(frozen=True)
@@ -140,61 +129,35 @@ def load(path: Path = MANIFEST_PATH) -> Manifest:
 
 
 def parse(data: object, path: Path = MANIFEST_PATH) -> Manifest:
-    """Validate an already-parsed manifest document."""
+    """Validate an already-parsed manifest document: first its shape against the
+    schema (components/schema.py), then what a schema cannot see."""
     fname = path.name
-    if not isinstance(data, Mapping):
-        raise UsageError(f"{fname}: expected a mapping with a 'components' key")
-    unknown = sorted(set(map(str, data)) - _TOP_FIELDS)
-    if unknown:
-        raise UsageError(f"{fname}: unknown key '{unknown[0]}'; expected only 'components'")
-    raw = data.get("components")
-    if not isinstance(raw, Mapping) or not raw:
-        raise UsageError(f"{fname}: 'components' must be a non-empty mapping")
-    comps = tuple(_component(fname, str(name), entry) for name, entry in raw.items())
+    problem = validate_manifest(data, fname)
+    if problem:
+        raise UsageError(problem)
+    assert isinstance(data, Mapping)
+    comps = tuple(_component(fname, str(name), entry)
+                  for name, entry in data["components"].items())
     _check_unique_outputs(fname, comps)
     return Manifest(comps, path)
 
 
-def _component(fname: str, name: str, entry: object) -> Component:
+def _component(fname: str, name: str, entry: Mapping[str, Any]) -> Component:
+    """A schema-valid entry, checked for what only makes sense across its fields."""
     def fail(msg: str) -> UsageError:
         return UsageError(f"{fname}: component '{name}': {msg}")
 
-    if not _NAME_RE.match(name):
-        raise fail("names are lower-case letters, digits and '-'")
-    if not isinstance(entry, Mapping):
-        raise fail("expected a mapping of fields")
-    unknown = sorted(set(map(str, entry)) - _FIELDS)
-    if unknown:
-        raise fail(f"unknown field '{unknown[0]}'; known: {', '.join(sorted(_FIELDS))}")
-
-    module = entry.get("module")
-    if not module:
-        raise fail("missing 'module' (the Go module path to build from)")
-    if not isinstance(module, str) or not _MODULE_RE.match(module):
-        raise fail(f"'module' {module!r} is not a Go module path")
-    version = entry.get("version")
-    if not version:
-        raise fail("missing 'version'")
-    if not isinstance(version, str) or not _VERSION_RE.match(version):
-        raise fail(f"malformed version {version!r}: must be vX.Y.Z (semver)")
-
-    wrapper = _opt_str(fail, entry, "wrapper")
-    binaries = _binaries(fail, entry.get("packages"), wrapper)
-    dest = _opt_str(fail, entry, "dest") or "bin"
-    if dest not in DESTS:
-        raise fail(f"'dest' must be one of {', '.join(DESTS)}, not {dest!r}")
-
+    version: str = entry["version"]
+    wrapper: str | None = entry.get("wrapper")
+    binaries = _binaries(fail, entry["packages"], wrapper)
     names = {b.name for b in binaries}
-    links = _str_map(fail, entry.get("links"), "links")
+    links = tuple((str(k), str(v)) for k, v in (entry.get("links") or {}).items())
     for link, target in links:
         if target not in names:
             raise fail(f"link '{link}' points at '{target}', which this component does not build")
 
-    cgo = entry.get("cgo", False)
-    if not isinstance(cgo, bool):
-        raise fail("'cgo' must be true or false")
-    ldflags = _str_list(fail, entry.get("ldflags"), "ldflags")
-    replace_staging = _opt_str(fail, entry, "replace_staging")
+    ldflags = tuple(entry.get("ldflags") or ())
+    replace_staging: str | None = entry.get("replace_staging")
     for template in (*ldflags, *([replace_staging] if replace_staging else [])):
         for ph in _PLACEHOLDER_RE.findall(template):
             if ph not in PLACEHOLDERS:
@@ -202,33 +165,31 @@ def _component(fname: str, name: str, entry: object) -> Component:
     if replace_staging and not _VERSION_RE.match(replace_staging.format(**version_parts(version))):
         raise fail(f"'replace_staging' {replace_staging!r} does not give a vX.Y.Z version")
 
-    omit = _str_list(fail, entry.get("omit_packages"), "omit_packages")
+    omit = tuple(entry.get("omit_packages") or ())
     for folder in omit:
         if folder.startswith("/") or ".." in folder.split("/") or folder in (".", ""):
             raise fail(f"'omit_packages' entry {folder!r} must be a folder inside the module")
-    if omit and not _opt_str(fail, entry, "why"):
-        raise fail("'omit_packages' changes upstream's build: say why in 'why'")
 
-    version_command = _str_list(fail, entry.get("version_command"), "version_command")
+    version_command = tuple(entry.get("version_command") or ())
     if version_command and version_command[0] not in names | {link for link, _ in links}:
         raise fail(f"'version_command' runs '{version_command[0]}', which this component "
                    "does not install")
     return Component(
         name=name,
-        module=module,
+        module=entry["module"],
         version=version,
         binaries=binaries,
-        dest=dest,
-        why=" ".join((_opt_str(fail, entry, "why") or "").split()),
+        dest=entry.get("dest", "bin"),
+        why=" ".join((entry.get("why") or "").split()),
         wrapper=wrapper,
         links=links,
-        tags=_str_list(fail, entry.get("tags"), "tags"),
-        cgo=cgo,
-        buildmode=_opt_str(fail, entry, "buildmode"),
+        tags=tuple(entry.get("tags") or ()),
+        cgo=entry.get("cgo", False),
+        buildmode=entry.get("buildmode"),
         ldflags=ldflags,
         replace_staging=replace_staging,
         version_command=version_command,
-        c_libs=_str_list(fail, entry.get("c_libs"), "c_libs"),
+        c_libs=tuple(entry.get("c_libs") or ()),
         omit_packages=omit,
     )
 
@@ -241,61 +202,23 @@ def version_parts(version: str) -> dict[str, str]:
     return {
         "version": version,
         "semver": version[1:],
-        "major": m["major"],
-        "minor": m["minor"],
-        "patch": m["patch"],
+        "major": m[1],
+        "minor": m[2],
+        "patch": m[3],
         "build_date": BUILD_DATE,
     }
 
 
-def _binaries(fail: Any, raw: object, wrapper: str | None) -> tuple[Binary, ...]:
-    if not isinstance(raw, Mapping) or not raw:
-        raise fail("'packages' must map each binary name to its package path")
+def _binaries(fail: Callable[[str], UsageError], raw: Mapping[str, Any],
+              wrapper: str | None) -> tuple[Binary, ...]:
     out = []
     for name, value in raw.items():
-        name = str(name)
-        if not _NAME_RE.match(name):
-            raise fail(f"binary name {name!r} is not a plain file name")
-        tags: tuple[str, ...] = ()
-        if isinstance(value, Mapping):
-            unknown = sorted(set(map(str, value)) - _BINARY_FIELDS)
-            if unknown:
-                raise fail(f"binary '{name}': unknown field '{unknown[0]}'")
-            tags = _str_list(fail, value.get("tags"), f"binary '{name}' tags")
-            value = value.get("package")
-        if not isinstance(value, str) or not value:
-            raise fail(f"binary '{name}' needs a package path")
-        if value == "." and not wrapper:
+        package, tags = (value, ()) if isinstance(value, str) else (
+            value["package"], tuple(value.get("tags") or ()))
+        if package == "." and not wrapper:
             raise fail(f"binary '{name}' builds '.', which needs a 'wrapper'")
-        out.append(Binary(name, value, tags))
+        out.append(Binary(str(name), package, tags))
     return tuple(out)
-
-
-def _opt_str(fail: Any, entry: Mapping[str, object], key: str) -> str | None:
-    value = entry.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise fail(f"'{key}' must be a non-empty string")
-    return value
-
-
-def _str_list(fail: Any, raw: object, key: str) -> tuple[str, ...]:
-    if raw is None:
-        return ()
-    if not isinstance(raw, list) or not all(isinstance(x, str) and x for x in raw):
-        raise fail(f"'{key}' must be a list of strings")
-    return tuple(raw)
-
-
-def _str_map(fail: Any, raw: object, key: str) -> tuple[tuple[str, str], ...]:
-    if raw is None:
-        return ()
-    if not isinstance(raw, Mapping) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in raw.items()
-    ):
-        raise fail(f"'{key}' must map names to names")
-    return tuple((str(k), str(v)) for k, v in raw.items())
 
 
 def _check_unique_outputs(fname: str, comps: tuple[Component, ...]) -> None:

@@ -84,7 +84,7 @@ def manifest_probes(paths: Paths) -> list[Probe]:
     for c in load().components:
         if not c.version_command:
             continue
-        base = paths.cni_bin_dir if c.dest == "cni" else paths.bin_dir
+        base = paths.component_dir(c.dest)
         cmd = c.version_command
         out.append(Probe(c.name, c.version, (str(base / cmd[0]), *cmd[1:])))
     return out

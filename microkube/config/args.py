@@ -32,8 +32,10 @@ DAEMONS = (
 
 
 def path_substitutions(paths: Paths) -> dict[str, str]:
+    """The roots (${SNAP}, ${SNAP_DATA}, ${SNAP_COMMON}) and ports (${DATASTORE_CLIENT_PORT}...)
+    an argument file may name."""
     return {"SNAP": str(paths.snap), "SNAP_DATA": str(paths.data),
-            "SNAP_COMMON": str(paths.common)}
+            "SNAP_COMMON": str(paths.common), **paths.ports.substitutions()}
 
 
 def parse(text: str, source: str, values: dict[str, str]) -> list[str]:

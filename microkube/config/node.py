@@ -21,15 +21,13 @@ import yaml
 from microkube import yamlerrors
 from microkube.errors import UsageError
 from microkube.fsutil import write_atomic
+from microkube.paths import Ports
 
 # MicroK8s's defaults: they avoid 192.168.x and most 10.0.x LANs.
 DEFAULT_POD_CIDR = "10.1.0.0/16"
 DEFAULT_SERVICE_CIDR = "10.152.183.0/24"
 DEFAULT_CLUSTER_DOMAIN = "cluster.local"
-API_PORT = 16443
-DATASTORE_CLIENT_PORT = 12379
-DATASTORE_PEER_PORT = 12380
-AGENT_PORT = 25000
+API_PORT = Ports().api_server
 
 _NODE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 

@@ -1,6 +1,6 @@
 """Build every pod image into a directory, reusing cached archives.
 
-An archive is cached as ~/.cache/microkube/images/<name>-<hash12>.tar, where
+An archive is cached as <cache>/images/<name>-<hash12>.tar (Paths.images_cache), where
 the hash covers everything the image is made from: the recipe's inputs, its
 name and tag, the machine architecture and the source of the writer and of
 the recipes themselves (so editing either rebuilds). The snap's images/ then
@@ -18,10 +18,12 @@ from pathlib import Path
 from microkube.fsutil import write_atomic
 from microkube.images import oci, recipes
 from microkube.images.recipes import Recipe
+from microkube.paths import Paths
 
 
 def default_cache_dir() -> Path:
-    return Path.home() / ".cache" / "microkube" / "images"
+    """Where archives are cached unless a caller says otherwise (Paths.images_cache)."""
+    return Paths.from_env().images_cache
 
 
 def recipe_hash(recipe: Recipe) -> str:

@@ -10,39 +10,33 @@ Two cases:
   repeated (the proxy's zip lacks that folder) and is refused with a clear line.
 * a module of ours in components/<name>/ (the dashboard), standard library only.
 
-Binaries are cached under ~/.cache/microkube/addon-binaries/<name>-<key>/,
-keyed by what shapes them, and built under the component builder's lock so
-that only one Go build runs at a time on the machine.
+Binaries are cached under <cache>/addon-binaries/<name>-<key>/
+(Paths.addon_binaries_cache), keyed by what shapes them, and built with the
+Go toolchain the components use (microkube.gotoolchain): the same lock, so
+only one Go build runs at a time, and the same proxy-only environment.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
 import os
 import re
 import shutil
-import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from microkube.errors import MicrokubeError
 from microkube.fsutil import write_atomic
+from microkube.gotoolchain import GoCommandError, build_args, build_lock, toolchain
+from microkube.paths import Paths
 
 # Bump when this module changes how binaries are made (editing it otherwise keeps the cache).
 RECIPE_VERSION = 1
 _REPLACE_LINE = re.compile(r"^\s*(\S+)(\s+\S+)?\s*=>\s*(\S+)(\s+\S+)?\s*$")
 Echo = Callable[[str], None]
-
-
-def cache_root() -> Path:
-    from microkube.components.cache import cache_root as components_cache_root
-
-    return components_cache_root()
 
 
 @dataclass(frozen=True)
@@ -73,31 +67,25 @@ class GoBinary:
         return json.dumps(doc, sort_keys=True).encode()
 
 
-def go_version() -> str:
-    try:
-        out = subprocess.run(["go", "env", "GOVERSION"], capture_output=True, text=True,
-                             check=False)
-    except FileNotFoundError:
-        raise MicrokubeError("the Go toolchain ('go') is not on PATH; install Go 1.26 or newer") \
-            from None
-    return out.stdout.strip()
+def cached_binary(binary: GoBinary, paths: Paths | None = None) -> Path:
+    """Where the cached binary is (it may not exist yet); ``paths`` names the cache
+    (default: from the environment)."""
+    paths = paths or Paths.from_env()
+    key = hashlib.sha256(binary.key_inputs(toolchain().version)).hexdigest()[:12]
+    return paths.addon_binaries_cache / f"{binary.name}-{key}" / binary.name
 
 
-def cached_binary(binary: GoBinary) -> Path:
-    """Where the cached binary is (it may not exist yet)."""
-    key = hashlib.sha256(binary.key_inputs(go_version())).hexdigest()[:12]
-    return cache_root() / "addon-binaries" / f"{binary.name}-{key}" / binary.name
-
-
-def build(binary: GoBinary, echo: Echo = print) -> Path:
-    """The binary, from the cache or built now."""
-    out = cached_binary(binary)
+def build(binary: GoBinary, echo: Echo = print, paths: Paths | None = None) -> Path:
+    """The binary's path, from the cache or built now. Raises MicrokubeError when Go
+    is missing or the build fails (the line names the log)."""
+    paths = paths or Paths.from_env()
+    out = cached_binary(binary, paths)
     if out.exists():
         return out
-    with _build_lock(echo):
+    with build_lock(paths.go_build_lock, echo):
         if out.exists():
             return out
-        work = cache_root() / "work" / f"addon-{binary.name}"
+        work = paths.go_work_dir / f"addon-{binary.name}"
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
         log = work / "build.log"
@@ -118,47 +106,16 @@ def build(binary: GoBinary, echo: Echo = print) -> Path:
     return out
 
 
-@contextlib.contextmanager
-def _build_lock(echo: Echo) -> Iterator[None]:
-    """The component builder's lock: one Go build at a time on this machine."""
-    root = cache_root()
-    root.mkdir(parents=True, exist_ok=True)
-    with (root / "build.lock").open("w") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            echo("waiting for another Go build to finish...")
-            fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
-def _go_env() -> dict[str, str]:
-    from microkube.components.build import GoToolchain
-
-    return GoToolchain.detect().env(cgo=False)
-
-
 def _go(args: list[str], cwd: Path, log: Path, capture: bool = False) -> str:
-    with log.open("a") as f:
-        f.write(f"$ go {' '.join(args)}\n")
-        f.flush()
-        proc = subprocess.run(["go", *args], cwd=cwd, env=_go_env(), text=True, check=False,
-                              stdout=subprocess.PIPE if capture else f, stderr=f)
-    if proc.returncode != 0:
-        tail = log.read_text().strip().splitlines()[-1:]
-        raise MicrokubeError(f"'go {args[0]}' failed in {cwd}: {' '.join(tail)} (log: {log})")
-    return proc.stdout if capture else ""
+    try:
+        return toolchain().run(args, cwd, log, capture=capture)
+    except GoCommandError as e:
+        last = e.tail[-1] if e.tail else f"exit status {e.returncode}"
+        raise MicrokubeError(f"'go {args[0]}' failed in {cwd}: {last} (log: {log})") from None
 
 
 def _build_args(binary: GoBinary, out: Path) -> list[str]:
-    args = ["build", "-trimpath", "-buildvcs=false"]
-    if binary.tags:
-        args += ["-tags", ",".join(binary.tags)]
-    args += ["-ldflags", " ".join(["-s", "-w", *binary.ldflags]), "-o", str(out), binary.package]
-    return args
+    return build_args(binary.package, out, tags=binary.tags, ldflags=binary.ldflags)
 
 
 def _build_ours(binary: GoBinary, work: Path, out: Path, log: Path) -> None:

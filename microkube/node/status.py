@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from microkube.errors import MicrokubeError, NotRunningError
-from microkube.kubeapi import KubeApi
+from microkube.kube.api import KubeApi
 from microkube.node.runtime import runtime_for
 from microkube.node.runtime.base import NOT_RUNNING
 from microkube.paths import Paths
@@ -39,12 +39,6 @@ class NodeStatus:
         }
 
 
-def api_client(paths: Paths, timeout: float = 2.0) -> KubeApi:
-    ctx = NodeContext.load(paths)
-    return KubeApi(ctx.node.api_url, paths.certs_dir / "ca.crt", paths.kubeconfig("admin"),
-                   timeout=timeout)
-
-
 def gather(paths: Paths) -> NodeStatus:
     runtime = runtime_for(paths)
     states = runtime.daemon_states()
@@ -53,7 +47,7 @@ def gather(paths: Paths) -> NodeStatus:
     ctx = NodeContext.load(paths)
     st = NodeStatus(running=True, node_name=ctx.node.node_name, api_server=ctx.node.api_url)
     st.daemons = states
-    st.datastore_members = [f"{ctx.node.node_ip}:12380"]
+    st.datastore_members = [f"{ctx.node.node_ip}:{paths.ports.datastore_peer}"]
     st.cert_earliest, st.cert_days_left = runtime.certificate_summary()
     from microkube.addons.listing import status_lists
 
@@ -61,7 +55,7 @@ def gather(paths: Paths) -> NodeStatus:
     # Ready means pods can run: every daemon serves (flannel included) and the Node says Ready.
     if all(s == "ready" for s in states.values()):
         try:
-            st.ready = api_client(paths, timeout=1.0).node_ready(ctx.node.node_name)
+            st.ready = KubeApi.for_admin(paths, timeout=1.0).node_ready(ctx.node.node_name)
         except MicrokubeError:
             st.ready = False
     return st

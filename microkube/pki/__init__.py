@@ -4,12 +4,13 @@ Everything is ECDSA P-256 (see keys.py for why). The node code calls
 :func:`ensure_node_pki` on every start; it is idempotent and cheap.
 """
 
+from microkube.paths import CertKeyPair, PkiPaths
 from microkube.pki.ca import CertificateAuthority, create_ca, ensure_ca, load_ca, sign_csr
-from microkube.pki.certs import Expiry, LeafSpec, Usage, check_expiry
+from microkube.pki.certs import LeafSpec, Usage
 from microkube.pki.errors import CsrRefused, PkiError
+from microkube.pki.expiry import Expiry, check_expiry
 from microkube.pki.hostinfo import host_ips, service_ips
 from microkube.pki.kubeconfig import read_kubeconfig, render_kubeconfig
-from microkube.pki.layout import CertKeyPair, PkiPaths
 from microkube.pki.node import LEAF_NAMES, PkiReport, ensure_node_pki, refresh
 from microkube.pki.profiles import (
     SigningProfile,

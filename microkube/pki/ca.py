@@ -9,6 +9,7 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from microkube.fsutil import write_atomic, write_private
+from microkube.paths import CertKeyPair
 from microkube.pki.certs import (
     LeafSpec,
     build_certificate,
@@ -27,7 +28,6 @@ from microkube.pki.keys import (
     private_pem,
     public_der,
 )
-from microkube.pki.layout import CertKeyPair
 from microkube.pki.profiles import SigningProfile
 
 CA_VALIDITY = dt.timedelta(days=3650)

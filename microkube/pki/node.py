@@ -23,6 +23,7 @@ from cryptography import x509
 
 from microkube.errors import UsageError
 from microkube.fsutil import write_atomic, write_private
+from microkube.paths import CertKeyPair, PkiPaths
 from microkube.pki.ca import CertificateAuthority, ensure_ca
 from microkube.pki.certs import (
     IPAddress,
@@ -43,7 +44,6 @@ from microkube.pki.keys import (
     public_pem,
 )
 from microkube.pki.kubeconfig import read_kubeconfig, render_kubeconfig
-from microkube.pki.layout import CertKeyPair, PkiPaths
 from microkube.pki.profiles import NODE_PREFIX, NODES_GROUP, is_dns1123_subdomain
 
 LOOPBACK = parse_ips(["127.0.0.1"])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from microkube.paths import Paths
-from microkube.pki.certs import Expiry, check_expiry
+from microkube.pki.expiry import Expiry, check_expiry
 
 # Leaf certificates are renewed when fewer days than this remain.
 RENEW_WITHIN_DAYS = 30

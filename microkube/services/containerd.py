@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from microkube.probes import unix_socket_accepts
 from microkube.services.base import Daemon, NodeContext
-from microkube.services.probes import unix_socket_accepts
 
 
 class Containerd(Daemon):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from microkube.probes import http_json, tls_context
 from microkube.services.base import Daemon, NodeContext
-from microkube.services.probes import http_json, tls_context
 
 
 class Etcd(Daemon):
@@ -17,8 +17,9 @@ class Etcd(Daemon):
         ctx.paths.datastore_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
 
     def ready(self, ctx: NodeContext) -> bool:
-        certs = ctx.paths.certs_dir / "etcd"
-        context = tls_context(certs / "ca.crt", certs / "apiserver-client.crt",
-                              certs / "apiserver-client.key")
-        health = http_json("https://127.0.0.1:12379/health", context=context)
+        pki = ctx.paths.pki
+        context = tls_context(pki.etcd_ca.cert, pki.etcd_apiserver_client.cert,
+                              pki.etcd_apiserver_client.key)
+        health = http_json(f"https://127.0.0.1:{ctx.paths.ports.datastore_client}/health",
+                           context=context)
         return isinstance(health, dict) and health.get("health") == "true"

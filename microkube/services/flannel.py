@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import contextlib
 
+from microkube.probes import http_ok
 from microkube.services.base import Daemon, NodeContext
-from microkube.services.probes import http_ok
 
 
 class Flanneld(Daemon):
@@ -15,9 +15,9 @@ class Flanneld(Daemon):
 
     def can_start(self, ctx: NodeContext) -> bool:
         # flanneld exits if its Node has no pod CIDR yet; wait rather than crash-loop.
-        from microkube.node.status import api_client
+        from microkube.kube.api import KubeApi
 
-        node = api_client(ctx.paths, timeout=1.0).get(f"/api/v1/nodes/{ctx.node.node_name}")
+        node = KubeApi.for_admin(ctx.paths, timeout=1.0).get(f"/api/v1/nodes/{ctx.node.node_name}")
         return isinstance(node, dict) and bool(node.get("spec", {}).get("podCIDR"))
 
     def prepare(self, ctx: NodeContext) -> None:
@@ -32,4 +32,5 @@ class Flanneld(Daemon):
         return env
 
     def ready(self, ctx: NodeContext) -> bool:
-        return ctx.paths.flannel_subnet_file.exists() and http_ok("http://127.0.0.1:10258/healthz")
+        return ctx.paths.flannel_subnet_file.exists() and http_ok(
+            f"http://127.0.0.1:{ctx.paths.ports.flannel_healthz}/healthz")

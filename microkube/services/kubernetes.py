@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from microkube.probes import http_ok
 from microkube.services.base import Daemon, NodeContext
-from microkube.services.probes import http_ok, tls_context
 
 
 class KubeApiserver(Daemon):
@@ -13,17 +13,17 @@ class KubeApiserver(Daemon):
 
     def ready(self, ctx: NodeContext) -> bool:
         # As the admin: with authorization AlwaysAllow the API server refuses anonymous requests.
-        from microkube.kubeapi import client_pem
+        from microkube.kube.api import admin_tls_context
 
-        context = tls_context(ctx.paths.certs_dir / "ca.crt", client_pem(ctx.paths.kubeconfig("admin")))
-        return http_ok(f"{ctx.node.api_url}/readyz", context=context)
+        return http_ok(f"{ctx.node.api_url}/readyz", context=admin_tls_context(ctx.paths))
 
     def after_ready(self, ctx: NodeContext) -> None:
         # The roles our host daemons (flannel) need; idempotent, so every start re-applies them.
-        from microkube import kubectl
         from microkube.config.render import render
+        from microkube.kube.kubectl import Kubectl
 
-        kubectl.apply(ctx.paths, render("bootstrap-rbac.yaml.j2", flannel_user="flannel"))
+        Kubectl(ctx.paths).apply(render("bootstrap-rbac.yaml.j2", flannel_user="flannel"),
+                                 what="applying the bootstrap RBAC")
 
 
 class KubeControllerManager(Daemon):
@@ -33,7 +33,7 @@ class KubeControllerManager(Daemon):
 
     def ready(self, ctx: NodeContext) -> bool:
         # Its serving certificate is self-signed and it listens on loopback only.
-        return http_ok("https://127.0.0.1:10257/healthz")
+        return http_ok(f"https://127.0.0.1:{ctx.paths.ports.controller_manager}/healthz")
 
 
 class KubeScheduler(Daemon):
@@ -42,7 +42,7 @@ class KubeScheduler(Daemon):
     after = ("kube-apiserver",)
 
     def ready(self, ctx: NodeContext) -> bool:
-        return http_ok("https://127.0.0.1:10259/healthz")
+        return http_ok(f"https://127.0.0.1:{ctx.paths.ports.scheduler}/healthz")
 
 
 class Kubelet(Daemon):
@@ -58,7 +58,7 @@ class Kubelet(Daemon):
             ensure_cgroup(ctx.node.cgroup_root)
 
     def ready(self, ctx: NodeContext) -> bool:
-        return http_ok("http://127.0.0.1:10248/healthz")
+        return http_ok(f"http://127.0.0.1:{ctx.paths.ports.kubelet_healthz}/healthz")
 
     def cleanup(self, ctx: NodeContext) -> None:
         from microkube.services.cleanup import unmount_below
@@ -76,4 +76,4 @@ class KubeProxy(Daemon):
     after = ("kube-apiserver",)
 
     def ready(self, ctx: NodeContext) -> bool:
-        return http_ok("http://127.0.0.1:10256/healthz")
+        return http_ok(f"http://127.0.0.1:{ctx.paths.ports.kube_proxy_healthz}/healthz")

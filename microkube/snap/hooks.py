@@ -101,7 +101,7 @@ def remove(paths: Paths) -> None:
     unmount_below(paths.data)
     remove_cgroup(root)
     done = clean_network(paths.binary("kube-proxy"))
-    shutil.rmtree(paths.common / "var" / "lib" / "cni", ignore_errors=True)
+    shutil.rmtree(paths.cni_state_dir, ignore_errors=True)
     _log("removed " + (", ".join(done) or "no network leftovers"))
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from microkube.errors import MicrokubeError
+from microkube.paths import Paths
 from microkube.snap.project import Project
 
 RUNTIME_PART = "python-runtime"
@@ -152,7 +153,7 @@ def run(project: Project, work_dir: Path, echo: Echo = print) -> Primed:
             {"parts": parts},
             application_name="microkube",
             project_name=project.name,
-            cache_dir=Path.home() / ".cache" / "microkube" / "craft-parts",
+            cache_dir=Paths.from_env().craft_parts_cache,
             work_dir=work_dir,
             ignore_local_sources=list(IGNORE_LOCAL),
             parallel_build_count=os.cpu_count() or 1,

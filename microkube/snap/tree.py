@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from microkube.fsutil import write_atomic
+from microkube.paths import Paths
 
 # Components that run only inside an addon's image (microkube/images/addon_recipes.py
 # packs each binary into its image). The image carries them; bin/ does not need them.
@@ -47,12 +48,13 @@ def required_paths() -> list[str]:
     from microkube.services.registry import control_plane_daemons
 
     manifest = load()
+    snap = Paths(Path(), Path(), Path())  # so its folders come out relative to $SNAP
     need = [*LAUNCHERS, "versions.json", "addons/addons.yaml", "meta/snap.yaml"]
     need += [f"meta/hooks/{h}" for h in HOOKS]
     for comp in manifest.components:
         if comp.name in IMAGE_ONLY:
             continue
-        base = "opt/cni/bin" if comp.dest == "cni" else "bin"
+        base = snap.component_dir(comp.dest)
         need += [f"{base}/{b.name}" for b in comp.binaries]
         need += [f"{base}/{link}" for link, _ in comp.links]
     need += [f"bin/{d.binary}" for d in control_plane_daemons()]

@@ -1,6 +1,7 @@
 """The built component binaries report exactly the versions the manifest pins.
 
-Needs `make components` (build/snap, or MICROKUBE_SNAP); skipped otherwise.
+Needs `make components` (build/snap, or MICROKUBE_SNAP); skipped when nothing is built,
+failed when the built tree lacks a binary (a build regression).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import pytest
 from microkube.components import manifest
 from microkube.components.versions import Probe, parse_version, probe
 from microkube.paths import Paths
+from tests import testnode
 
 pytestmark = pytest.mark.components
 
@@ -25,10 +27,7 @@ def dest_dir(comp: manifest.Component) -> Path:
 
 
 def require_built(path: Path) -> None:
-    if not PATHS.snap.is_dir():
-        pytest.skip(f"{PATHS.snap} is not built (run `make components`)")
-    if not path.exists():
-        pytest.skip(f"{path.name} is not built (run `make components`)")
+    testnode.require_built(path, tree=PATHS.snap)
 
 
 @pytest.mark.parametrize("comp", MANIFEST.components, ids=MANIFEST.names())

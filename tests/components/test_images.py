@@ -27,23 +27,24 @@ from microkube.errors import MicrokubeError
 from microkube.images import importer, names, oci, recipes
 from microkube.images.build import build_image
 from microkube.paths import Paths
+from tests.testnode import require_built, wait_for
 
 pytestmark = pytest.mark.components
 
+TREE = Paths.from_env().snap
 BIN = Paths.from_env().bin_dir
 NEEDED = ("containerd", "ctr", "containerd-shim-runc-v2", "runc")
 NOWHERE = "http://127.0.0.1:9"  # the discard port: nothing listens, so a pull fails at once
 
 
-def _skip_reason(needed: tuple[str, ...]) -> str | None:
+def _require(needed: tuple[str, ...]) -> None:
+    """Skip unless root with busybox installed; then require ``needed`` (see require_built)."""
     if os.geteuid() != 0:
-        return "needs root"
+        pytest.skip("needs root")
     if not recipes.BUSYBOX_BINARY.is_file():
-        return f"{recipes.BUSYBOX_BINARY} missing: {recipes.BUSYBOX_INSTALL_HINT}"
-    missing = [name for name in needed if not (BIN / name).is_file()]
-    if missing:
-        return f"component binaries not built yet: {', '.join(missing)} missing in {BIN}"
-    return None
+        pytest.skip(f"{recipes.BUSYBOX_BINARY} missing: {recipes.BUSYBOX_INSTALL_HINT}")
+    if needed:
+        require_built(*(BIN / name for name in needed), tree=TREE)
 
 
 # containerd 2.x config version 4: the servers are plugins of their own.
@@ -132,9 +133,7 @@ def _clean_up(ctrd: Containerd) -> None:
 
 @pytest.fixture(scope="module")
 def containerd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Containerd]:
-    reason = _skip_reason(NEEDED)
-    if reason:
-        pytest.skip(reason)
+    _require(NEEDED)
     base = tmp_path_factory.mktemp("ctrd")
     socket = base / "containerd.sock"
     config = base / "config.toml"
@@ -171,9 +170,7 @@ def containerd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Containerd]
 
 @pytest.fixture(scope="module")
 def archives(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    reason = _skip_reason(())
-    if reason:
-        pytest.skip(reason)
+    _require(())
     # Only the node's own images: build_images also builds addon images (slow Go builds).
     out = tmp_path_factory.mktemp("images")
     paths = [build_image(r, out) for r in (recipes.PauseRecipe(), recipes.BusyboxRecipe())]
@@ -192,9 +189,12 @@ def test_import_names_and_pins_the_images(
     present = importer.list_images(BIN / "ctr", containerd.socket)
     assert names.PAUSE_IMAGE in present
     assert names.BUSYBOX_IMAGE in present
-    listing = containerd.ctr("images", "list").stdout
-    for line in listing.splitlines()[1:]:
-        assert importer.PINNED_LABEL in line, line
+    listing = containerd.ctr("images", "list")
+    assert listing.returncode == 0, listing.stderr
+    rows = listing.stdout.splitlines()[1:]
+    assert {row.split()[0] for row in rows} == set(present), listing.stdout
+    for row in rows:
+        assert importer.PINNED_LABEL in row, row
 
 
 def test_import_missing_skips_what_is_there(
@@ -228,12 +228,21 @@ def test_pause_reports_its_version(containerd: Containerd, imported: dict[str, P
     assert recipes.PAUSE_VERSION in result.stdout
 
 
-def _task_status(containerd: Containerd, cid: str) -> str:
+def _task(containerd: Containerd, cid: str) -> tuple[int, str] | None:
+    """(host pid, status) of task ``cid`` as `ctr task list` shows it, or None if not listed."""
     for line in containerd.ctr("task", "list").stdout.splitlines()[1:]:
         fields = line.split()
         if fields and fields[0] == cid:
-            return fields[-1]
-    return ""
+            return int(fields[1]), fields[-1]
+    return None
+
+
+def _catches(pid: int, sig: signal.Signals) -> bool:
+    """True once process ``pid`` has a handler for ``sig`` (the SigCgt mask in /proc/PID/status)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) >> (sig - 1) & 1)
+    return False
 
 
 def test_pause_exits_zero_on_sigterm(containerd: Containerd, imported: dict[str, Path]) -> None:
@@ -244,13 +253,17 @@ def test_pause_exits_zero_on_sigterm(containerd: Containerd, imported: dict[str,
     ]  # fmt: skip
     run = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 60
-        while _task_status(containerd, cid) != "RUNNING":
+        def running() -> bool:
             assert run.poll() is None, run.communicate()[1]
-            assert time.monotonic() < deadline, "pause never reached RUNNING"
-            time.sleep(0.3)
-        time.sleep(0.5)  # the task is running; still a moment for its handlers to be set
-        assert _task_status(containerd, cid) == "RUNNING"  # it pauses; it does not exit
+            task = _task(containerd, cid)
+            return task is not None and task[1] == "RUNNING"
+
+        wait_for("pause reaching RUNNING", running, 60, 0.3)
+        task = _task(containerd, cid)
+        assert task is not None
+        # As PID 1 of its namespace, pause gets SIGTERM only once it has a handler for it.
+        wait_for("pause handling SIGTERM", lambda: _catches(task[0], signal.SIGTERM), 60, 0.1)
+        assert _task(containerd, cid) == (task[0], "RUNNING")  # it pauses; it does not exit
         kill = containerd.ctr("task", "kill", "-s", "SIGTERM", cid)
         assert kill.returncode == 0, kill.stderr
         _, err = run.communicate(timeout=30)
@@ -309,25 +322,29 @@ def _children(pid: int) -> list[int]:
 def test_pause_reaps_orphans_as_pid_1(archives: dict[str, Path], tmp_path: Path) -> None:
     pause = _extract_pause(archives["pause"], tmp_path / "pause")
     holder = subprocess.Popen(
-        ["unshare", "--fork", "--pid", "--mount-proc", str(pause)], stderr=subprocess.PIPE
+        # --kill-child: should the test fail, killing unshare ends pause and its orphans too.
+        ["unshare", "--fork", "--kill-child", "--pid", "--mount-proc", str(pause)],
+        stderr=subprocess.PIPE,
     )
     try:
-        deadline = time.monotonic() + 10
-        while not _children(holder.pid):
-            assert time.monotonic() < deadline, "unshare did not start pause"
-            time.sleep(0.1)
+        wait_for("unshare starting pause", lambda: _children(holder.pid), 60, 0.1)
         pid1 = _children(holder.pid)[0]
-        # A shell that leaves two children behind: they become pause's orphans.
+        # A shell that leaves two children behind: they become pause's orphans. They run
+        # until killed, so they are still there to count however slow the machine is.
         subprocess.run(
             ["nsenter", "-t", str(pid1), "-p", "-m", "--", "/bin/sh", "-c",
-             "sleep 1 & sleep 1 & exit 0"],
-            check=True, timeout=10,
+             "sleep 600 & sleep 600 & exit 0"],
+            check=True, timeout=30,
         )  # fmt: skip
-        assert len(_children(pid1)) == 2  # the sleeps, now pause's
-        time.sleep(2)
-        assert _children(pid1) == []  # they exited and were reaped, no zombies
+        orphans = _children(pid1)
+        assert len(orphans) == 2  # the sleeps, now pause's
+        for pid in orphans:  # our own sleeps, by pid
+            os.kill(pid, signal.SIGKILL)
+        # Dead, they stay pause's children (zombies) until it reaps them.
+        wait_for("pause reaping its orphans", lambda: _children(pid1) == [], 60, 0.1)
+        wait_for("pause handling SIGTERM", lambda: _catches(pid1, signal.SIGTERM), 60, 0.1)
         os.kill(pid1, signal.SIGTERM)
-        assert holder.wait(timeout=10) == 0
+        assert holder.wait(timeout=30) == 0
     finally:
         if holder.poll() is None:
             holder.kill()

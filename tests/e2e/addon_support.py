@@ -19,19 +19,15 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.testnode import SNAP_TREE, TestNode, components_built
+from tests.testnode import SNAP_TREE, TestNode, require_built, require_root_and_node_built
 
 ADDON_NODE_IP = "10.215.0.2"
 
 
 def require_node_and_images(*images: str) -> None:
-    if os.geteuid() != 0:
-        pytest.skip("end-to-end tests need root")
-    if not components_built():
-        pytest.skip("components are not built; run 'make components'")
-    missing = [i for i in images if not (SNAP_TREE / "images" / "addons" / f"{i}.tar").exists()]
-    if missing:
-        pytest.skip(f"addon images not built: {', '.join(missing)}; run 'make components'")
+    """Skip unless root and built; fail when the built tree lacks a node part or addon image."""
+    require_root_and_node_built()
+    require_built(*(SNAP_TREE / "images" / "addons" / f"{i}.tar" for i in images))
 
 
 def addon_node(tmp_path_factory: pytest.TempPathFactory, tag: str) -> Iterator[TestNode]:
@@ -74,6 +70,13 @@ def missing_objects(node: TestNode, objects: list[dict[str, Any]]) -> list[str]:
         if not node.kubectl(*args).strip():
             gone.append(f"{o['kind']}/{o['name']}")
     return gone
+
+
+def assert_all_gone(node: TestNode, objects: list[dict[str, Any]]) -> None:
+    """Every one of the recorded ``objects`` (there must be some) is gone from the cluster."""
+    assert objects, "no objects were recorded for the addon"
+    assert sorted(missing_objects(node, objects)) == sorted(f"{o['kind']}/{o['name']}"
+                                                            for o in objects)
 
 
 def status_addons(node: TestNode) -> dict[str, list[str]]:

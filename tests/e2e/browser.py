@@ -13,6 +13,7 @@ import argparse
 import base64
 import contextlib
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -32,6 +33,28 @@ CHROMIUM_ARGS = [
     "--disable-default-apps", "--disable-extensions", "--no-default-browser-check",
     "--window-size=1280,900",
 ]
+
+# Where Chromium and its WebDriver live: Debian's chromium and chromium-driver packages
+# (`make deps`) give /usr/bin/chromium (a wrapper for /usr/lib/chromium/chromium) and
+# /usr/bin/chromedriver; Ubuntu names them chromium-browser and chromium.chromedriver.
+BROWSERS = ("chromium", "chromium-browser", "google-chrome", "/usr/lib/chromium/chromium")
+DRIVERS = ("chromedriver", "chromium.chromedriver", "/usr/lib/chromium/chromedriver",
+           "/usr/lib/chromium-browser/chromedriver")
+
+
+def locate(candidates: tuple[str, ...]) -> str | None:
+    """The first of ``candidates`` (names looked up on PATH, or absolute paths) that can run."""
+    for name in candidates:
+        found = name if os.path.isabs(name) and os.access(name, os.X_OK) else shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def find_tools() -> tuple[str, str] | None:
+    """(browser, driver) paths, or None when either cannot be found."""
+    browser, driver = locate(BROWSERS), locate(DRIVERS)
+    return (browser, driver) if browser and driver else None
 
 
 class WebDriver:
@@ -54,10 +77,10 @@ class WebDriver:
     def s(self, method: str, path: str, body: Any = None) -> Any:
         return self.call(method, f"/session/{self.session}{path}", body)
 
-    def start(self, user_data_dir: str) -> None:
+    def start(self, browser: str, user_data_dir: str) -> None:
         caps = {"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
-            "goog:chromeOptions": {"binary": shutil.which("chromium") or "/usr/bin/chromium",
+            "goog:chromeOptions": {"binary": browser,
                                    "args": [*CHROMIUM_ARGS, f"--user-data-dir={user_data_dir}"]},
         }}}
         self.session = self.call("POST", "/session", caps)["sessionId"]
@@ -111,15 +134,19 @@ def _free_port() -> int:
 
 @contextlib.contextmanager
 def chromedriver() -> Iterator[WebDriver]:
+    tools = find_tools()
+    if tools is None:
+        raise RuntimeError(f"no Chromium ({', '.join(BROWSERS)}) or chromedriver "
+                           f"({', '.join(DRIVERS)}): apt-get install chromium chromium-driver")
+    browser, driver_binary = tools
     port = _free_port()
-    proc = subprocess.Popen([shutil.which("chromedriver") or "/usr/bin/chromedriver",
-                             f"--port={port}"], stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen([driver_binary, f"--port={port}"], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     driver = WebDriver(port)
     profile = tempfile.mkdtemp(prefix="mk-chromium-")
     try:
         wait("chromedriver", lambda: driver.call("GET", "/status")["ready"], timeout=20)
-        driver.start(profile)
+        driver.start(browser, profile)
         yield driver
     finally:
         if driver.session:

@@ -8,7 +8,6 @@ order on one node of their own.
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -19,8 +18,8 @@ from tests.e2e.addon_support import (
     DnsResponder,
     addon_node,
     addon_state,
+    assert_all_gone,
     http_get,
-    missing_objects,
     one_line_error,
     require_node_and_images,
     status_addons,
@@ -103,9 +102,12 @@ def test_dns_resolves_services_and_upstream_names(node: TestNode) -> None:
         assert "enabling dns…" in out and "ready in" in out, out
         assert "dns" in status_addons(node)["enabled"]
         node.kubectl("wait", "--for=condition=Ready", "pod/client", "--timeout=120s", timeout=150)
-        # The client was made before dns: ask the cluster DNS address directly.
-        svc = node.kubectl("exec", "client", "--", "nslookup",
-                           "web.default.svc.cluster.local", "10.152.183.10")
+        # The client was made before dns: ask the cluster DNS address directly. kube-proxy
+        # routes it once it has seen CoreDNS's endpoints, a moment after the rollout; until
+        # then the address rejects (connection refused).
+        svc = node.wait_for("the cluster DNS address to answer", lambda: node.kubectl(
+            "exec", "client", "--", "nslookup", "web.default.svc.cluster.local", "10.152.183.10"),
+            timeout=60)
         cluster_ip = node.kubectl("get", "service", "web", "-o",
                                   "jsonpath={.spec.clusterIP}").strip()
         assert cluster_ip in svc, svc
@@ -125,22 +127,17 @@ def test_dns_resolves_services_and_upstream_names(node: TestNode) -> None:
 
 def test_enabling_twice_is_harmless(node: TestNode) -> None:
     before = addon_state(node)["core/dns"]
-    t0 = time.monotonic()
-    out = node.run("enable", "dns").stdout
+    out = node.run("enable", "dns").stdout  # how long it takes: `make bench` (reenable_s)
     assert out.strip() == "dns is already enabled"
-    assert time.monotonic() - t0 < 10
     assert addon_state(node)["core/dns"] == before
 
 
-def _wait_http(node: TestNode, url: str, host: str, want: str, timeout: float = 60) -> float:
-    t0 = time.monotonic()
-
+def _wait_http(node: TestNode, url: str, host: str, want: str, timeout: float = 60) -> None:
     def routed() -> bool:
         status, body = http_get(node, url, host=host)
         return status == 200 and want in body
 
     node.wait_for(f"{url} (Host {host}) to answer", routed, timeout=timeout, every=0.5)
-    return time.monotonic() - t0
 
 
 def test_ingress_routes_http_and_https(node: TestNode) -> None:
@@ -211,10 +208,8 @@ def test_disable_removes_what_enable_made(node: TestNode) -> None:
     dns_objects = state["core/dns"]["objects"]
     out = node.run("disable", "ingress", "dns").stdout
     assert "disabling ingress…" in out and "disabling dns…" in out
-    assert sorted(missing_objects(node, ingress_objects)) == sorted(
-        f"{o['kind']}/{o['name']}" for o in ingress_objects)
-    assert sorted(missing_objects(node, dns_objects)) == sorted(
-        f"{o['kind']}/{o['name']}" for o in dns_objects)
+    assert_all_gone(node, ingress_objects)
+    assert_all_gone(node, dns_objects)
     kubelet = yaml.safe_load((node.root / "data" / "args" / "kubelet.yaml").read_text())
     assert "clusterDNS" not in kubelet
     assert addon_state(node) == {}

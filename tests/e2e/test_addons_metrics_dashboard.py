@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -10,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e import browser
 from tests.e2e.addon_support import (
     addon_node,
     addon_state,
-    missing_objects,
+    assert_all_gone,
     one_line_error,
     require_node_and_images,
     status_addons,
@@ -58,8 +58,8 @@ def test_metrics_server_gives_kubectl_top_numbers(node: TestNode) -> None:
     node.wait_for("kubectl top pods", top_pods, timeout=90, every=2)
 
 
-@pytest.mark.skipif(shutil.which("chromium") is None or shutil.which("chromedriver") is None,
-                    reason="apt-get install chromium chromium-driver")
+@pytest.mark.skipif(browser.find_tools() is None,
+                    reason="no Chromium and chromedriver: apt-get install chromium chromium-driver")
 def test_dashboard_in_a_browser(node: TestNode, tmp_path: Path) -> None:
     out = node.run("enable", "dashboard").stdout
     assert "create token dashboard-user" in out, out
@@ -173,7 +173,12 @@ def test_disable_removes_metrics_server_and_dashboard(node: TestNode) -> None:
     state = addon_state(node)
     objects = state["core/metrics-server"]["objects"] + state["core/dashboard"]["objects"]
     node.run("disable", "metrics-server", "dashboard")
-    assert len(missing_objects(node, objects)) == len(objects)
+    assert_all_gone(node, objects)
     assert "metrics-server" in status_addons(node)["disabled"]
-    assert node.kubectl("top", "nodes", check=False) == ""
+
+    def metrics_api_gone() -> bool:
+        top = node.run("kubectl", "top", "nodes", check=False)
+        return top.returncode != 0 and "Metrics API not available" in top.stderr
+
+    node.wait_for("kubectl top to say the Metrics API is gone", metrics_api_gone, timeout=60)
     assert addon_state(node) == {}

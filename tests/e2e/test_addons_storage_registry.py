@@ -18,12 +18,12 @@ from microkube.images.oci import ImageConfig, Layer, write_image
 from tests.e2e.addon_support import (
     addon_node,
     addon_state,
-    missing_objects,
+    assert_all_gone,
     one_line_error,
     require_node_and_images,
     status_addons,
 )
-from tests.testnode import SNAP_TREE, TestNode
+from tests.testnode import SNAP_TREE, TestNode, require_built
 from tests.workloads import PVC, pvc_pod
 
 pytestmark = pytest.mark.e2e
@@ -31,8 +31,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestNode]:
     require_node_and_images("local-path-provisioner", "registry")
-    if not (SNAP_TREE / "bin" / "crane").exists():
-        pytest.skip("crane is not built; run 'make components'")
+    require_built(SNAP_TREE / "bin" / "crane")
     yield from addon_node(tmp_path_factory, "store")
 
 
@@ -127,7 +126,7 @@ def test_disable_removes_registry_then_storage(node: TestNode) -> None:
     reg_objects = state["core/registry"]["objects"]
     out = node.run("disable", "registry").stdout
     assert "disabling registry…" in out
-    assert len(missing_objects(node, reg_objects)) == len(reg_objects)
+    assert_all_gone(node, reg_objects)
     assert not (node.root / "data" / "args" / "certs.d" / "localhost:32000").exists()
     node.kubectl("delete", "pvc", "notes", "--wait=true")
     storage_objects = state["core/hostpath-storage"]["objects"]
@@ -135,7 +134,7 @@ def test_disable_removes_registry_then_storage(node: TestNode) -> None:
     out = node.run("disable", "storage").stdout
     assert "kept the volumes' data in" in out and "--destroy-storage" in out
     assert data.exists()
-    assert len(missing_objects(node, storage_objects)) == len(storage_objects)
+    assert_all_gone(node, storage_objects)
     # Enable again and disable with the flag: the data goes too.
     node.run("enable", "storage")
     out = node.run("disable", "storage", "--destroy-storage").stdout

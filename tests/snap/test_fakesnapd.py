@@ -11,14 +11,14 @@ import shutil
 import signal
 import subprocess
 import textwrap
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.netns import network_namespace
 from tests.snap.fakesnapd import FakeSnapd, restarts
+from tests.testnode import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -91,13 +91,6 @@ def snapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeSnapd]:
             fake.kill_everything()
 
 
-def _wait(what: str, check: Callable[[], bool], timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"waited {timeout:.0f} s for {what}"
-        time.sleep(0.1)
-
-
 def _pid(snapd: FakeSnapd, name: str, what: str = "pid") -> int:
     return int((snapd.common_dir / f"{name}.{what}").read_text())
 
@@ -147,7 +140,7 @@ def test_stop_disable_ends_the_whole_cgroup_then_runs_post_stop(snapd: FakeSnapd
     assert _post_stops(snapd, "b") == 1
     assert snapd.snapctl("start", "--enable", "microkube.daemon-b").returncode == 0
     assert "microkube.daemon-b  enabled   active" in _services(snapd)
-    _wait("daemon-b's new process", lambda: _pid(snapd, "b") != main)
+    wait_for("daemon-b's new process", lambda: _pid(snapd, "b") != main, timeout=20, every=0.1)
     assert snapd.exited() == {}
 
 
@@ -155,7 +148,7 @@ def test_restart_gives_a_new_process(snapd: FakeSnapd) -> None:
     main = _pid(snapd, "a")
     assert snapd.snapctl("restart", "microkube.daemon-a").returncode == 0
     assert not _alive(main)
-    _wait("daemon-a's new process", lambda: _pid(snapd, "a") != main)
+    wait_for("daemon-a's new process", lambda: _pid(snapd, "a") != main, timeout=20, every=0.1)
     assert snapd.exited() == {}
 
 
@@ -165,17 +158,18 @@ def test_a_daemon_that_exits_is_restarted_as_its_restart_condition_says(
     main, child = _pid(snapd, "b"), _pid(snapd, "b", "child")
     before = _post_stops(snapd, "b")
     os.kill(main, signal.SIGKILL)
-    _wait("daemon-b to come back", lambda: _pid(snapd, "b") != main)
+    wait_for("daemon-b to come back", lambda: _pid(snapd, "b") != main, timeout=20, every=0.1)
     assert not _alive(child)  # the rest of its cgroup went with it
     assert _post_stops(snapd, "b") == before + 1
     assert snapd.exited() == {"daemon-b": -signal.SIGKILL}
     # A clean exit is no failure: it stays down.
     os.kill(_pid(snapd, "b"), signal.SIGUSR1)
-    _wait("daemon-b to stop", lambda: "daemon-b  enabled   inactive" in _services(snapd))
+    wait_for("daemon-b to stop", lambda: "daemon-b  enabled   inactive" in _services(snapd),
+             timeout=20, every=0.1)
     # daemon-a: restart-condition always. A clean exit is restarted too.
     main = _pid(snapd, "a")
     os.kill(main, signal.SIGUSR1)
-    _wait("daemon-a to come back", lambda: _pid(snapd, "a") != main)
+    wait_for("daemon-a to come back", lambda: _pid(snapd, "a") != main, timeout=20, every=0.1)
     assert "daemon-a  enabled   active" in _services(snapd)
 
 

@@ -114,7 +114,10 @@ def test_enable_and_the_users_path_in_the_snap(node: SnapNode, tmp_path: Path) -
         assert "enabling dns…" in out and "ready in" in out, out
         assert "dns" in status_addons(node)["enabled"]
         node.kubectl("wait", "--for=condition=Ready", "pod/client", "--timeout=120s", timeout=150)
-        assert "10.152.183.1" in _nslookup(node, "kubernetes.default.svc.cluster.local")
+        # kube-proxy routes the cluster DNS address a moment after CoreDNS's rollout.
+        svc = node.wait_for("the cluster DNS address to answer", lambda: _nslookup(
+            node, "kubernetes.default.svc.cluster.local"), timeout=60)
+        assert "10.152.183.1" in svc, svc
         assert UPSTREAM_ADDRESS in _nslookup(node, UPSTREAM_NAME)
         assert UPSTREAM_NAME in upstream.queries()
     step("enable dns")

@@ -7,21 +7,21 @@ core repository, templates, hooks, state file) is the real thing.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from microkube.addons import engine
 from microkube.addons.context import AddonContext, Reporter
-from microkube.addons.kube import objects_of
 from microkube.addons.lock import addon_lock
 from microkube.addons.state import AddonState, ObjectRef
 from microkube.config.node import NodeConfig
 from microkube.errors import UsageError
 from microkube.images.oci import ImageConfig, Layer, write_image
+from microkube.kube.kubectl import objects_of
 from microkube.paths import Paths
 
 
@@ -30,6 +30,7 @@ class FakeCluster:
 
     def __init__(self) -> None:
         self.objects: dict[tuple[str, str, str | None], ObjectRef] = {}
+        self.documents: dict[tuple[str, str, str | None], dict[str, Any]] = {}
         self.applies = 0
 
     def kubectl(self, paths: Paths) -> FakeCluster:
@@ -39,6 +40,10 @@ class FakeCluster:
         self.applies += 1
         for r in objects_of(manifest, "test"):
             self.objects[(r.kind.lower(), r.name, r.namespace)] = r
+        for doc in yaml.safe_load_all(manifest):
+            if doc:
+                meta = doc["metadata"]
+                self.documents[(doc["kind"].lower(), meta["name"], meta.get("namespace"))] = doc
 
     def delete(self, objects: Sequence[ObjectRef], timeout: float = 120, what: str = "") -> None:
         for r in objects:
@@ -61,8 +66,8 @@ class FakeCluster:
 
 @pytest.fixture
 def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Paths, FakeCluster, list[str]]:
+    from microkube.paths import CertKeyPair
     from microkube.pki.ca import create_ca, write_ca
-    from microkube.pki.layout import CertKeyPair
 
     paths = Paths(snap=tmp_path / "snap", data=tmp_path / "data", common=tmp_path / "common")
     paths.args_dir.mkdir(parents=True)
@@ -117,15 +122,20 @@ def test_requirements_first_then_idempotent(setup: tuple[Paths, FakeCluster, lis
 
 def test_new_arguments_reconfigure(setup: tuple[Paths, FakeCluster, list[str]]) -> None:
     paths, cluster, _ = setup
+
+    def forward_line() -> str:
+        corefile = cluster.documents[("configmap", "coredns", "kube-system")]["data"]["Corefile"]
+        return next(ln.strip() for ln in corefile.splitlines() if ln.strip().startswith("forward "))
+
     _enable(setup, "dns")
+    first = forward_line()
     assert _enable(setup, "dns").strip() == "dns is already enabled"
     text = _enable(setup, "dns:10.1.2.3")
     assert text.startswith("reconfiguring dns…"), text
     assert "10.1.2.3" in text
     state = AddonState.load(paths.addons_state_file)
     assert state.enabled["core/dns"].arguments == {"upstream": ["10.1.2.3"]}
-    corefile = cluster.objects[("configmap", "coredns", "kube-system")]
-    assert corefile is not None
+    assert forward_line() == "forward . 10.1.2.3 {" != first
 
 
 def test_bad_arguments_apply_nothing(setup: tuple[Paths, FakeCluster, list[str]]) -> None:
@@ -168,22 +178,36 @@ def test_disable_helm_is_refused_before_anything(setup: tuple[Paths, FakeCluster
 
 
 def test_a_second_enable_waits_for_the_lock(setup: tuple[Paths, FakeCluster, list[str]]) -> None:
-    paths, _, _ = setup
-    held = threading.Event()
+    paths, cluster, out = setup
+    held, release, waiting = threading.Event(), threading.Event(), threading.Event()
 
     def hold() -> None:
         with addon_lock(paths.var_dir / "addons.lock", lambda _: None):
             held.set()
-            time.sleep(1.0)
+            release.wait(30)
 
-    t = threading.Thread(target=hold)
-    t.start()
-    held.wait(5)
-    t0 = time.monotonic()
-    text = _enable(setup, "dashboard")
-    t.join()
-    assert text.startswith("waiting for another 'microkube enable/disable' to finish...")
-    assert time.monotonic() - t0 >= 0.5
+    def say(text: str) -> None:
+        out.append(text)
+        if text.startswith("waiting for another"):
+            waiting.set()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert held.wait(30), "the first holder never took the lock"
+        second = threading.Thread(target=engine.enable,
+                                  args=(paths, ["dashboard"], Reporter(say)), daemon=True)
+        second.start()
+        assert waiting.wait(30), f"the second enable did not wait: {out}"
+        assert second.is_alive() and cluster.applies == 0  # nothing applied while it waits
+    finally:
+        release.set()
+        holder.join(30)
+    second.join(30)
+    assert not second.is_alive(), "the second enable never got the lock"
+    assert "".join(out).startswith("waiting for another 'microkube enable/disable' to finish...")
+    assert cluster.applies > 0
+    assert "core/dashboard" in AddonState.load(paths.addons_state_file).enabled
 
 
 def test_missing_image_archive_changes_nothing(setup: tuple[Paths, FakeCluster, list[str]]) -> None:
@@ -195,7 +219,7 @@ def test_missing_image_archive_changes_nothing(setup: tuple[Paths, FakeCluster, 
 
 
 def test_a_failure_ends_the_progress_line(setup: tuple[Paths, FakeCluster, list[str]]) -> None:
-    from microkube.addons.kube import KubectlError
+    from microkube.kube.kubectl import KubectlError
 
     paths, cluster, out = setup
 

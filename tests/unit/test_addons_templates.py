@@ -18,10 +18,10 @@ from cryptography import x509
 
 from microkube.addons.catalog import Catalog
 from microkube.addons.context import AddonContext, Reporter, load_hooks
-from microkube.addons.kube import objects_of
 from microkube.addons.repository import load
 from microkube.addons.state import EnabledAddon, ObjectRef
 from microkube.config.node import NodeConfig
+from microkube.kube.kubectl import objects_of
 from microkube.paths import CHECKOUT, Paths
 
 CATALOG = Catalog((load(CHECKOUT / "addons", "core"),))
@@ -63,8 +63,8 @@ class RecordingKubectl:
 
 @pytest.fixture
 def paths(tmp_path: Path) -> Paths:
+    from microkube.paths import CertKeyPair
     from microkube.pki.ca import create_ca, write_ca
-    from microkube.pki.layout import CertKeyPair
 
     p = Paths(snap=tmp_path / "snap", data=tmp_path / "data", common=tmp_path / "common")
     p.args_dir.mkdir(parents=True)

@@ -41,8 +41,21 @@ def test_install_defaults_keeps_user_edits_and_set_flag(tmp_path: Path) -> None:
     assert args.flag_value(args.parse(kubelet.read_text(), "k", {}), "v") == "2"
 
 
-def test_every_default_args_file_parses() -> None:
-    values = {k: "x" for k in ("SNAP", "SNAP_DATA", "SNAP_COMMON", "NODE_NAME", "NODE_IP", "POD_CIDR",
-                                "SERVICE_CIDR", "CLUSTER_DOMAIN", "API_PORT", "DNS_IP")}
+def test_every_default_args_file_parses(tmp_path: Path) -> None:
+    paths = Paths(tmp_path / "snap", tmp_path / "data", tmp_path / "common")
+    node = {k: "x" for k in ("NODE_NAME", "NODE_IP", "POD_CIDR", "SERVICE_CIDR", "CLUSTER_DOMAIN",
+                             "API_PORT", "DNS_IP")}
+    values = {**args.path_substitutions(paths), **node}
     for daemon in args.DAEMONS:
         assert args.parse(args.default_text(daemon), daemon, values)
+
+
+def test_default_args_take_ports_from_paths(tmp_path: Path) -> None:
+    paths = Paths(tmp_path / "snap", tmp_path / "data", tmp_path / "common")
+    node = {"NODE_NAME": "n1", "NODE_IP": "10.0.0.5"}
+    etcd = args.parse(args.default_text("etcd"), "etcd", {**args.path_substitutions(paths), **node})
+    assert args.flag_value(etcd, "listen-client-urls") == "https://127.0.0.1:12379,https://10.0.0.5:12379"
+    assert args.flag_value(etcd, "initial-cluster") == "n1=https://10.0.0.5:12380"
+    proxy = args.parse(args.default_text("kube-proxy"), "kube-proxy",
+                       {**args.path_substitutions(paths), "NODE_NAME": "n1", "POD_CIDR": "10.1.0.0/16"})
+    assert args.flag_value(proxy, "healthz-bind-address") == f"127.0.0.1:{paths.ports.kube_proxy_healthz}"

@@ -302,3 +302,89 @@ def test_copy_omitting_empties_the_package(tmp_path: Path) -> None:
     render_text = render(manifest.parse(good()).get("cni-plugins"),
                          UpstreamGoMod("1.26.0", (), ()), local_copy="upstream")
     assert "replace github.com/containernetworking/plugins => ./upstream" in render_text
+
+
+# --- the schema: every malformed manifest is one line naming the field -------------------
+def _set(path: list[str], value: object) -> dict[str, Any]:
+    data = good()
+    node: Any = data
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    return data
+
+
+@pytest.mark.parametrize(("path", "value", "expected"), [
+    (["components", "cni-plugins", "cgo"], "yes",
+     "component 'cni-plugins': 'cgo' must be true or false, not 'yes'"),
+    (["components", "cni-plugins", "dest"], "sbin",
+     "component 'cni-plugins': 'dest' must be one of bin, cni, not 'sbin'"),
+    (["components", "cni-plugins", "tags"], "a,b",
+     "component 'cni-plugins': 'tags' must be a list of build tags, not 'a,b'"),
+    (["components", "cni-plugins", "tags"], ["ok", ""],
+     "component 'cni-plugins': 'tags' must be a list of build tags"),
+    (["components", "cni-plugins", "module"], "not a module",
+     "component 'cni-plugins': 'module' must be a Go module path"),
+    (["components", "cni-plugins", "why"], "  ",
+     "component 'cni-plugins': 'why' must be a non-empty string"),
+    (["components", "kubernetes", "links"], {"kubelet": 3},
+     "component 'kubernetes': 'links' must be a mapping of link names to binary names"),
+    (["components", "cni-plugins", "packages"], {},
+     "component 'cni-plugins': 'packages' must be a mapping of each binary name"),
+    (["components", "cni-plugins", "packages"], {"Bad Name": "example.com/x"},
+     "component 'cni-plugins': binary name 'Bad Name' is not a plain file name"),
+    (["components", "cni-plugins", "packages", "bridge"], {"pkg": "x"},
+     "component 'cni-plugins': binary 'bridge': unknown field 'pkg'"),
+    (["components", "cni-plugins", "packages", "loopback"], {"tags": ["x"]},
+     "component 'cni-plugins': binary 'loopback': missing 'package'"),
+    (["components", "cni-plugins", "packages", "bridge"], 7,
+     "component 'cni-plugins': binary 'bridge' needs a package path"),
+    (["components", "cni-plugins", "packages", "loopback", "tags"], "extra",
+     "component 'cni-plugins': binary 'loopback': 'tags' must be a list of build tags"),
+    (["components", "cni-plugins", "version_command"], "bridge --version",
+     "component 'cni-plugins': 'version_command' must be a command line"),
+    (["components", "Bad_Name"], {"module": "example.com/x"},
+     "component 'Bad_Name': names are lower-case letters, digits and '-'"),
+    (["components", "runc"], "v1.2.3",
+     "component 'runc': expected a mapping of fields"),
+    (["components"], {},
+     "'components' must be a non-empty mapping"),
+    (["components"], ["kubernetes"],
+     "'components' must be a non-empty mapping"),
+])
+def test_schema_names_the_field(path: list[str], value: object, expected: str) -> None:
+    msg = error_of(_set(path, value))
+    assert msg.startswith("components.yaml: ")
+    assert expected in msg
+    assert "\n" not in msg and len(msg) < 300
+
+
+@pytest.mark.parametrize("doc", [None, [], "components", 3])
+def test_a_document_that_is_no_mapping(doc: object) -> None:
+    assert error_of(doc) == "components.yaml: expected a mapping with a 'components' key"
+
+
+def test_omit_packages_needs_why_by_schema() -> None:
+    data = good()
+    data["components"]["cni-plugins"]["omit_packages"] = ["pkg/cloud"]
+    del data["components"]["cni-plugins"]["why"]
+    assert error_of(data) == ("components.yaml: component 'cni-plugins': 'omit_packages' "
+                              "changes upstream's build: say why in 'why'")
+
+
+def test_missing_packages_and_version_are_named() -> None:
+    data = good()
+    del data["components"]["cni-plugins"]["packages"]
+    assert "component 'cni-plugins': missing 'packages'" in error_of(data)
+    data = good()
+    del data["components"]["cni-plugins"]["version"]
+    assert "component 'cni-plugins': missing 'version'" in error_of(data)
+    assert error_of({}) == "components.yaml: missing 'components'"
+
+
+def test_the_schema_itself_is_valid() -> None:
+    import jsonschema
+
+    from microkube.components.schema import MANIFEST_SCHEMA
+
+    jsonschema.Draft202012Validator.check_schema(MANIFEST_SCHEMA)

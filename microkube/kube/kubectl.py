@@ -1,8 +1,10 @@
-"""The bundled kubectl, run with the admin credentials, for what addons do.
+"""The kubectl half of the Kubernetes client: the bundled kubectl, run as the admin,
+for everything that changes the cluster (addons, the bootstrap RBAC).
 
-Manifests go in through server-side apply under one field manager, so an
-addon's objects are owned by microkube and re-applying is idempotent.
-Failures become one line: the last thing kubectl said.
+Manifests go in through server-side apply under one field manager, so the
+objects are owned by microkube and re-applying is idempotent; the same apply
+can first be checked with a server-side dry run. Failures become one line:
+the last thing kubectl said.
 """
 
 from __future__ import annotations
@@ -13,12 +15,12 @@ import os
 import subprocess
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
 from microkube import yamlerrors
-from microkube.addons.state import ObjectRef
 from microkube.errors import MicrokubeError
 from microkube.paths import Paths
 
@@ -31,10 +33,33 @@ STUCK_REASONS = frozenset({"CrashLoopBackOff", "ErrImageNeverPull", "ImagePullBa
 
 
 class KubectlError(MicrokubeError):
-    pass
+    """kubectl failed; the message is one line naming what was being done."""
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    """One Kubernetes object by identity: apiVersion, kind, name and namespace."""
+
+    api_version: str
+    kind: str
+    name: str
+    namespace: str | None = None
+
+    def manifest(self) -> dict[str, Any]:
+        """The smallest manifest naming the object (enough for kubectl delete/get)."""
+        meta: dict[str, str] = {"name": self.name}
+        if self.namespace:
+            meta["namespace"] = self.namespace
+        return {"apiVersion": self.api_version, "kind": self.kind, "metadata": meta}
+
+    def __str__(self) -> str:
+        where = f" in {self.namespace}" if self.namespace else ""
+        return f"{self.kind.lower()}/{self.name}{where}"
 
 
 class Kubectl:
+    """The bundled kubectl with the node's admin kubeconfig."""
+
     def __init__(self, paths: Paths) -> None:
         self.binary = paths.binary("kubectl")
         # KUBECTL_KUBERC=false: a user's ~/.kube/kuberc must not change what microkube runs.
@@ -59,9 +84,16 @@ class Kubectl:
                                f"{detail.removeprefix('error: ')}")
         return proc.stdout
 
-    def apply(self, manifest: str, what: str = "applying") -> None:
-        self.run(["apply", "--server-side", "--force-conflicts", f"--field-manager={FIELD_MANAGER}",
-                  "-f", "-"], input=manifest, what=what)
+    def apply(self, manifest: str, what: str = "applying", dry_run: bool = False) -> None:
+        """Server-side apply of a multi-document YAML ``manifest`` as microkube.
+
+        With ``dry_run`` the API server checks every object (admission, validation,
+        conflicts) and changes nothing. Raises KubectlError with ``what`` in its line.
+        """
+        args = ["apply", "--server-side", "--force-conflicts", f"--field-manager={FIELD_MANAGER}"]
+        if dry_run:
+            args.append("--dry-run=server")
+        self.run([*args, "-f", "-"], input=manifest, what=what)
 
     def delete(self, objects: Sequence[ObjectRef], timeout: float = 120,
                what: str = "deleting") -> None:
