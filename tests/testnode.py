@@ -26,6 +26,7 @@ import pytest
 
 from microkube.paths import CHECKOUT
 from microkube.services.cleanup import mounts_below
+from tests import netns
 
 # The read-only tree the node runs from: the checkout's build, unless MICROKUBE_SNAP says otherwise.
 SNAP_TREE = Path(os.environ.get("MICROKUBE_SNAP") or CHECKOUT / "build" / "snap")
@@ -83,10 +84,6 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float = 120, every: f
     raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
 
 
-def _sh(*argv: str) -> None:
-    subprocess.run(argv, check=True, capture_output=True)
-
-
 @dataclass
 class TestNode:
     __test__ = False  # a helper, not a test class
@@ -112,28 +109,23 @@ class TestNode:
 
     # --- the network namespace -----------------------------------------------------
     def create_netns(self) -> None:
-        _sh("ip", "netns", "add", self.netns)
-        ns = ["ip", "-n", self.netns]
-        _sh(*ns, "link", "set", "lo", "up")
-        # This kernel has no dummy links: a veth pair with both ends inside serves.
-        _sh(*ns, "link", "add", "mk0", "type", "veth", "peer", "name", "mk0p")
-        _sh(*ns, "addr", "add", f"{self.ip}/24", "dev", "mk0")
-        _sh(*ns, "link", "set", "mk0p", "up")
-        _sh(*ns, "link", "set", "mk0", "up")
-        _sh(*ns, "route", "add", "default", "dev", "mk0")
+        netns.create(self.netns, self.ip)
 
     def delete_netns(self) -> None:
-        subprocess.run(["ip", "netns", "delete", self.netns], capture_output=True)
+        netns.delete(self.netns)
 
     def in_netns(self, argv: list[str]) -> list[str]:
-        # nsenter switches only the network namespace; `ip netns exec` would also
-        # remount /sys and hide the cgroup hierarchy from the kubelet.
-        return ["nsenter", f"--net=/run/netns/{self.netns}", "--", *argv]
+        return netns.in_netns(self.netns, argv)
 
     # --- running the CLI -----------------------------------------------------------
+    @property
+    def cli(self) -> list[str]:
+        """The command that runs `microkube` for this node: the checkout's."""
+        return [sys.executable, "-m", "microkube"]
+
     def run(self, *args: str, check: bool = True, timeout: float = 300,
             input: str | None = None) -> subprocess.CompletedProcess[str]:
-        argv = self.in_netns([sys.executable, "-m", "microkube", *args])
+        argv = self.in_netns([*self.cli, *args])
         proc = subprocess.run(argv, env=self.env, capture_output=True, text=True,
                               timeout=timeout, input=input)
         if check and proc.returncode != 0:

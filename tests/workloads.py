@@ -78,3 +78,33 @@ spec:
     imagePullPolicy: Never
     command: ["sh", "-c", "echo {name} started; exec sleep 100000"]
 """
+
+
+PVC = """
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: notes}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 64Mi}}
+"""
+
+
+def pvc_pod(name: str, command: str) -> str:
+    """A pod that runs the shell ``command`` with the claim ``notes`` (PVC) at /data."""
+    return f"""
+apiVersion: v1
+kind: Pod
+metadata: {{name: {name}}}
+spec:
+  terminationGracePeriodSeconds: 0
+  containers:
+  - name: main
+    image: {BUSYBOX_IMAGE}
+    imagePullPolicy: Never
+    command: [sh, -c, "{command}"]
+    volumeMounts: [{{name: data, mountPath: /data}}]
+  volumes:
+  - name: data
+    persistentVolumeClaim: {{claimName: notes}}
+"""

@@ -14,6 +14,9 @@ from typing import Any
 from microkube.errors import MicrokubeError
 
 SNAP_NAME_DEFAULT = "microkube"
+# snapd gives up on a service command after 150 s (half its 5-minute configure-hook
+# timeout) and says so; wait longer than that, so its own message is what the user reads.
+SNAPCTL_TIMEOUT = 180.0
 
 
 def app_name(daemon: str) -> str:
@@ -22,10 +25,15 @@ def app_name(daemon: str) -> str:
 
 
 def _snapctl(*args: str) -> str:
+    """snapctl's stdout; raises MicrokubeError (one line) if it fails or does not answer."""
     try:
-        proc = subprocess.run(["snapctl", *args], capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(["snapctl", *args], capture_output=True, text=True,
+                              timeout=SNAPCTL_TIMEOUT)
     except FileNotFoundError:
         raise MicrokubeError("snapctl is not available; is microkube running as a snap?") from None
+    except subprocess.TimeoutExpired:
+        raise MicrokubeError(f"snapctl {args[0]}: no answer from snapd within "
+                             f"{SNAPCTL_TIMEOUT:.0f} s") from None
     if proc.returncode != 0:
         raise MicrokubeError(f"snapctl {args[0]}: {proc.stderr.strip() or proc.returncode}")
     return proc.stdout

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from microkube.images.names import BUSYBOX_IMAGE
 from microkube.images.oci import ImageConfig, Layer, write_image
 from tests.e2e.addon_support import (
     addon_node,
@@ -25,35 +24,9 @@ from tests.e2e.addon_support import (
     status_addons,
 )
 from tests.testnode import SNAP_TREE, TestNode, require_built
+from tests.workloads import PVC, pvc_pod
 
 pytestmark = pytest.mark.e2e
-
-PVC_POD = """
-apiVersion: v1
-kind: Pod
-metadata: {{name: {name}}}
-spec:
-  terminationGracePeriodSeconds: 0
-  containers:
-  - name: main
-    image: {image}
-    imagePullPolicy: Never
-    command: [sh, -c, "{command}"]
-    volumeMounts: [{{name: data, mountPath: /data}}]
-  volumes:
-  - name: data
-    persistentVolumeClaim: {{claimName: notes}}
-"""
-
-PVC = """
-apiVersion: v1
-kind: PersistentVolumeClaim
-metadata: {name: notes}
-spec:
-  accessModes: [ReadWriteOnce]
-  resources: {requests: {storage: 64Mi}}
-"""
-
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestNode]:
@@ -86,12 +59,11 @@ def test_registry_enables_storage_first(node: TestNode) -> None:
 def test_storage_keeps_data_across_pods(node: TestNode) -> None:
     assert node.run("enable", "storage").stdout.strip() == "hostpath-storage is already enabled"
     node.apply(PVC)
-    node.apply(PVC_POD.format(name="writer", image=BUSYBOX_IMAGE,
-                              command="echo kept across pods > /data/note && sleep 100000"))
+    node.apply(pvc_pod("writer", "echo kept across pods > /data/note && sleep 100000"))
     node.kubectl("wait", "--for=condition=Ready", "pod/writer", "--timeout=120s", timeout=150)
     assert node.kubectl_json("get", "pvc", "notes")["status"]["phase"] == "Bound"
     node.kubectl("delete", "pod", "writer", "--wait=true")
-    node.apply(PVC_POD.format(name="reader", image=BUSYBOX_IMAGE, command="sleep 100000"))
+    node.apply(pvc_pod("reader", "sleep 100000"))
     node.kubectl("wait", "--for=condition=Ready", "pod/reader", "--timeout=120s", timeout=150)
     assert node.kubectl("exec", "reader", "--", "cat", "/data/note").strip() == "kept across pods"
     pv = node.kubectl_json("get", "pvc", "notes")["spec"]["volumeName"]

@@ -1,0 +1,55 @@
+"""A network namespace of the test's own for a node: loopback and a veth pair.
+
+The namespace's default route leads into the pair's other end, which is in the
+namespace too: nothing sent from it leaves the machine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+from collections.abc import Iterator
+
+
+def _sh(*argv: str) -> None:
+    subprocess.run(argv, check=True, capture_output=True)
+
+
+def create(name: str, ip: str) -> None:
+    """Make namespace ``name`` with ``ip``/24 on its link mk0 and a default route through it.
+
+    Raises CalledProcessError from ip (e.g. the name is taken).
+    """
+    _sh("ip", "netns", "add", name)
+    ns = ["ip", "-n", name]
+    _sh(*ns, "link", "set", "lo", "up")
+    # This kernel has no dummy links: a veth pair with both ends inside serves.
+    _sh(*ns, "link", "add", "mk0", "type", "veth", "peer", "name", "mk0p")
+    _sh(*ns, "addr", "add", f"{ip}/24", "dev", "mk0")
+    _sh(*ns, "link", "set", "mk0p", "up")
+    _sh(*ns, "link", "set", "mk0", "up")
+    _sh(*ns, "route", "add", "default", "dev", "mk0")
+
+
+def delete(name: str) -> None:
+    """Delete the namespace (and its links); a missing one is no error."""
+    subprocess.run(["ip", "netns", "delete", name], capture_output=True, check=False)
+
+
+def in_netns(name: str, argv: list[str]) -> list[str]:
+    """argv run in the namespace's network only.
+
+    nsenter switches only the network namespace; `ip netns exec` would also
+    remount /sys and hide the cgroup hierarchy from the kubelet.
+    """
+    return ["nsenter", f"--net=/run/netns/{name}", "--", *argv]
+
+
+@contextlib.contextmanager
+def network_namespace(name: str, ip: str) -> Iterator[str]:
+    """The namespace of :func:`create` for the with-block; yields its name, then deletes it."""
+    try:
+        create(name, ip)
+        yield name
+    finally:
+        delete(name)
