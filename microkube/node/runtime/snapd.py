@@ -33,7 +33,9 @@ class SnapdRuntime(NodeRuntime):
                 for d in self._daemons()}
 
     def start(self, progress: Progress) -> bool:
-        if self.is_running():
+        # An app a user stopped by hand (snap stop microkube.daemon-kubelet) is started too.
+        active = snapctl.active(self._names())
+        if all(active.values()):
             return False
         from microkube.node import setup
 
@@ -43,7 +45,8 @@ class SnapdRuntime(NodeRuntime):
         return True
 
     def stop(self, progress: Progress, timeout: float = 60.0) -> bool:
-        # snapctl waits for systemd, which waits for each app's stop-timeout.
+        # snapctl waits for systemd, which waits for each app's stop-timeout (snapcraft.yaml);
+        # those, not ``timeout``, bound the wait here.
         if not self.is_running():
             return False
         progress("stopping microkube")
