@@ -74,9 +74,8 @@ def _is_shim(proc: psutil.Process) -> bool:
 
 
 def stop_pods(ctx: NodeContext) -> None:
-    from microkube.services.cgroups import remove_cgroup
+    from microkube.services.cgroups import kill_cgroup_tree, remove_cgroup
     from microkube.services.cleanup import kill_processes, node_processes, unmount_below
-    from microkube.snap.leftovers import kill_cgroup_tree
 
     paths = ctx.paths
     # Shims (of any revision of the snap) that outlived containerd; never another daemon.

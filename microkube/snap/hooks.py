@@ -86,9 +86,9 @@ def rendered_configs(paths: Paths) -> list[Path]:
 def remove(paths: Paths) -> None:
     from microkube.config import node
     from microkube.node.runtime import runtime_for
-    from microkube.services.cgroups import remove_cgroup
+    from microkube.services.cgroups import kill_cgroup_tree, remove_cgroup
     from microkube.services.cleanup import kill_processes, node_processes, unmount_below
-    from microkube.snap.leftovers import clean_network, kill_cgroup_tree
+    from microkube.snap.leftovers import clean_network
 
     runtime_for(paths).clean_leftovers()  # the node's processes by pid, mounts below $SNAP_COMMON
     # ... and those of earlier revisions of the snap, and the pods that outlived them.

@@ -1,7 +1,7 @@
-"""What a stopped or removed node leaves behind: pods' processes, links, iptables chains.
+"""What a removed node leaves behind in the network: links and iptables chains.
 
-Pods run in the kubelet's cgroup subtree, outside every daemon app's cgroup,
-so they outlive containerd; kill_cgroup_tree ends them. kube-proxy removes its
+(The pods' processes, which outlive containerd in the kubelet's cgroup subtree,
+are ended by services.cgroups.kill_cgroup_tree.) kube-proxy removes its
 own rules (``kube-proxy --cleanup``); the flannel VXLAN device, the CNI bridge
 and the chains of flannel, the CNI plugins and the kubelet are removed here.
 Only chains with those prefixes are touched: every other rule of the host
@@ -10,13 +10,9 @@ stays as it was.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
 import shutil
-import signal
 import subprocess
-import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -81,42 +77,3 @@ def clean_network(kube_proxy: Path) -> list[str]:
     for save, restore in (("iptables-save", "iptables-restore"), ("ip6tables-save", "ip6tables-restore")):
         done += [f"{save.split('-')[0]} {t}" for t in remove_chains(save, restore)]
     return done
-
-
-CGROUP_FS = Path("/sys/fs/cgroup")
-
-
-def cgroup_pids(root: str, cgroup_fs: Path = CGROUP_FS) -> set[int]:
-    """Every process in the cgroup subtree ``root``, in any hierarchy (v1) or the one (v2)."""
-    pids: set[int] = set()
-    # v2 has one tree at cgroup_fs itself; v1 one per controller below it.
-    hierarchies = [cgroup_fs] if (cgroup_fs / "cgroup.controllers").exists() else [
-        p for p in cgroup_fs.iterdir() if p.is_dir() and not p.is_symlink()]
-    for hierarchy in hierarchies:
-        top = hierarchy / root.strip("/")
-        if not top.is_dir():
-            continue
-        for procs in top.rglob("cgroup.procs"):
-            with contextlib.suppress(OSError, ValueError):
-                pids.update(int(line) for line in procs.read_text().split())
-    return pids
-
-
-def kill_cgroup_tree(root: str, timeout: float = 10.0) -> int:
-    """SIGKILL every process below ``root`` (the pods' cgroup) by pid until none is left.
-
-    Pods' processes run in the kubelet's cgroups, not in any daemon's, so stopping
-    containerd (or its shims) does not end them; this does. Returns how many were killed.
-    """
-    killed: set[int] = set()
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        pids = cgroup_pids(root) - {os.getpid()}
-        if not pids:
-            break
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-                killed.add(pid)
-        time.sleep(0.1)
-    return len(killed)

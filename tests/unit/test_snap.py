@@ -17,6 +17,7 @@ from microkube.config.node import NodeConfig
 from microkube.errors import UsageError
 from microkube.images.addon_recipes import addon_recipes
 from microkube.paths import CHECKOUT, Paths
+from microkube.services import cgroups
 from microkube.services.registry import control_plane_daemons
 from microkube.snap import hooks, leftovers, options, parts, project, revision, snapyaml, tree
 
@@ -267,11 +268,11 @@ def test_pods_are_found_in_every_cgroup_hierarchy(tmp_path: Path) -> None:
         pod.mkdir(parents=True)
         (pod / "cgroup.procs").write_text(pids)
     (v1 / "pids" / "cgroup.procs").write_text("1\n")  # the host's: not ours
-    assert leftovers.cgroup_pids("/microkube-test/n1", v1) == {11, 12, 13}
+    assert cgroups.cgroup_pids("/microkube-test/n1", v1) == {11, 12, 13}
     v2 = tmp_path / "v2"
     (v2 / "kubepods" / "pod1").mkdir(parents=True)
     (v2 / "cgroup.controllers").write_text("cpu memory pids\n")
     (v2 / "kubepods" / "cgroup.procs").write_text("")
     (v2 / "kubepods" / "pod1" / "cgroup.procs").write_text("21\n")
-    assert leftovers.cgroup_pids("/kubepods", v2) == {21}
-    assert leftovers.cgroup_pids("/nothing", v2) == set()
+    assert cgroups.cgroup_pids("/kubepods", v2) == {21}
+    assert cgroups.cgroup_pids("/nothing", v2) == set()
