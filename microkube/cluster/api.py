@@ -109,6 +109,17 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return error_response(500, "internal error in the cluster agent; see its log")
 
 
+async def json_error_bodies(request: web.Request, response: web.StreamResponse) -> None:
+    """The last net: an error aiohttp answers itself (e.g. 417 for an unknown Expect) is JSON too."""
+    if response.status >= 400 and isinstance(response, web.Response) \
+            and response.content_type != "application/json":
+        body = json.dumps({"error": response.reason or f"HTTP {response.status}"}).encode()
+        response.body = body
+        response.content_type = "application/json"
+        # aiohttp counted the old body already; the hook runs after that.
+        response.headers["Content-Length"] = str(len(body))
+
+
 async def read_json(request: web.Request, timeout: float) -> Any:
     """The request's body as JSON; ApiError 413, 408 or 400 if it is too large, slow or malformed."""
     if request.content_length is not None and request.content_length > MAX_BODY:
@@ -185,6 +196,7 @@ class JoinApi:
     def app(self) -> web.Application:
         """The aiohttp application serving this API."""
         app = web.Application(middlewares=[json_errors], client_max_size=MAX_BODY)
+        app.on_response_prepare.append(json_error_bodies)
         app.router.add_get("/v1/ca", self.get_ca)
         app.router.add_post("/v1/join/check", self.post_join_check)
         app.router.add_post("/v1/join/release", self.post_join_release)

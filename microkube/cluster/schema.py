@@ -6,6 +6,7 @@ mean (a DNS name, an IP address, a known token) is checked by the handlers.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -46,9 +47,13 @@ def problem(schema: dict[str, Any], body: Any) -> str | None:
     error = best_match(_VALIDATORS[id(schema)].iter_errors(body))
     if error is None:
         return None
-    where = "/".join(str(p) for p in error.absolute_path)
-    message = f"{where}: {error.message}" if where else error.message
-    message = " ".join(message.split())
-    if len(message) > MESSAGE_LIMIT:
-        message = message[: MESSAGE_LIMIT - 3] + "..."
-    return message
+    where = "/".join(str(p) for p in error.absolute_path)[:MESSAGE_LIMIT // 2] or "the body"
+    message = " ".join(f"{where}: {error.message}".split())
+    if len(message) <= MESSAGE_LIMIT:
+        return message
+    # The message quotes a long value: say which rule it breaks instead.
+    if error.validator == "maxLength":
+        return f"{where}: is too long (at most {error.validator_value} characters)"
+    rule = json.dumps(error.validator_value)
+    rule = rule if len(rule) <= MESSAGE_LIMIT // 2 else rule[: MESSAGE_LIMIT // 2] + "..."
+    return f"{where}: does not satisfy {error.validator} {rule}"

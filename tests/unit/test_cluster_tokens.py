@@ -193,5 +193,5 @@ def test_add_refuses_a_token_that_exists(store: TokenStore) -> None:
 def test_a_damaged_file_is_one_clear_error(tmp_path: Path, content: str) -> None:
     path = tmp_path / "cluster-tokens.json"
     path.write_text(content)
-    with pytest.raises(TokenStoreError, match="cluster-tokens.json|damaged"):
+    with pytest.raises(TokenStoreError, match=r"cluster-tokens\.json|damaged"):
         TokenStore(path).check(TOKEN)
