@@ -25,10 +25,8 @@ from microkube.cluster.ratelimit import FailureLimiter
 from microkube.cluster.settings import ClusterSettings
 from microkube.cluster.tokens import TokenStore
 from microkube.config import node
-from microkube.config.node import AGENT_PORT
 from microkube.errors import MicrokubeError, UsageError, report_errors
-from microkube.paths import Paths
-from microkube.paths import PkiPaths
+from microkube.paths import Paths, PkiPaths, Ports
 
 log = logging.getLogger("microkube.cluster.agent")
 
@@ -43,7 +41,7 @@ SHUTDOWN_GRACE = 3.0
 class AgentOptions:
     """Where the agent listens and how long it waits for a client (seconds)."""
 
-    port: int = AGENT_PORT
+    port: int = Ports().cluster_agent
     bind_address: str | None = None  # None: every address of the node
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT
@@ -79,7 +77,7 @@ def server_tls(pki: PkiPaths) -> ssl.SSLContext:
 def build_api(paths: Paths, request_timeout: float) -> JoinApi:
     """The API of the node under ``paths``; UsageError if the node was never set up."""
     config = node.load(paths.state_file)
-    pki = PkiPaths(paths.certs_dir, paths.credentials_dir)
+    pki = paths.pki
     try:
         ca_pem = pki.ca.cert.read_bytes()
     except OSError as e:
@@ -146,7 +144,7 @@ def run(options: AgentOptions, paths: Paths | None = None) -> None:
     """Serve this node's cluster agent until SIGTERM or SIGINT."""
     paths = paths or Paths.from_env()
     api = build_api(paths, options.request_timeout)
-    tls = server_tls(PkiPaths(paths.certs_dir, paths.credentials_dir))
+    tls = server_tls(paths.pki)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -163,7 +161,7 @@ def parse_args(argv: list[str] | None) -> AgentOptions:
     """Options from the command line (the argument file's flags)."""
     ap = argparse.ArgumentParser(prog="microkube-cluster-agent",
                                  description="Admit nodes into this microkube cluster.")
-    ap.add_argument("--port", type=int, default=AGENT_PORT, help="the HTTPS port")
+    ap.add_argument("--port", type=int, default=Ports().cluster_agent, help="the HTTPS port")
     ap.add_argument("--bind-address", default=None,
                     help="listen on this address only (default: every address)")
     ap.add_argument("--request-timeout", type=float, default=DEFAULT_REQUEST_TIMEOUT,

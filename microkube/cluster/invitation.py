@@ -21,7 +21,6 @@ from microkube.errors import UsageError
 from microkube.paths import Paths
 from microkube.pki.certs import fingerprint, load_cert
 from microkube.pki.errors import PkiError
-from microkube.pki.layout import PkiPaths
 from microkube.services.base import NodeContext
 from microkube.services.cluster_agent import agent_port
 
@@ -76,7 +75,7 @@ def create(paths: Paths, ttl: int, token: str | None = None,
         port = agent_port(ctx)
     except ValueError:
         raise UsageError(f"{paths.args_file('cluster-agent')}: --port is not a number") from None
-    ca_path = PkiPaths(paths.certs_dir, paths.credentials_dir).ca.cert
+    ca_path = paths.pki.ca.cert
     if not ca_path.exists():
         raise UsageError(f"{ca_path}: missing; start the node once ('microkube start') "
                          "to make the cluster CA")

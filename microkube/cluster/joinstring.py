@@ -1,6 +1,6 @@
 """The join string ``microkube add-node`` prints: ``<ip>:<port>/<token>/<fingerprint>``.
 
-The address is an IP (IPv6 in brackets: ``[2001:db8::1]:25000``), the port
+The address is an IP (IPv6 in brackets: ``[2001:db8::1]:<port>``), the port
 the cluster agent's, the token a join token, and the fingerprint the full
 SHA-256 of the cluster CA certificate (64 hex digits), which the joiner checks
 before it sends the token. Each kind of malformation gets its own one-line

@@ -6,20 +6,19 @@ import ipaddress
 import sys
 
 from microkube.config.args import flag_value
-from microkube.config.node import AGENT_PORT
 from microkube.errors import MicrokubeError
+from microkube.probes import http_get, tls_context
 from microkube.services.base import Daemon, NodeContext
-from microkube.services.probes import http_get, tls_context
 
 
 def agent_port(ctx: NodeContext) -> int:
-    """The port the agent listens on: its argument file's --port, else 25000.
+    """The port the agent listens on: its argument file's --port, else Ports.cluster_agent.
 
     Raises UsageError if the argument file is missing or broken, ValueError if
     --port is not a number.
     """
     value = flag_value(ctx.args(ClusterAgent.name), "port")
-    return AGENT_PORT if value is None else int(value)
+    return ctx.paths.ports.cluster_agent if value is None else int(value)
 
 
 def probe_host(ctx: NodeContext) -> str:
@@ -46,5 +45,5 @@ class ClusterAgent(Daemon):
             url = f"https://{probe_host(ctx)}:{agent_port(ctx)}/v1/ca"
         except (MicrokubeError, ValueError):
             return False  # a broken argument file: the agent itself says why, in its log
-        status, _ = http_get(url, context=tls_context(ctx.paths.certs_dir / "ca.crt"))
+        status, _ = http_get(url, context=tls_context(ctx.paths.pki.ca.cert))
         return status == 200
