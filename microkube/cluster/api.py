@@ -110,7 +110,11 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
 
 
 async def json_error_bodies(request: web.Request, response: web.StreamResponse) -> None:
-    """The last net: an error aiohttp answers itself (e.g. 417 for an unknown Expect) is JSON too."""
+    """The last net: an error aiohttp answers itself (e.g. 417 for an unknown Expect) is JSON too.
+
+    Also names the server without its library's version.
+    """
+    response.headers["Server"] = "microkube-cluster-agent"
     if response.status >= 400 and isinstance(response, web.Response) \
             and response.content_type != "application/json":
         body = json.dumps({"error": response.reason or f"HTTP {response.status}"}).encode()
