@@ -46,3 +46,37 @@ def test_the_daemon_serves_from_its_argument_file_and_stops_on_sigterm(tmp_path:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_the_agent_leaves_when_the_process_that_started_it_is_killed(tmp_path: Path) -> None:
+    import json
+    import os
+    import signal
+    import sys
+
+    import psutil
+
+    root = tmp_path / "root"
+    paths = prepare_node_root(root)
+    ctx = NodeContext(paths, node.load(paths.state_file), environ=node_env(root))
+    agent = ClusterAgent()
+    args.set_flag(paths, agent.name, "port", str(free_port()))
+    args.set_flag(paths, agent.name, "bind-address", "127.0.0.1")
+    # A stand-in for the supervisor: starts the agent, says its pid, waits.
+    parent_code = ("import json, subprocess, sys; p = subprocess.Popen(json.loads(sys.argv[1])); "
+                   "print(p.pid, flush=True); p.wait()")
+    parent = subprocess.Popen([sys.executable, "-c", parent_code, json.dumps(agent.command(ctx))],
+                              env=agent.environment(ctx), stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    child = int(parent.stdout.readline())
+    try:
+        deadline = time.monotonic() + 20
+        while not agent.ready(ctx):
+            assert time.monotonic() < deadline, "the agent never became ready"
+            time.sleep(0.1)
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait()
+        psutil.Process(child).wait(timeout=10)  # raises TimeoutExpired if it stays
+    finally:
+        if psutil.pid_exists(child):
+            os.kill(child, signal.SIGKILL)
