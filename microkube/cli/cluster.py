@@ -1,4 +1,4 @@
-"""Cluster verbs: ``add-node`` (``join``, ``leave`` and ``remove-node`` come next)."""
+"""Cluster verbs: ``add-node`` and ``join --worker`` (``leave`` and ``remove-node`` come next)."""
 
 from __future__ import annotations
 
@@ -23,5 +23,28 @@ def add_node(token_ttl: int, token: str | None, fmt: str) -> None:
     click.echo(invitation.RENDERERS[fmt](inv))
 
 
+
+
+@click.command()
+@click.argument("join_string")
+@click.option("--worker", is_flag=True,
+              help="Join as a worker: containerd, kubelet, kube-proxy and flannel only.")
+@click.option("--timeout", type=float, default=120.0, show_default=True,
+              help="Seconds the whole join may take.")
+def join(join_string: str, worker: bool, timeout: float) -> None:
+    """Join the cluster of the node that printed JOIN_STRING (from 'microkube add-node')."""
+    from microkube.cluster import join as cluster_join
+    from microkube.cluster.joinstring import parse
+    from microkube.errors import UsageError
+
+    parsed = parse(join_string)
+    if not worker:
+        raise UsageError("joining as a control plane is not supported yet; add --worker")
+    config = cluster_join.join_worker(Paths.from_env(), parsed,
+                                      lambda line: click.echo(line, err=True), timeout)
+    click.echo(f"{config.node_name} joined the cluster as a worker")
+
+
 def register(group: click.Group) -> None:
     group.add_command(add_node)
+    group.add_command(join)

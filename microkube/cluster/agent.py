@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from microkube.cluster.admission import control_plane_of
 from microkube.cluster.api import DEFAULT_REQUEST_TIMEOUT, PATH_LIMIT, JoinApi, error_response
 from microkube.cluster.ratelimit import FailureLimiter
 from microkube.cluster.settings import ClusterSettings
@@ -87,7 +88,8 @@ def build_api(paths: Paths, request_timeout: float) -> JoinApi:
             from None
     return JoinApi(ca_pem, config, ClusterSettings.of(paths, config),
                    TokenStore(paths.cluster_tokens_file), FailureLimiter(),
-                   request_timeout=request_timeout)
+                   request_timeout=request_timeout,
+                   control_plane=control_plane_of(paths, config.node_ip, config.api_port))
 
 
 class _JsonErrorHandler(web.RequestHandler):

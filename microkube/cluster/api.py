@@ -7,6 +7,12 @@ Endpoints (all JSON but the CA):
 - ``POST /v1/join/check`` ``{token, name, ip, role}``: checks the token and the
   joiner, reserves the token for this joiner, and answers the cluster settings
   the joiner must share.
+- ``POST /v1/join/worker`` ``{token, name, ip, csrs}``: for a worker holding the
+  token's reservation: refuses a name or address that is a member already, and
+  answers the worker's certificates (signed with the restricted profiles of
+  cluster/admission.py), the CA certificate and the API server's URL.
+- ``POST /v1/join/complete`` ``{token, name, ip}``: the joiner's node is up; the
+  token is spent.
 - ``POST /v1/join/release`` ``{token}``: ends the reservation (the join failed).
 
 Every error is a 4xx with one line of JSON, ``{"error": "..."}``: malformed
@@ -30,6 +36,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from microkube.cluster import schema
+from microkube.cluster.admission import ControlPlane, member_conflict, sign_worker_csrs
 from microkube.cluster.ratelimit import FailureLimiter
 from microkube.cluster.settings import ClusterSettings
 from microkube.cluster.tokens import (
@@ -39,7 +46,9 @@ from microkube.cluster.tokens import (
     TokenStore,
     TokenStoreError,
 )
-from microkube.config.node import NodeConfig
+from microkube.config.node import WORKER, NodeConfig
+from microkube.errors import MicrokubeError
+from microkube.pki.errors import PkiError
 from microkube.pki.profiles import is_dns1123_subdomain
 
 log = logging.getLogger("microkube.cluster.agent")
@@ -181,7 +190,7 @@ class JoinRequest:
             raise ApiError(400, f"{ip_text!r} is not an IP address") from None
         if ip.is_unspecified or ip.is_multicast or ip.is_loopback:
             raise ApiError(400, f"{ip} cannot be a node's address: other nodes could not reach it")
-        return cls(body["token"], name, str(ip), body["role"])
+        return cls(body["token"], name, str(ip), body.get("role", WORKER))
 
 
 class JoinApi:
@@ -189,8 +198,10 @@ class JoinApi:
 
     def __init__(self, ca_pem: bytes, node: NodeConfig, settings: ClusterSettings,
                  store: TokenStore, limiter: FailureLimiter,
-                 request_timeout: float = DEFAULT_REQUEST_TIMEOUT) -> None:
+                 request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
+                 control_plane: ControlPlane | None = None) -> None:
         self.ca_pem = ca_pem
+        self.control_plane = control_plane
         self.node = node
         self.settings = settings
         self.store = store
@@ -203,6 +214,8 @@ class JoinApi:
         app.on_response_prepare.append(json_error_bodies)
         app.router.add_get("/v1/ca", self.get_ca)
         app.router.add_post("/v1/join/check", self.post_join_check)
+        app.router.add_post("/v1/join/worker", self.post_join_worker)
+        app.router.add_post("/v1/join/complete", self.post_join_complete)
         app.router.add_post("/v1/join/release", self.post_join_release)
         return app
 
@@ -228,6 +241,49 @@ class JoinApi:
             "control_plane": {"name": self.node.node_name, "ip": self.node.node_ip},
             "cluster": self.settings.to_json(),
         })
+
+    async def post_join_worker(self, request: web.Request) -> web.Response:
+        """Sign a worker's certificate requests; the token stays reserved until complete."""
+        self._not_limited(request)
+        body = _validated(await read_json(request, self.request_timeout), schema.JOIN_WORKER)
+        join = JoinRequest.from_body(body)
+        cp = self.control_plane
+        if cp is None:
+            raise ApiError(503, "this agent cannot admit workers: it runs without its control plane")
+        # Reserving again is how a joiner proves it holds the reservation (or may take it).
+        self._authorised(request, lambda: self.store.reserve(join.token, join.holder))
+        self._refuse_conflicts(join)
+        try:
+            nodes = await asyncio.to_thread(cp.nodes)
+        except MicrokubeError as e:
+            raise ApiError(503, f"the control plane's API server does not answer ({e}); "
+                                "try again once 'microkube status' says it is Ready") from None
+        conflict = member_conflict(nodes, join.name, join.ip)
+        if conflict is not None:
+            raise ApiError(409, conflict)
+        try:
+            ca = await asyncio.to_thread(cp.ca)
+            certificates = await asyncio.to_thread(sign_worker_csrs, ca, join.name, body["csrs"])
+        except PkiError as e:
+            raise ApiError(400, str(e)) from None
+        log.info("signed worker certificates for %s (%s) from %s", join.name, join.ip,
+                 request.remote)
+        return web.json_response({
+            "certificates": certificates,
+            "ca": self.ca_pem.decode(),
+            "api_server": cp.api_server,
+            "control_plane": {"name": self.node.node_name, "ip": self.node.node_ip},
+            "cluster": self.settings.to_json(),
+        })
+
+    async def post_join_complete(self, request: web.Request) -> web.Response:
+        """The joiner's node is up: spend the token it holds."""
+        self._not_limited(request)
+        join = JoinRequest.from_body(_validated(await read_json(request, self.request_timeout),
+                                                schema.JOIN_COMPLETE))
+        self._authorised(request, lambda: self.store.consume(join.token, join.holder))
+        log.info("%s (%s) joined; its token is spent", join.name, join.ip)
+        return web.json_response({"consumed": True})
 
     async def post_join_release(self, request: web.Request) -> web.Response:
         """End the token's reservation: the join failed and may be tried again."""

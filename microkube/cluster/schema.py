@@ -12,6 +12,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
+from microkube.cluster.admission import WORKER_CSRS
 from microkube.cluster.tokens import MAX_TOKEN_LENGTH
 
 ROLES = ("control-plane", "worker")
@@ -39,7 +40,34 @@ JOIN_RELEASE: dict[str, Any] = {
     "properties": {"token": _TOKEN},
 }
 
-_VALIDATORS = {id(s): Draft202012Validator(s) for s in (JOIN_CHECK, JOIN_RELEASE)}
+_PEM = {"type": "string", "minLength": 1, "maxLength": 8192}
+
+JOIN_WORKER: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["token", "name", "ip", "csrs"],
+    "properties": {
+        "token": _TOKEN,
+        "name": JOIN_CHECK["properties"]["name"],
+        "ip": JOIN_CHECK["properties"]["ip"],
+        "csrs": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": list(WORKER_CSRS),
+            "properties": {kind: _PEM for kind in WORKER_CSRS},
+        },
+    },
+}
+
+JOIN_COMPLETE: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["token", "name", "ip"],
+    "properties": {k: JOIN_WORKER["properties"][k] for k in ("token", "name", "ip")},
+}
+
+_VALIDATORS = {id(s): Draft202012Validator(s)
+               for s in (JOIN_CHECK, JOIN_RELEASE, JOIN_WORKER, JOIN_COMPLETE)}
 
 
 def problem(schema: dict[str, Any], body: Any) -> str | None:

@@ -31,6 +31,9 @@ API_PORT = Ports().api_server
 
 _NODE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 NODE_NAME_RULE = "lower-case letters, digits, '-' and '.', starting and ending alphanumeric"
+CONTROL_PLANE = "control-plane"
+WORKER = "worker"
+ROLES = (CONTROL_PLANE, WORKER)
 
 
 class NodeNameError(UsageError):
@@ -67,10 +70,19 @@ class NodeConfig:
     registry_mirror: str | None = None
     # The cgroup pods live under (default: the kubelet's own, /kubepods).
     cgroup_root: str | None = None
+    # A control plane runs every daemon; a worker (joined with 'join --worker') only
+    # containerd, the kubelet, kube-proxy and flannel, against ``api_server``.
+    role: str = CONTROL_PLANE
+    # A worker's control plane: "https://<ip>:<port>"; None on a control plane (its own, on loopback).
+    api_server: str | None = None
 
     def __post_init__(self) -> None:
         if not _NODE_NAME.match(self.node_name):
             raise NodeNameError(self.node_name)
+        if self.role not in ROLES:
+            raise UsageError(f"role '{self.role}' is not one of {', '.join(ROLES)}")
+        if (self.role == WORKER) != (self.api_server is not None):
+            raise UsageError("api_server is set on a worker, and only on a worker")
         _ip(self.node_ip, "node_ip")
         for name in ("pod_cidr", "service_cidr"):
             try:
@@ -91,8 +103,13 @@ class NodeConfig:
         return str(ipaddress.ip_network(self.service_cidr)[10])
 
     @property
+    def is_worker(self) -> bool:
+        return self.role == WORKER
+
+    @property
     def api_url(self) -> str:
-        return f"https://127.0.0.1:{self.api_port}"
+        """The API server this node's clients use: its own on loopback, a worker's control plane's."""
+        return self.api_server or f"https://127.0.0.1:{self.api_port}"
 
     def substitutions(self) -> dict[str, str]:
         """Names an argument file may use, as ${NAME}."""
@@ -104,6 +121,7 @@ class NodeConfig:
             "CLUSTER_DOMAIN": self.cluster_domain,
             "API_PORT": str(self.api_port),
             "DNS_IP": self.dns_ip,
+            "NODE_ROLE": self.role,
         }
 
 

@@ -41,8 +41,16 @@ def client_pem(kubeconfig: Path) -> Path:
 
 def admin_tls_context(paths: Paths) -> ssl.SSLContext:
     """A client TLS context that trusts the cluster CA and presents the admin's certificate."""
+    return user_tls_context(paths, "admin")
+
+
+def user_tls_context(paths: Paths, user: str) -> ssl.SSLContext:
+    """A client TLS context that trusts the cluster CA and presents ``user``'s certificate.
+
+    ``user`` names a kubeconfig in the credentials directory ("kubelet", "flannel").
+    """
     context = ssl.create_default_context(cafile=str(paths.pki.ca.cert))
-    context.load_cert_chain(str(client_pem(paths.kubeconfig("admin"))))
+    context.load_cert_chain(str(client_pem(paths.kubeconfig(user))))
     return context
 
 
@@ -61,6 +69,15 @@ class KubeApi:
         from microkube.config import node
 
         return cls(node.load(paths.state_file).api_url, admin_tls_context(paths), timeout)
+
+    @classmethod
+    def for_user(cls, paths: Paths, user: str, timeout: float = 2.0) -> KubeApi:
+        """The API server this node's clients use (a worker's: its control plane's), as
+        ``user`` (a kubeconfig's name: "kubelet", "flannel"). Raises UsageError when the
+        node was never set up, MicrokubeError when the credentials cannot be read."""
+        from microkube.config import node
+
+        return cls(node.load(paths.state_file).api_url, user_tls_context(paths, user), timeout)
 
     def get(self, path: str) -> Any:
         """The decoded JSON at ``path`` ("/api/v1/nodes/x"), or None unless it answers 200."""

@@ -16,8 +16,10 @@ NOT_RUNNING_MESSAGE = "microkube is not running; start it with 'microkube start'
 
 
 def is_set_up(paths: Paths) -> bool:
-    """True once ``start`` (or the snap's install hook) wrote the settings and admin credentials."""
-    return paths.state_file.is_file() and paths.kubeconfig("admin").is_file()
+    """True once ``start`` (or the snap's install hook) wrote the settings and admin credentials,
+    or ``join --worker`` wrote a worker's settings and kubelet credentials."""
+    return paths.state_file.is_file() and (paths.kubeconfig("admin").is_file()
+                                           or paths.kubeconfig("kubelet").is_file())
 
 
 def require_set_up(paths: Paths) -> None:

@@ -16,7 +16,7 @@ from microkube.config import args, node, render
 from microkube.config.node import NodeConfig
 from microkube.paths import Paths
 from microkube.services.base import NodeContext
-from microkube.services.registry import control_plane_daemons
+from microkube.services.registry import daemons_for
 
 
 def load_context(paths: Paths) -> NodeContext:
@@ -30,9 +30,11 @@ def prepare(paths: Paths) -> NodeContext:
     paths.ensure()
     args.install_defaults(paths)
     render.ensure_configs(paths, config)
-    ensure_pki(paths, config)
+    if not config.is_worker:
+        # A worker's certificates come from its control plane when it joins (cluster/join.py).
+        ensure_pki(paths, config)
     ctx = NodeContext(paths, config)
-    for daemon in control_plane_daemons():
+    for daemon in daemons_for(config):
         ctx.args(daemon.name)  # raises UsageError naming the file and line
     return ctx
 

@@ -7,18 +7,33 @@ the node layer because it wires the node's setup into the supervisor.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 from microkube.node.setup import ensure_pki, load_context
 from microkube.paths import Paths
-from microkube.services.registry import control_plane_daemons
+from microkube.services.base import NodeContext
+from microkube.services.registry import daemons_for
 from microkube.services.supervisor import Supervisor
+
+
+def _renewer(ctx: NodeContext) -> Callable[[], None]:
+    """How this node renews its leaf certificates: a control plane from its own CAs.
+
+    A worker holds no CA key; its certificates are signed by a control plane at
+    join time, and renewing them through the cluster agent is not built yet.
+    """
+    if ctx.node.is_worker:
+        def worker() -> None:
+            print("this worker's certificates are due for renewal; join it again "
+                  "to get new ones", flush=True)
+        return worker
+    return lambda: ensure_pki(ctx.paths, ctx.node)
 
 
 def main() -> int:
     """Run the node's daemons until SIGTERM; returns the process exit code."""
     ctx = load_context(Paths.from_env())
-    return Supervisor(ctx, control_plane_daemons(),
-                      renew_certificates=lambda: ensure_pki(ctx.paths, ctx.node)).run()
+    return Supervisor(ctx, daemons_for(ctx.node), renew_certificates=_renewer(ctx)).run()
 
 
 if __name__ == "__main__":

@@ -140,3 +140,13 @@ def kube_proxy_profile() -> SigningProfile:
         organizations=(),
         common_name="system:kube-proxy",
     )
+
+
+def flannel_profile() -> SigningProfile:
+    """flanneld's API client certificate: the user the bootstrap RBAC names ``flannel``."""
+    return SigningProfile(
+        name="flannel",
+        usage=Usage.CLIENT,
+        organizations=(),
+        common_name="flannel",
+    )

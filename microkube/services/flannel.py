@@ -17,7 +17,9 @@ class Flanneld(Daemon):
         # flanneld exits if its Node has no pod CIDR yet; wait rather than crash-loop.
         from microkube.kube.api import KubeApi
 
-        node = KubeApi.for_admin(ctx.paths, timeout=1.0).get(f"/api/v1/nodes/{ctx.node.node_name}")
+        # As the kubelet: it may read its own Node, and a worker has no admin credentials.
+        node = KubeApi.for_user(ctx.paths, "kubelet", timeout=1.0).get(
+            f"/api/v1/nodes/{ctx.node.node_name}")
         return isinstance(node, dict) and bool(node.get("spec", {}).get("podCIDR"))
 
     def prepare(self, ctx: NodeContext) -> None:

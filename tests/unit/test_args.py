@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from microkube.config import args
+from microkube.config.node import NodeConfig
 from microkube.errors import UsageError
 from microkube.paths import Paths
 
@@ -43,8 +44,7 @@ def test_install_defaults_keeps_user_edits_and_set_flag(tmp_path: Path) -> None:
 
 def test_every_default_args_file_parses(tmp_path: Path) -> None:
     paths = Paths(tmp_path / "snap", tmp_path / "data", tmp_path / "common")
-    node = {k: "x" for k in ("NODE_NAME", "NODE_IP", "POD_CIDR", "SERVICE_CIDR", "CLUSTER_DOMAIN",
-                             "API_PORT", "DNS_IP")}
+    node = NodeConfig(node_name="x", node_ip="10.0.0.5").substitutions()
     values = {**args.path_substitutions(paths), **node}
     for daemon in args.DAEMONS:
         assert args.parse(args.default_text(daemon), daemon, values)

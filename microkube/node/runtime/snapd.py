@@ -7,19 +7,23 @@ daemons it needs and execs the daemon, so snapd supervises the daemon itself.
 
 from __future__ import annotations
 
-from microkube.errors import MicrokubeError
+from microkube.errors import MicrokubeError, UsageError
 from microkube.node.runtime.base import NodeRuntime, Progress, wait_until
 from microkube.services import snapctl
 from microkube.services.base import Daemon, NodeContext
-from microkube.services.registry import control_plane_daemons
+from microkube.services.registry import control_plane_daemons, daemons_for
 
 
 class SnapdRuntime(NodeRuntime):
     """Daemons run as the snap's daemon apps under snapd."""
 
-    @staticmethod
-    def _daemons() -> list[Daemon]:
-        return control_plane_daemons()
+    def _daemons(self) -> list[Daemon]:
+        """The daemons of this node's role; a control plane's when its settings cannot be read
+        (the snap installs a control plane, and each command reports a broken file itself)."""
+        try:
+            return daemons_for(NodeContext.load(self.paths).node)
+        except UsageError:
+            return control_plane_daemons()
 
     def _names(self) -> list[str]:
         return [d.name for d in self._daemons()]

@@ -1,0 +1,86 @@
+"""A worker's credentials: keys made on the worker, requests a control plane signs, files it keeps.
+
+The worker makes one key per credential and sends only certificate requests;
+the keys never leave it. What it keeps is the cluster CA's certificate (no
+key), the kubelet's serving certificate, and three kubeconfigs (kubelet,
+kube-proxy, flannel) that point at the control plane's API server.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509.oid import NameOID
+
+from microkube.fsutil import write_atomic, write_private
+from microkube.paths import PkiPaths
+from microkube.pki.keys import PrivateKey, new_key, private_pem
+from microkube.pki.kubeconfig import render_kubeconfig
+from microkube.pki.profiles import NODE_PREFIX, NODES_GROUP
+
+# Kubeconfig file stem by credential; the kubelet's serving pair is a .crt/.key pair.
+KUBECONFIGS = {"kubelet": "kubelet", "kube-proxy": "proxy", "flannel": "flannel"}
+
+
+@dataclass(frozen=True)
+class WorkerRequest:
+    """Fresh keys for a worker and the PEM certificate requests for them, by credential name."""
+
+    keys: dict[str, PrivateKey]
+    csrs: dict[str, str]
+
+
+def _csr(key: PrivateKey, common_name: str, organizations: tuple[str, ...] = (),
+         names: tuple[str, ...] = (), ips: tuple[str, ...] = ()) -> str:
+    subject = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
+    subject += [x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in organizations]
+    builder = x509.CertificateSigningRequestBuilder().subject_name(x509.Name(subject))
+    if names or ips:
+        sans: list[x509.GeneralName] = [x509.DNSName(n) for n in names]
+        sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
+        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+    return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode()
+
+
+def worker_request(node_name: str, node_ip: str, hostname: str) -> WorkerRequest:
+    """Keys and requests for worker ``node_name`` at ``node_ip`` (its host name ``hostname``)."""
+    kinds = ("kubelet", "kubelet-serving", "kube-proxy", "flannel")
+    keys: dict[str, PrivateKey] = {kind: new_key() for kind in kinds}
+    user = NODE_PREFIX + node_name
+    names = tuple(dict.fromkeys([node_name, hostname.lower()]))
+    csrs = {
+        "kubelet": _csr(keys["kubelet"], user, (NODES_GROUP,)),
+        "kubelet-serving": _csr(keys["kubelet-serving"], user, (NODES_GROUP,), names,
+                                ("127.0.0.1", node_ip)),
+        "kube-proxy": _csr(keys["kube-proxy"], "system:kube-proxy"),
+        "flannel": _csr(keys["flannel"], "flannel"),
+    }
+    return WorkerRequest(keys, csrs)
+
+
+def write_worker_credentials(pki: PkiPaths, request: WorkerRequest, certificates: dict[str, str],
+                             ca_pem: bytes, api_server: str) -> list[str]:
+    """Write the worker's CA certificate, serving pair and kubeconfigs; returns the paths written.
+
+    ``certificates`` are the PEM certificates the control plane signed, by
+    credential name. Keys and kubeconfigs are 0600; the CA is its certificate only.
+    """
+    for d in (pki.certs_dir, pki.credentials_dir):
+        d.mkdir(parents=True, exist_ok=True, mode=0o700)
+    written = []
+    write_atomic(pki.ca.cert, ca_pem, 0o644)
+    written.append(str(pki.ca.cert))
+    serving = pki.kubelet
+    write_private(serving.key, private_pem(request.keys["kubelet-serving"]))
+    write_atomic(serving.cert, certificates["kubelet-serving"].encode(), 0o644)
+    written += [str(serving.key), str(serving.cert)]
+    for kind, stem in KUBECONFIGS.items():
+        path = pki.kubeconfig(stem)
+        write_private(path, render_kubeconfig(
+            server=api_server, ca=ca_pem, user=stem,
+            cert=certificates[kind].encode(), key=private_pem(request.keys[kind])))
+        written.append(str(path))
+    return written
