@@ -31,6 +31,34 @@ def create(name: str, ip: str) -> None:
     _sh(*ns, "route", "add", "default", "dev", "mk0")
 
 
+BRIDGE = "br0"
+
+
+def create_bridge(name: str) -> None:
+    """Make namespace ``name`` holding only loopback and an up bridge ``br0``: the test's own LAN.
+
+    Nodes attach to it with :func:`create_on_bridge`; nothing on it reaches beyond it.
+    """
+    _sh("ip", "netns", "add", name)
+    _sh("ip", "-n", name, "link", "set", "lo", "up")
+    _sh("ip", "-n", name, "link", "add", BRIDGE, "type", "bridge")
+    _sh("ip", "-n", name, "link", "set", BRIDGE, "up")
+
+
+def create_on_bridge(name: str, ip: str, bridge_ns: str, port: str) -> None:
+    """Make namespace ``name`` with ``ip``/24 on mk0, whose veth peer ``port`` is a port of the
+    bridge in ``bridge_ns``; its default route leads onto that bridge."""
+    _sh("ip", "netns", "add", name)
+    ns = ["ip", "-n", name]
+    _sh(*ns, "link", "set", "lo", "up")
+    _sh(*ns, "link", "add", "mk0", "type", "veth", "peer", "name", port, "netns", bridge_ns)
+    _sh("ip", "-n", bridge_ns, "link", "set", port, "master", BRIDGE)
+    _sh("ip", "-n", bridge_ns, "link", "set", port, "up")
+    _sh(*ns, "addr", "add", f"{ip}/24", "dev", "mk0")
+    _sh(*ns, "link", "set", "mk0", "up")
+    _sh(*ns, "route", "add", "default", "dev", "mk0")
+
+
 def delete(name: str) -> None:
     """Delete the namespace (and its links); a missing one is no error."""
     subprocess.run(["ip", "netns", "delete", name], capture_output=True, check=False)

@@ -92,6 +92,9 @@ class TestNode:
     ip: str
     netns: str
     extra_env: dict[str, str] = field(default_factory=dict)
+    # On a test bridge (tests/multinode.py): the bridge's namespace and this node's port on it.
+    bridge_ns: str | None = None
+    bridge_port: str = ""
 
     @property
     def env(self) -> dict[str, str]:
@@ -109,7 +112,10 @@ class TestNode:
 
     # --- the network namespace -----------------------------------------------------
     def create_netns(self) -> None:
-        netns.create(self.netns, self.ip)
+        if self.bridge_ns is None:
+            netns.create(self.netns, self.ip)
+        else:
+            netns.create_on_bridge(self.netns, self.ip, self.bridge_ns, self.bridge_port)
 
     def delete_netns(self) -> None:
         netns.delete(self.netns)

@@ -51,27 +51,31 @@ spec:
 """ + service(name)
 
 
-def web_pod(name: str, body: str) -> str:
-    """One bare Pod serving ``body``, and its Service."""
+def _on_node(node: str | None) -> str:
+    return f"\n  nodeName: {node}" if node else ""
+
+
+def web_pod(name: str, body: str, node: str | None = None) -> str:
+    """One bare Pod serving ``body`` (on Node ``node`` if given), and its Service."""
     container = _httpd_container(body).replace("\n    ", "\n")  # pod spec is two levels shallower
     return f"""
 apiVersion: v1
 kind: Pod
 metadata: {{name: {name}, labels: {{app: {name}}}}}
 spec:
-  terminationGracePeriodSeconds: 0
+  terminationGracePeriodSeconds: 0{_on_node(node)}
   containers:{container}
 """ + service(name)
 
 
-def client_pod(name: str) -> str:
-    """A pod that says it started and then sleeps, to exec into."""
+def client_pod(name: str, node: str | None = None) -> str:
+    """A pod that says it started and then sleeps, to exec into (on Node ``node`` if given)."""
     return f"""
 apiVersion: v1
 kind: Pod
 metadata: {{name: {name}}}
 spec:
-  terminationGracePeriodSeconds: 0
+  terminationGracePeriodSeconds: 0{_on_node(node)}
   containers:
   - name: {name}
     image: {BUSYBOX_IMAGE}

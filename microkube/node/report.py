@@ -40,6 +40,11 @@ def _pretty(st: NodeStatus) -> list[str]:
             lines.append("daemons:")
             lines += [f"  {name:<24} {state}" for name, state in st.daemons.items()]
         return lines
+    if st.role == "worker":
+        lines.append(f"role: worker of the control plane at {st.control_plane}")
+        lines.append("daemons:")
+        lines += [f"  {name:<24} {state}" for name, state in st.daemons.items()]
+        return lines
     lines += [
         f"high-availability: {'yes' if st.high_availability else 'no'}",
         f"  datastore master nodes: {' '.join(st.datastore_members) or 'none'}",
@@ -50,6 +55,10 @@ def _pretty(st: NodeStatus) -> list[str]:
                 if st.cert_days_left < RENEW_HINT_DAYS else "")
         lines.append(f"certificates: valid for {st.cert_days_left} more days "
                      f"(first to expire: {st.cert_earliest}){warn}")
+    if st.nodes:
+        lines.append("nodes:")
+        lines += [f"  {name:<24} {role:<14} {'Ready' if ok else 'NotReady'}"
+                  for name, role, ok in st.nodes]
     lines.append("daemons:")
     lines += [f"  {name:<24} {state}" for name, state in st.daemons.items()]
     lines.append("addons:")

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from microkube.addons.listing import AddonStatus
+from microkube.config.node import WORKER
 from microkube.errors import MicrokubeError, NotRunningError
 from microkube.kube.api import KubeApi
 from microkube.node.guard import NOT_RUNNING_MESSAGE, NOT_SET_UP_MESSAGE, is_set_up
@@ -50,6 +51,10 @@ class NodeStatus:
     addons: list[AddonStatus] = field(default_factory=list)
     cert_earliest: str = ""
     cert_days_left: int | None = None
+    role: str = "control-plane"
+    control_plane: str = ""  # a worker's API server
+    # On a control plane that runs: every Node, as (name, role, Ready?).
+    nodes: list[tuple[str, str, bool]] = field(default_factory=list)
 
     @property
     def running(self) -> bool:
@@ -78,13 +83,17 @@ class NodeStatus:
             return doc
         doc.update({
             "node": self.node_name,
+            "role": self.role,
             "api-server": self.api_server,
             "daemons": self.daemons,
             "certificates": {"earliest": self.cert_earliest, "days-left": self.cert_days_left},
         })
-        if self.running:
+        if self.running and self.role == WORKER:
+            doc["control-plane"] = self.control_plane
+        elif self.running:
             doc["high-availability"] = {"enabled": self.high_availability,
                                         "nodes": self.datastore_members}
+            doc["nodes"] = [{"name": n, "role": r, "ready": ok} for n, r, ok in self.nodes]
             doc["addons"] = [a.record() for a in self.addons]
         return doc
 
@@ -120,7 +129,9 @@ def gather(paths: Paths) -> NodeStatus:
     if not is_set_up(paths):
         return NodeStatus(NodeState.NOT_SET_UP, NOT_SET_UP_MESSAGE)
     ctx = NodeContext.load(paths)
-    st = NodeStatus(NodeState.STOPPED, node_name=ctx.node.node_name, api_server=ctx.node.api_url)
+    worker = ctx.node.is_worker
+    st = NodeStatus(NodeState.STOPPED, node_name=ctx.node.node_name, api_server=ctx.node.api_url,
+                    role=ctx.node.role, control_plane=ctx.node.api_server or "")
     runtime = runtime_for(paths)
     st.cert_earliest, st.cert_days_left = runtime.certificate_summary()
     states = runtime.daemon_states()
@@ -128,18 +139,39 @@ def gather(paths: Paths) -> NodeStatus:
     if states is not None:
         st.daemons = states
         try:
-            api = KubeApi.for_admin(paths, timeout=1.0)
+            # A worker has no admin credentials; its kubelet's may read its own Node.
+            api = KubeApi.for_user(paths, "kubelet" if worker else "admin", timeout=1.0)
             api_ready = api.status_code("/readyz")
             node_ready = api_ready == 200 and api.node_ready(ctx.node.node_name)
+            if api_ready == 200 and not worker:
+                st.nodes = cluster_nodes(api)
         except MicrokubeError:
             pass
     st.state, st.message = assess(states, api_ready, node_ready, ctx.node.api_url)
-    if st.running:
+    if st.running and not worker:
         from microkube.addons.listing import addon_statuses
 
         st.datastore_members = [f"{ctx.node.node_ip}:{paths.ports.datastore_peer}"]
         st.addons = addon_statuses(paths, ctx.node.substitutions())
     return st
+
+
+ROLE_LABEL = "microkube.io/role"
+
+
+def cluster_nodes(api: KubeApi) -> list[tuple[str, str, bool]]:
+    """Every Node from one list call, as (name, role, Ready?); the role is the kubelet's
+    ``microkube.io/role`` label ("unknown" without it)."""
+    doc = api.get("/api/v1/nodes")
+    items = doc.get("items") if isinstance(doc, dict) else None
+    found = []
+    for item in items if isinstance(items, list) else []:
+        meta = item.get("metadata", {})
+        conditions = item.get("status", {}).get("conditions", [])
+        ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+        role = (meta.get("labels") or {}).get(ROLE_LABEL, "unknown")
+        found.append((str(meta.get("name", "")), str(role), ready))
+    return sorted(found)
 
 
 def wait_for_ready(paths: Paths, timeout: float, progress: Callable[[str], None]) -> NodeStatus:

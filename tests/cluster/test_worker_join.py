@@ -1,0 +1,349 @@
+"""A real control plane and a real worker on a test LAN: the worker joins, runs pods, and holds
+no cluster secret; bad joins are refused and change nothing.
+
+One cluster (tests/multinode.py) is shared by the module: the control plane
+starts, the worker joins once, and a third node that is never started tries
+the joins that must be refused.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    PublicFormat,
+    load_pem_private_key,
+)
+
+from tests import workloads
+from tests.multinode import Cluster, cluster, kubectl_as
+from tests.testnode import TestNode, require_root_and_node_built
+
+CP, WORKER, SPARE = "mk-cp", "mk-w1", "mk-w2"
+
+
+@dataclass
+class Nodes:
+    lan: Cluster
+    cp: TestNode
+    worker: TestNode
+    spare: TestNode  # never started: the joins that must be refused come from it
+    join_seconds: float
+    join_output: str
+    used_join_string: str
+
+
+@pytest.fixture(scope="module")
+def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nodes]:
+    require_root_and_node_built()
+    with cluster(Path(tmp_path_factory.mktemp("lan"))) as lan:
+        cp = lan.add(CP)
+        worker = lan.add(WORKER)
+        spare = lan.add(SPARE)
+        cp.start()
+        join_string = lan.join_string(cp)
+        began = time.monotonic()
+        out = lan.join_worker(worker, join_string)
+        yield Nodes(lan, cp, worker, spare, time.monotonic() - began,
+                    out.stdout + out.stderr, join_string)
+
+
+def _ready_nodes(cp: TestNode) -> dict[str, bool]:
+    doc = cp.kubectl_json("get", "nodes")
+    return {n["metadata"]["name"]: any(c["type"] == "Ready" and c["status"] == "True"
+                                       for c in n["status"]["conditions"]) for n in doc["items"]}
+
+
+# --- the join ------------------------------------------------------------------------------
+
+
+def test_the_worker_joins_with_progress_and_is_ready(nodes: Nodes) -> None:
+    out = nodes.join_output
+    for line in ("the cluster CA matches the join string's fingerprint",
+                 f"the token is reserved for {WORKER}", f"node {WORKER} is Ready",
+                 f"{WORKER} joined the cluster as a worker"):
+        assert line in out, out
+    assert _ready_nodes(nodes.cp) == {CP: True, WORKER: True}
+    # The worker runs only what a worker runs.
+    state = nodes.worker.supervisor_state()
+    assert state is not None
+    assert sorted(state["daemons"]) == ["containerd", "flanneld", "kube-proxy", "kubelet"]
+    print(f"\njoin to Node Ready: {nodes.join_seconds:.1f} s")
+
+
+def test_status_says_worker_on_the_worker_and_lists_nodes_on_the_control_plane(
+        nodes: Nodes) -> None:
+    st = yaml.safe_load(nodes.worker.run("status", "--format", "yaml").stdout)
+    assert st["role"] == "worker"
+    assert st["control-plane"] == f"https://{nodes.cp.ip}:16443"
+    assert st["microkube"]["ready"] is True
+    pretty = nodes.worker.run("status").stdout
+    assert f"role: worker of the control plane at https://{nodes.cp.ip}:16443" in pretty
+    cp = yaml.safe_load(nodes.cp.run("status", "--format", "yaml").stdout)
+    assert cp["role"] == "control-plane"
+    assert cp["nodes"] == [{"name": CP, "role": "control-plane", "ready": True},
+                           {"name": WORKER, "role": "worker", "ready": True}]
+
+
+# --- workloads across nodes ----------------------------------------------------------------
+
+SPREAD = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: spread}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: spread}}
+  template:
+    metadata: {labels: {app: spread}}
+    spec:
+      terminationGracePeriodSeconds: 0
+      affinity:
+        podAntiAffinity:
+          requiredDuringSchedulingIgnoredDuringExecution:
+          - topologyKey: kubernetes.io/hostname
+            labelSelector: {matchLabels: {app: spread}}
+      containers:
+      - name: httpd
+        image: IMAGE
+        imagePullPolicy: Never
+        command: [sh, -c, "mkdir -p /www && echo spread on $(hostname) > /www/index.html && exec httpd -f -p 8080 -h /www"]
+        readinessProbe: {httpGet: {path: /, port: 8080}, periodSeconds: 1}
+"""
+
+
+def _running_pods(cp: TestNode, selector: str) -> list[dict[str, str]]:
+    doc = cp.kubectl_json("get", "pods", "-l", selector)
+    return [{"node": p["spec"].get("nodeName", ""), "ip": p["status"].get("podIP", ""),
+             "name": p["metadata"]["name"]}
+            for p in doc["items"]
+            if p["status"].get("phase") == "Running"
+            and all(c.get("ready") for c in p["status"].get("containerStatuses", []))]
+
+
+def _wget(cp: TestNode, client: str, url: str) -> str:
+    return cp.kubectl("exec", client, "--", "wget", "-q", "-T", "3", "-O", "-", url)
+
+
+@pytest.fixture(scope="module")
+def workload(nodes: Nodes) -> Iterator[dict[str, object]]:
+    from microkube.images.names import BUSYBOX_IMAGE
+
+    cp = nodes.cp
+    cp.apply(SPREAD.replace("IMAGE", BUSYBOX_IMAGE))
+    cp.apply(workloads.web_pod("on-worker", "hello from the worker", node=WORKER))
+    cp.apply(workloads.client_pod("client-cp", node=CP))
+    cp.run("kubectl", "patch", "service", "on-worker", "-p",
+           '{"spec": {"type": "NodePort", "ports": [{"port": 80, "targetPort": 8080, '
+           '"nodePort": 30080}]}}')
+    spread = cp.wait_for("both replicas Running and Ready",
+                         lambda: (pods := _running_pods(cp, "app=spread")) and len(pods) == 2
+                         and pods, timeout=180)
+    cp.wait_for("the worker's web pod Ready", lambda: _running_pods(cp, "app=on-worker"),
+                timeout=120)
+    cp.wait_for("the client pod Running", lambda: "client-cp started" in cp.kubectl(
+        "logs", "client-cp"), timeout=120)
+    yield {"spread": spread}
+
+
+def test_a_deployment_spreads_over_both_nodes(workload: dict[str, object]) -> None:
+    spread = workload["spread"]
+    assert isinstance(spread, list)
+    assert sorted(p["node"] for p in spread) == [CP, WORKER]
+
+
+def test_pod_to_pod_traffic_crosses_nodes_over_vxlan(nodes: Nodes,
+                                                     workload: dict[str, object]) -> None:
+    spread = workload["spread"]
+    assert isinstance(spread, list)
+    remote = next(p for p in spread if p["node"] == WORKER)
+    body = nodes.cp.wait_for("the worker's pod answers the control plane's pod",
+                             lambda: _wget(nodes.cp, "client-cp", f"http://{remote['ip']}:8080/"),
+                             timeout=60)
+    assert body.strip() == f"spread on {remote['name']}"
+    # It went over flannel's VXLAN link: the worker's pod subnet is routed through flannel.1.
+    route = subprocess_out(nodes.cp.in_netns(["ip", "route", "get", remote["ip"]]))
+    assert "dev flannel.1" in route, route
+
+
+def test_a_cluster_ip_service_on_the_worker_answers_a_pod_on_the_control_plane(
+        nodes: Nodes, workload: dict[str, object]) -> None:
+    svc = nodes.cp.kubectl_json("get", "service", "on-worker")
+    body = nodes.cp.wait_for("the ClusterIP answers", lambda: _wget(
+        nodes.cp, "client-cp", f"http://{svc['spec']['clusterIP']}/"), timeout=60)
+    assert body.strip() == "hello from the worker"
+
+
+def test_a_node_port_answers_on_the_workers_address(nodes: Nodes,
+                                                    workload: dict[str, object]) -> None:
+    # From the control plane's namespace, a host on the LAN, to the worker's address.
+    url = f"http://{nodes.worker.ip}:30080/"
+    fetch = ["python3", "-c", f"import urllib.request; print(urllib.request.urlopen("
+             f"'{url}', timeout=3).read().decode())"]
+    body = nodes.cp.wait_for("the NodePort answers", lambda: subprocess_out(
+        nodes.cp.in_netns(fetch)), timeout=60)
+    assert body.strip() == "hello from the worker"
+
+
+def subprocess_out(argv: list[str]) -> str:
+    import subprocess
+
+    return subprocess.run(argv, capture_output=True, text=True, timeout=30, check=True).stdout
+
+
+# --- what the worker holds ----------------------------------------------------------------
+
+_PEM_KEY = re.compile(rb"-----BEGIN [A-Z ]*PRIVATE KEY-----.+?-----END [A-Z ]*PRIVATE KEY-----",
+                      re.S)
+_KEY_DATA = re.compile(rb"client-key-data:\s*([A-Za-z0-9+/=]+)")
+
+
+def _public_keys_of_private_keys_in(root: Path, skip: tuple[Path, ...] = ()) -> dict[bytes, Path]:
+    """Every private key found under ``root`` (PEM files and kubeconfigs), by its public key."""
+    found = {}
+    for path in root.rglob("*"):
+        if not path.is_file() or path.is_symlink() or any(path.is_relative_to(s) for s in skip):
+            continue
+        if path.stat().st_size > 1_000_000:
+            continue
+        data = path.read_bytes()
+        blobs = _PEM_KEY.findall(data) + [base64.b64decode(m) for m in _KEY_DATA.findall(data)]
+        for blob in blobs:
+            key = load_pem_private_key(blob, password=None)
+            found[key.public_key().public_bytes(Encoding.DER,
+                                                PublicFormat.SubjectPublicKeyInfo)] = path
+    return found
+
+
+def test_no_ca_key_service_account_key_or_etcd_credential_on_the_worker(nodes: Nodes) -> None:
+    cp_keys = _public_keys_of_private_keys_in(nodes.cp.root / "data")
+    cp_only = {pub: path for pub, path in cp_keys.items()
+               if path.name in ("ca.key", "front-proxy-ca.key", "serviceaccount.key",
+                                "apiserver-client.key", "server.key", "admin.config")
+               or "etcd" in path.parts}
+    assert {p.name for p in cp_only.values()} >= {"ca.key", "serviceaccount.key", "admin.config"}
+    worker_root = nodes.worker.root
+    worker_keys = _public_keys_of_private_keys_in(
+        worker_root, skip=(worker_root / "common" / "var" / "lib",))
+    assert len(worker_keys) == 4, worker_keys  # kubelet client and serving, kube-proxy, flannel
+    leaked = {str(worker_keys[pub]): str(cp_only[pub]) for pub in worker_keys if pub in cp_only}
+    assert not leaked
+    data = worker_root / "data"
+    names = {p.relative_to(data).as_posix() for p in data.rglob("*") if p.is_file()}
+    assert not {n for n in names if n.endswith(("ca.key", "serviceaccount.key"))
+                or n.startswith("certs/etcd") or "admin.config" in n}, names
+    assert not (data / "var" / "etcd").exists()
+
+
+def test_the_workers_kubelet_cannot_read_a_secret_of_a_pod_on_another_node(nodes: Nodes) -> None:
+    cp = nodes.cp
+    for name, node in (("secret-cp", CP), ("secret-w", WORKER)):
+        cp.run("kubectl", "create", "secret", "generic", name, "--from-literal=k=v")
+        cp.apply(f"""
+apiVersion: v1
+kind: Pod
+metadata: {{name: uses-{name}}}
+spec:
+  nodeName: {node}
+  terminationGracePeriodSeconds: 0
+  containers:
+  - {{name: main, image: {workloads.BUSYBOX_IMAGE}, imagePullPolicy: Never,
+      command: [sleep, "100000"], volumeMounts: [{{name: s, mountPath: /s}}]}}
+  volumes: [{{name: s, secret: {{secretName: {name}}}}}]
+""")
+    kubelet = nodes.worker.root / "data" / "credentials" / "kubelet.config"
+    # The secret of the worker's own pod is readable by its kubelet (so the refusal is real).
+    nodes.worker.wait_for("the worker's kubelet may read its own pod's secret", lambda: kubectl_as(
+        nodes.worker, kubelet, "get", "secret", "secret-w", "-o", "name").returncode == 0,
+        timeout=60)
+    denied = kubectl_as(nodes.worker, kubelet, "get", "secret", "secret-cp")
+    assert denied.returncode != 0
+    assert "forbidden" in denied.stderr.lower(), denied.stderr
+    assert "no relationship found between node 'mk-w1' and this object" in denied.stderr
+
+
+# --- joins that must be refused -------------------------------------------------------------
+
+
+def _refused(node: TestNode, *args: str) -> str:
+    proc = node.run(*args, check=False, timeout=120)
+    assert proc.returncode != 0, proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return lines[-1] if lines else ""
+
+
+def _untouched(node: TestNode) -> None:
+    data = node.root / "data"
+    assert not (data / "var" / "node.yaml").exists()
+    assert not (data / "credentials").exists() or not any((data / "credentials").iterdir())
+    assert not node.processes()
+
+
+def _agent_requests_from(cp: TestNode, ip: str) -> list[str]:
+    log = cp.root / "common" / "var" / "log" / "cluster-agent.log"
+    return [line for line in log.read_text().splitlines() if f"agent.access INFO {ip} " in line]
+
+
+def test_a_reused_token_is_refused(nodes: Nodes) -> None:
+    line = _refused(nodes.spare, "join", nodes.used_join_string, "--worker")
+    assert f"the token was already used to join node '{WORKER}'" in line
+    _untouched(nodes.spare)
+
+
+def test_an_expired_token_is_refused(nodes: Nodes) -> None:
+    js = nodes.lan.join_string(nodes.cp, "--token-ttl", "1")
+    time.sleep(1.5)
+    line = _refused(nodes.spare, "join", js, "--worker")
+    assert "the token expired at" in line
+    _untouched(nodes.spare)
+
+
+def test_a_wrong_fingerprint_is_refused_before_the_agent_sees_the_token(nodes: Nodes) -> None:
+    js = nodes.lan.join_string(nodes.cp)
+    token = js.split("/")[1]
+    wrong = js[: -64] + ("0" * 64 if not js.endswith("0" * 64) else "1" * 64)
+    before = _agent_requests_from(nodes.cp, nodes.spare.ip)
+    line = _refused(nodes.spare, "join", wrong, "--worker")
+    assert "the token was not sent" in line
+    after = _agent_requests_from(nodes.cp, nodes.spare.ip)[len(before):]
+    assert after and all('"GET /v1/ca HTTP/1.1"' in r for r in after), after
+    tokens = (nodes.cp.root / "data" / "credentials" / "cluster-tokens.json").read_text()
+    assert token not in tokens
+    _untouched(nodes.spare)
+
+
+def test_a_name_that_is_already_a_member_is_refused_and_the_token_stays_usable(
+        nodes: Nodes) -> None:
+    js = nodes.lan.join_string(nodes.cp)
+    nodes.spare.extra_env["MICROKUBE_NODE_NAME"] = WORKER
+    try:
+        line = _refused(nodes.spare, "join", js, "--worker")
+    finally:
+        del nodes.spare.extra_env["MICROKUBE_NODE_NAME"]
+    assert f"a node named {WORKER} is already a member" in line
+    assert f"microkube remove-node {WORKER} --force" in line
+    _untouched(nodes.spare)
+    doc = yaml.safe_load((nodes.cp.root / "data" / "credentials" / "cluster-tokens.json")
+                         .read_text())
+    import hashlib
+
+    token = js.split("/")[1]
+    record = next(r for r in doc["tokens"] if r["hash"] == hashlib.sha256(token.encode()).hexdigest())
+    assert record["reserved_by"] is None and record["consumed_by"] is None
+
+
+def test_joins_a_node_may_not_make_are_refused_in_one_line(nodes: Nodes) -> None:
+    js = nodes.lan.join_string(nodes.cp)
+    assert "cannot join itself" in _refused(nodes.cp, "join", js, "--worker")
+    assert "already a worker" in _refused(nodes.worker, "join", js, "--worker")
+    assert "is not an IP address" in _refused(nodes.spare, "join", "nowhere:25000/x/y", "--worker")
+    _untouched(nodes.spare)
