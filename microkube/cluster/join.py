@@ -272,25 +272,11 @@ def _admit(paths: Paths, client: AgentClient, identity: dict[str, str], me: Node
 
 def _wait_node_ready(paths: Paths, config: NodeConfig, deadline: float,
                      progress: Progress) -> None:
-    from microkube.kube.api import KubeApi
+    """Wait until ``status`` says the node is Ready and every daemon serves; JoinError at ``deadline``."""
+    from microkube.node.status import wait_for_ready
 
-    last = ""
-    while True:
-        try:
-            api = KubeApi.for_user(paths, "kubelet", timeout=2.0)
-            found = api.get(f"/api/v1/nodes/{config.node_name}")
-            ready = api.node_ready(config.node_name) if found else False
-        except MicrokubeError:
-            found, ready = None, False
-        if ready:
-            progress(f"node {config.node_name} is Ready")
-            return
-        line = ("waiting for the kubelet to register the node" if not found
-                else f"node {config.node_name} registered; waiting for it to be Ready")
-        if line != last:
-            progress(line)
-            last = line
-        if time.monotonic() >= deadline:
-            raise JoinError(f"the join did not complete in time: {line}; the node was "
-                            "stopped and its new files removed, the token released")
-        time.sleep(0.5)
+    st = wait_for_ready(paths, max(0.0, deadline - time.monotonic()), progress)
+    if not st.ready:
+        raise JoinError(f"the join did not complete in time: {st.message}; the node was "
+                        "stopped and its new files removed, the token released")
+    progress(f"node {config.node_name} is Ready")

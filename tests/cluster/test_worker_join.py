@@ -115,7 +115,8 @@ spec:
       - name: httpd
         image: IMAGE
         imagePullPolicy: Never
-        command: [sh, -c, "mkdir -p /www && echo spread on $(hostname) > /www/index.html && exec httpd -f -p 8080 -h /www"]
+        command: [sh, -c, "mkdir -p /www && echo spread on $(hostname) > /www/index.html
+          && exec httpd -f -p 8080 -h /www"]
         readinessProbe: {httpGet: {path: /, port: 8080}, periodSeconds: 1}
 """
 
