@@ -131,7 +131,8 @@ def _running_pods(cp: TestNode, selector: str) -> list[dict[str, str]]:
 
 
 def _wget(cp: TestNode, client: str, url: str) -> str:
-    return cp.kubectl("exec", client, "--", "wget", "-q", "-T", "3", "-O", "-", url)
+    # Debian's busybox wget crashes with -T; kubectl's timeout bounds the wait instead.
+    return cp.kubectl("exec", client, "--", "wget", "-qO-", url, timeout=20)
 
 
 @pytest.fixture(scope="module")
