@@ -229,9 +229,10 @@ def test_no_ca_key_service_account_key_or_etcd_credential_on_the_worker(nodes: N
     cp_keys = _public_keys_of_private_keys_in(nodes.cp.root / "data")
     cp_only = {pub: path for pub, path in cp_keys.items()
                if path.name in ("ca.key", "front-proxy-ca.key", "serviceaccount.key",
-                                "apiserver-client.key", "server.key", "admin.config")
-               or "etcd" in path.parts}
-    assert {p.name for p in cp_only.values()} >= {"ca.key", "serviceaccount.key", "admin.config"}
+                                "apiserver-client.key", "server.key")
+               or path.stem == "admin" or "etcd" in path.parts}  # admin.config, admin.pem
+    names = {p.name for p in cp_only.values()}
+    assert names >= {"ca.key", "serviceaccount.key"} and names & {"admin.config", "admin.pem"}
     worker_root = nodes.worker.root
     worker_keys = _public_keys_of_private_keys_in(
         worker_root, skip=(worker_root / "common" / "var" / "lib",))
