@@ -216,7 +216,10 @@ def _public_keys_of_private_keys_in(root: Path, skip: tuple[Path, ...] = ()) -> 
             continue
         if path.stat().st_size > 1_000_000:
             continue
-        data = path.read_bytes()
+        try:
+            data = path.read_bytes()
+        except OSError:  # a kernel file on a mount under the node's run directory
+            continue
         blobs = _PEM_KEY.findall(data) + [base64.b64decode(m) for m in _KEY_DATA.findall(data)]
         for blob in blobs:
             key = load_pem_private_key(blob, password=None)
