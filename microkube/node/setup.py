@@ -14,6 +14,7 @@ from typing import Any
 
 from microkube.config import args, node, render
 from microkube.config.node import NodeConfig
+from microkube.datastore import encryption
 from microkube.paths import Paths
 from microkube.services.base import NodeContext
 from microkube.services.registry import control_plane_daemons
@@ -30,6 +31,7 @@ def prepare(paths: Paths) -> NodeContext:
     paths.ensure()
     args.install_defaults(paths)
     render.ensure_configs(paths, config)
+    encryption.ensure(paths)
     ensure_pki(paths, config)
     ctx = NodeContext(paths, config)
     for daemon in control_plane_daemons():
