@@ -28,8 +28,11 @@ addons:
 """
 
 
-def test_a_node_comes_up_from_a_launch_file_with_its_addon(tmp_path: Path) -> None:
+def test_a_node_comes_up_from_a_launch_file_with_its_addon(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
     require_node_and_images("coredns")
+    # A short root: the kubelet's unix sockets must fit in 108 bytes.
+    tmp_path = Path(tmp_path_factory.mktemp("launch"))
     node = TestNode(name="mk-launch", root=tmp_path / "root", ip=ADDON_NODE_IP,
                     netns=f"mk-launch-{os.getpid()}")
     launch = tmp_path / "launch.yaml"
