@@ -126,7 +126,7 @@ def restore(paths: Paths, source: Path, say: Callable[[str], None]) -> archive.M
     me = member(paths)
     datastore = paths.datastore_dir
     datastore.parent.mkdir(parents=True, exist_ok=True)
-    _recover_interrupted(datastore)
+    recover_interrupted(datastore)
     with tempfile.TemporaryDirectory(dir=datastore.parent, prefix=".restore-") as tmp:
         work = Path(tmp)
         manifest = archive.extract(source, work)
@@ -156,7 +156,7 @@ def restore(paths: Paths, source: Path, say: Callable[[str], None]) -> archive.M
     return manifest
 
 
-def _recover_interrupted(datastore: Path) -> None:
+def recover_interrupted(datastore: Path) -> None:
     """Undo what a restore killed between its two renames left: the old data moved aside."""
     old = datastore.with_name(datastore.name + BEFORE_RESTORE)
     if not old.exists():

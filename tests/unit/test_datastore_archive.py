@@ -110,3 +110,17 @@ def test_a_plain_gzip_is_not_a_backup(tmp_path: Path) -> None:
     g = tmp_path / "x.gz"
     g.write_bytes(gzip.compress(b"just some bytes" * 100))
     _refused(tmp_path, g, "not a microkube backup")
+
+
+def test_a_restore_killed_between_its_renames_is_undone(tmp_path: Path) -> None:
+    from microkube.datastore.backup import BEFORE_RESTORE, recover_interrupted
+
+    live = tmp_path / "etcd"
+    aside = tmp_path / f"etcd{BEFORE_RESTORE}"
+    aside.mkdir()
+    (aside / "member").write_text("old data")
+    recover_interrupted(live)  # killed after moving the old data aside: it comes back
+    assert (live / "member").read_text() == "old data" and not aside.exists()
+    aside.mkdir()
+    recover_interrupted(live)  # killed after the swap: the stale copy goes
+    assert live.exists() and not aside.exists()

@@ -100,3 +100,14 @@ def test_flags_keep_the_users_defaults_around_them(tmp_path: Path, paths: Paths)
         k: "x" for k in ("NODE_NAME", "NODE_IP", "DATASTORE_CLIENT_PORT", "DATASTORE_PEER_PORT",
                          "DATASTORE_METRICS_PORT")}}), "log-level") == "info"
     assert text.count("--log-level") == 1
+
+
+def test_restoring_one_member_of_an_etcd_cluster_is_refused(tmp_path: Path, paths: Paths) -> None:
+    from microkube.datastore.backup import member
+
+    first_start(paths, _write(tmp_path, "version: 0.1.0\nnodeName: n1\nnodeAddress: 10.0.0.1\n"))
+    assert member(paths).initial_cluster == "n1=https://10.0.0.1:12380"
+    args.set_flag(paths, "etcd", "initial-cluster",
+                  "n1=https://10.0.0.1:12380,n2=https://10.0.0.2:12380")
+    with pytest.raises(UsageError, match="one member of a cluster"):
+        member(paths)
