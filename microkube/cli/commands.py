@@ -15,6 +15,7 @@ MODULES = (
     "microkube.cli.version",
     "microkube.cli.addons",
     "microkube.cli.datastore",
+    "microkube.cli.cluster",
 )
 
 

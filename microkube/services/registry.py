@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from microkube.services.base import Daemon
+from microkube.services.cluster_agent import ClusterAgent
 from microkube.services.containerd import Containerd
 from microkube.services.etcd import Etcd
 from microkube.services.flannel import Flanneld
@@ -17,7 +18,7 @@ from microkube.services.kubernetes import (
 
 def control_plane_daemons() -> list[Daemon]:
     return [Etcd(), Containerd(), KubeApiserver(), KubeControllerManager(), KubeScheduler(),
-            Kubelet(), KubeProxy(), Flanneld()]
+            Kubelet(), KubeProxy(), Flanneld(), ClusterAgent()]
 
 
 def by_name(name: str) -> Daemon:
