@@ -41,3 +41,8 @@ def by_name(name: str) -> Daemon:
         if d.name == name:
             return d
     raise KeyError(name)
+
+
+def api_server() -> Daemon:
+    """The daemon that serves the Kubernetes API (restarted to load a new encryption key)."""
+    return by_name("kube-apiserver")
