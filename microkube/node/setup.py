@@ -33,7 +33,9 @@ def prepare(paths: Paths) -> NodeContext:
     ensure_pki(paths, config)
     ctx = NodeContext(paths, config)
     for daemon in control_plane_daemons():
-        ctx.args(daemon.name)  # raises UsageError naming the file and line
+        # Each argument file: a daemon's own, or one per part of kubelite.
+        for name in daemon.parts or (daemon.name,):
+            ctx.args(name)  # raises UsageError naming the file and line
     return ctx
 
 

@@ -54,12 +54,13 @@ def run(name: str) -> None:
 def cleanup(name: str) -> None:
     """The post-stop command: snapd runs it after every stop of the app, restarts included.
 
-    Pods run on while only the kubelet restarts, so their volumes stay mounted then.
+    Pods run on while only kubelite (the kubelet's process) restarts, so their volumes stay
+    mounted then.
     containerd's stop ends the pods (their shims went with containerd's cgroup), so
     after it the pods' processes, mounts and cgroups go, as after the supervisor's stop.
     """
     ctx = setup.load_context(Paths.from_env())
-    if name == "kubelet" and by_name("containerd").ready(ctx):
+    if name == "kubelite" and by_name("containerd").ready(ctx):
         return
     by_name(name).cleanup(ctx)
     if name == "containerd":

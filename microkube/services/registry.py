@@ -6,22 +6,29 @@ from microkube.services.base import Daemon
 from microkube.services.containerd import Containerd
 from microkube.services.etcd import Etcd
 from microkube.services.flannel import Flanneld
-from microkube.services.kubernetes import (
-    KubeApiserver,
-    KubeControllerManager,
-    Kubelet,
-    KubeProxy,
-    KubeScheduler,
-)
+from microkube.services.kubernetes import Kubelite
 
 
 def control_plane_daemons() -> list[Daemon]:
-    return [Etcd(), Containerd(), KubeApiserver(), KubeControllerManager(), KubeScheduler(),
-            Kubelet(), KubeProxy(), Flanneld()]
+    """A control-plane node's daemons, in start order."""
+    return [Etcd(), Containerd(), Kubelite(), Flanneld()]
 
 
 def by_name(name: str) -> Daemon:
+    """The daemon called ``name``; KeyError if there is none."""
     for d in control_plane_daemons():
         if d.name == name:
             return d
+    raise KeyError(name)
+
+
+def daemon_running(name: str) -> str:
+    """The daemon that runs ``name``: itself, or kubelite for one of kubelite's parts
+    (kube-apiserver, kubelet...), so callers may keep naming what they mean to restart.
+
+    Raises KeyError for a name that is neither a daemon nor a part.
+    """
+    for d in control_plane_daemons():
+        if d.name == name or name in d.parts:
+            return d.name
     raise KeyError(name)

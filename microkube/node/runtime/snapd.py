@@ -11,7 +11,7 @@ from microkube.errors import MicrokubeError
 from microkube.node.runtime.base import NodeRuntime, Progress, wait_until
 from microkube.services import snapctl
 from microkube.services.base import Daemon, NodeContext
-from microkube.services.registry import control_plane_daemons
+from microkube.services.registry import by_name, control_plane_daemons, daemon_running
 
 
 class SnapdRuntime(NodeRuntime):
@@ -54,9 +54,11 @@ class SnapdRuntime(NodeRuntime):
         return True
 
     def restart_daemon(self, name: str, timeout: float = 60.0) -> None:
-        daemon = next((d for d in self._daemons() if d.name == name), None)
-        if daemon is None:
-            raise MicrokubeError(f"no daemon named {name}")
+        try:
+            daemon = by_name(daemon_running(name))
+        except KeyError:
+            raise MicrokubeError(f"no daemon named {name}") from None
+        name = daemon.name
         if not self.is_running():
             return
         snapctl.restart(name)
