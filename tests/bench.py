@@ -95,6 +95,8 @@ def _label(p: psutil.Process) -> str:
     if cmd[1:3] == ["-m", "microkube.node.supervise"]:
         return "microkube-supervisor"
     base = Path(cmd[0]).name if cmd else p.name()
+    if base == "kube" and cmd[1:2] == ["kubelite"]:
+        return "kubelite"
     return base if base.startswith(("kube", "etcd", "containerd", "flanneld")) else "pod:" + base
 
 

@@ -68,8 +68,8 @@ def watch(paths: Paths, t0: float, timeout: float) -> dict[str, float]:
             for name, check in probes.items():
                 if name not in seen and check():
                     seen[name] = round(time.time() - t0, 2)
-        except MicrokubeError:
-            pass  # not set up yet: start has not written the node's settings
+        except (MicrokubeError, OSError):
+            pass  # not set up yet: start has not written the node's settings or its CA
         time.sleep(POLL)
     return {name: seen[name] for name in EVENTS if name in seen}
 

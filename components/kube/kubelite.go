@@ -12,6 +12,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -61,6 +62,9 @@ type kubeliteSpec struct {
 	ReadyKubeconfig string `json:"ready_kubeconfig"`
 	// FailedFile: where the name of the daemon that ended the process is written.
 	FailedFile string `json:"failed_file"`
+	// RuntimeSocket: the container runtime's socket; the kubelet starts once it accepts,
+	// so kubelite itself need not wait for the runtime before starting the API server.
+	RuntimeSocket string `json:"runtime_socket"`
 }
 
 type partExit struct {
@@ -98,6 +102,11 @@ func runKubelite(args []string) int {
 	}
 
 	for _, name := range ordered(spec.Parts) {
+		if name == "kubelet" && spec.RuntimeSocket != "" {
+			if code, done := waitFor(name, socketAccepts(spec.RuntimeSocket), apiReadyTimeout, exits, stop, spec); done {
+				return code
+			}
+		}
 		start(name)
 		if name == "kube-apiserver" {
 			if code, done := waitFor(name, apiReady(spec.ReadyKubeconfig), apiReadyTimeout, exits, stop, spec); done {
@@ -185,6 +194,18 @@ func apiReady(kubeconfig string) func() bool {
 		defer cancel()
 		body, err := client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
 		return err == nil && string(body) == "ok"
+	}
+}
+
+// socketAccepts: true once the unix socket at path accepts a connection.
+func socketAccepts(path string) func() bool {
+	return func() bool {
+		conn, err := net.DialTimeout("unix", path, time.Second)
+		if err != nil {
+			return false
+		}
+		_ = conn.Close()
+		return true
 	}
 }
 

@@ -46,6 +46,8 @@ class Kubelite(Daemon):
 
     name = "kubelite"
     binary = "kube"
+    # containerd's after_ready imports the shipped images (the pause image among them);
+    # kubelite also waits for containerd's socket itself before it starts the kubelet.
     after = ("etcd", "containerd")
     # The kubelet and the API server shut down gracefully within kubelite's own 8 s.
     stop_timeout = 15.0
@@ -65,6 +67,7 @@ class Kubelite(Daemon):
             "parts": {part: ctx.args(part) for part in self.parts},
             "ready_kubeconfig": str(ctx.paths.kubeconfig("controller")),
             "failed_file": str(failed_file(ctx.paths)),
+            "runtime_socket": str(ctx.paths.containerd_socket),
         }
         ctx.paths.run_dir.mkdir(parents=True, exist_ok=True)
         write_atomic(self.spec_file(ctx.paths), json.dumps(spec, indent=1))
