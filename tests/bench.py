@@ -41,10 +41,13 @@ def drop_page_cache() -> None:
 
 
 def time_to_ready(base: Path) -> dict[str, Any]:
-    """``COLD_STARTS`` starts of fresh nodes (the first after dropping the page cache):
-    seconds from ``microkube start`` to Node Ready, and each start's timeline."""
-    times = []
-    timelines = []
+    """``COLD_STARTS`` starts of fresh nodes (the first after dropping the page cache).
+
+    For each: seconds from ``microkube start`` to the Node's Ready condition (the
+    timeline's last event), to ``start --wait-ready`` returning (every daemon serving,
+    flannel's subnet included), and the start's timeline.
+    """
+    ready, waited, timelines = [], [], []
     for i in range(COLD_STARTS):
         node = _node(f"cold{i}", base)
         node.create_netns()
@@ -56,16 +59,21 @@ def time_to_ready(base: Path) -> dict[str, Any]:
                 node.in_netns([sys.executable, "-m", "tests.bench_timeline", str(t0), "240"]),
                 env=node.env, stdout=subprocess.PIPE, text=True)
             node.start()
-            times.append(time.time() - t0)
-            out, _ = watcher.communicate(timeout=30)
+            waited.append(time.time() - t0)
+            out, _ = watcher.communicate(timeout=60)
             timelines.append(json.loads(out or "{}"))
+            ready.append(timelines[-1].get("Node Ready", waited[-1]))
             print(f"  cold start {i + 1}{' (page cache dropped)' if i == 0 else ''}: "
-                  f"Ready in {times[-1]:.1f} s", flush=True)
+                  f"Node Ready in {ready[-1]:.1f} s, every daemon serving in {waited[-1]:.1f} s",
+                  flush=True)
         finally:
             node.destroy()
-    return {"runs_s": [round(t, 2) for t in times],
-            "median_s": round(statistics.median(times), 2), "max_s": round(max(times), 2),
-            "first_after_drop_s": round(times[0], 2), "timelines": timelines}
+    return {"runs_s": [round(t, 2) for t in ready],
+            "median_s": round(statistics.median(ready), 2), "max_s": round(max(ready), 2),
+            "first_after_drop_s": round(ready[0], 2),
+            "all_serving_runs_s": [round(t, 2) for t in waited],
+            "all_serving_median_s": round(statistics.median(waited), 2),
+            "timelines": timelines}
 
 
 def idle_memory(node: TestNode) -> dict[str, Any]:
@@ -199,10 +207,14 @@ def render_timeline(timeline: dict[str, float]) -> list[str]:
 def render(r: dict[str, Any]) -> str:
     out = ["", "== microkube bench =="]
     ttr = r.get("time_to_ready", {})
-    out.append(f"time to Ready, {COLD_STARTS} cold starts: median {ttr.get('median_s')} s, "
+    out.append(f"time to Node Ready, {COLD_STARTS} cold starts: median {ttr.get('median_s')} s, "
                f"max {ttr.get('max_s')} s (runs: {ttr.get('runs_s')}; target median <= 5 s; "
                f"before: median {BEFORE['ready_median_s']} s)")
-    out.append(f"first start after dropping the page cache: {ttr.get('first_after_drop_s')} s "
+    out.append(f"time until every daemon serves (start --wait-ready returns, flannel's "
+               f"subnet written): median {ttr.get('all_serving_median_s')} s "
+               f"(runs: {ttr.get('all_serving_runs_s')})")
+    out.append(f"Node Ready, first start after dropping the page cache: "
+               f"{ttr.get('first_after_drop_s')} s "
                f"(target <= 8 s; before: {BEFORE['ready_first_s']} s after a boot)")
     timelines = ttr.get("timelines") or []
     if len(timelines) > 1:
