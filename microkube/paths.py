@@ -136,6 +136,11 @@ class PkiPaths:
     def etcd_apiserver_client(self) -> CertKeyPair:
         return CertKeyPair.named(self.etcd_dir, "apiserver-client")
 
+    @property
+    def cluster_agent(self) -> CertKeyPair:
+        """The cluster agent's serving certificate (Ports.cluster_agent), signed by the cluster CA."""
+        return CertKeyPair.named(self.certs_dir, "cluster-agent")
+
     # --- service-account token signing ------------------------------------------
     @property
     def service_account_key(self) -> Path:
@@ -251,6 +256,11 @@ class Paths:
     def kubeconfig(self, user: str) -> Path:
         """``credentials/<user>.config``; KeyError for a user microkube does not write."""
         return self.pki.kubeconfig(user)
+
+    @property
+    def cluster_tokens_file(self) -> Path:
+        """Join tokens, as SHA-256 hashes (microkube.cluster.tokens)."""
+        return self.credentials_dir / "cluster-tokens.json"
 
     @property
     def var_dir(self) -> Path:

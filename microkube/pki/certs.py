@@ -170,6 +170,14 @@ def load_cert(path: Path) -> x509.Certificate:
     return parse_cert(data, str(path))
 
 
+def fingerprint(cert: x509.Certificate) -> str:
+    """The SHA-256 of ``cert``'s DER encoding: 64 lowercase hex digits.
+
+    What a joining node pins: the cluster CA's, which outlives every leaf.
+    """
+    return cert.fingerprint(hashes.SHA256()).hex()
+
+
 def cert_public_der(cert: x509.Certificate) -> bytes:
     return cert.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo

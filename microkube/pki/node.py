@@ -59,6 +59,7 @@ LEAF_NAMES = (
     "front-proxy-client.crt",
     "etcd/server.crt",
     "etcd/apiserver-client.crt",
+    "cluster-agent.crt",
     "admin.config",
     "controller.config",
     "scheduler.config",
@@ -150,6 +151,9 @@ def _leaves(paths: PkiPaths, node: NodeIdentity) -> list[_Leaf]:
          LeafSpec(node.node_name, Usage.PEER, (), (*own_names, "localhost"), node_ips)),
         ("etcd/apiserver-client.crt", "etcd-ca", paths.etcd_apiserver_client,
          LeafSpec("kube-apiserver-etcd-client", Usage.CLIENT)),
+        # Joiners reach the agent by any of the node's addresses and trust only the CA.
+        ("cluster-agent.crt", "ca", paths.cluster_agent,
+         LeafSpec("microkube-cluster-agent", Usage.SERVER, (), (*own_names, "localhost"), node_ips)),
     ]
     users = [
         ("admin", LeafSpec("admin", Usage.CLIENT, ("system:masters",))),

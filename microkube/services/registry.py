@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from microkube.services.base import Daemon
+from microkube.services.cluster_agent import ClusterAgent
 from microkube.services.containerd import Containerd
 from microkube.services.etcd import Etcd
 from microkube.services.flannel import Flanneld
@@ -11,7 +12,7 @@ from microkube.services.kubernetes import Kubelite
 
 def control_plane_daemons() -> list[Daemon]:
     """A control-plane node's daemons, in start order."""
-    return [Etcd(), Containerd(), Kubelite(), Flanneld()]
+    return [Etcd(), Containerd(), Kubelite(), Flanneld(), ClusterAgent()]
 
 
 def by_name(name: str) -> Daemon:

@@ -89,7 +89,7 @@ def test_plain_snap_install_with_no_options_starts_a_ready_node(
     took = wait_ready(node)
     print(f"\nsnap install to Ready: {time.monotonic() - t0:.1f} s ({took:.1f} s waiting)")
     st = yaml.safe_load(node.run("status", "--format", "yaml").stdout)
-    assert st["microkube"] == {"running": True, "ready": True}, st
+    assert st["microkube"] == {"running": True, "ready": True, "state": "ready", "message": ""}, st
     assert st["node"] == settings["node_name"]
     # snapd's word for each daemon app reaches the user: every daemon serves.
     assert set(st["daemons"].values()) == {"ready"} and len(st["daemons"]) == len(DAEMON_APPS)
@@ -161,8 +161,10 @@ def test_enable_and_the_users_path_in_the_snap(node: SnapNode, tmp_path: Path) -
     assert node.snapd.processes() == []
     assert pod_processes() == [], "the pods outlived the stop"
     proc = node.run("status", check=False)
-    assert proc.returncode != 0 and "not running" in proc.stderr, proc.stdout + proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+    assert proc.returncode == 3 and "not running" in proc.stdout, proc.stdout + proc.stderr
+    assert len(proc.stdout.strip().splitlines()) == 1 and proc.stderr == ""
+    stopped = yaml.safe_load(node.run("status", "--format", "yaml", check=False).stdout)
+    assert stopped["microkube"]["running"] is False and stopped["microkube"]["state"] == "stopped"
     step("stop, status")
 
     # start: enabled and running again, Ready, and the claim's data is still there.

@@ -281,7 +281,7 @@ def test_second_run_changes_nothing(tmp_path: Path, pki: PkiPaths) -> None:
 def test_new_ip_reissues_serving_certs_and_keeps_cas(tmp_path: Path, pki: PkiPaths) -> None:
     before = snapshot(pki)
     report = ensure_node_pki(**node_args(tmp_path, host_ips=[*IPS, "198.51.100.7"]))
-    assert set(report.renewed) == {"server.crt", "kubelet.crt", "etcd/server.crt"}
+    assert set(report.renewed) == {"server.crt", "kubelet.crt", "etcd/server.crt", "cluster-agent.crt"}
     assert "198.51.100.7" in report.renewed["server.crt"]
     assert not report.created
     after = snapshot(pki)
@@ -297,7 +297,7 @@ def test_new_ip_reissues_serving_certs_and_keeps_cas(tmp_path: Path, pki: PkiPat
 
 def test_hostname_change_reissues(tmp_path: Path, pki: PkiPaths) -> None:
     report = ensure_node_pki(**node_args(tmp_path, hostname="other-box"))
-    assert set(report.renewed) == {"server.crt", "kubelet.crt", "etcd/server.crt"}
+    assert set(report.renewed) == {"server.crt", "kubelet.crt", "etcd/server.crt", "cluster-agent.crt"}
 
 
 def test_renews_leaves_within_thirty_days_of_expiry(tmp_path: Path, pki: PkiPaths) -> None:
@@ -341,7 +341,7 @@ def test_ca_cert_remade_from_its_key_keeps_leaves(tmp_path: Path, pki: PkiPaths)
     # Kubeconfigs embed the CA certificate, so they are rewritten around the same client cert.
     assert report.renewed == {f"{n}.config": "CA data changed" for n in pki.kubeconfigs}
     assert kubeconfig_cert(pki.kubeconfig("admin")) == admin
-    assert {"server.crt", "kubelet.crt", "etcd/server.crt"} <= set(report.kept)
+    assert {"server.crt", "kubelet.crt", "etcd/server.crt", "cluster-agent.crt"} <= set(report.kept)
 
 
 def test_ca_without_key_is_an_error(tmp_path: Path, pki: PkiPaths) -> None:

@@ -1,0 +1,203 @@
+"""The cluster agent process: ``python -m microkube.cluster.agent [--port N] ...``.
+
+It serves :mod:`microkube.cluster.api` over HTTPS with the node's
+``cluster-agent.crt`` (signed by the cluster CA, naming the node's addresses)
+until SIGTERM or SIGINT. Its flags come from the ``cluster-agent`` argument
+file. Slow clients are cut off: a TLS handshake or a request body that takes
+longer than ``--request-timeout`` (a body gets a 408), and a connection that
+sends no complete request within ``--idle-timeout``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ctypes
+import logging
+import signal
+import ssl
+import sys
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from microkube.cluster.api import DEFAULT_REQUEST_TIMEOUT, PATH_LIMIT, JoinApi, error_response
+from microkube.cluster.ratelimit import FailureLimiter
+from microkube.cluster.settings import ClusterSettings
+from microkube.cluster.tokens import TokenStore
+from microkube.config import node
+from microkube.errors import MicrokubeError, UsageError, report_errors
+from microkube.paths import Paths, PkiPaths, Ports
+
+log = logging.getLogger("microkube.cluster.agent")
+
+PR_SET_PDEATHSIG = 1
+DEFAULT_IDLE_TIMEOUT = 30.0
+# One line per request: client, request line, status, bytes, seconds.
+ACCESS_LOG_FORMAT = '%a "%r" %s %b %Tf'
+# Seconds open connections get to finish when the agent stops.
+SHUTDOWN_GRACE = 3.0
+
+
+@dataclass(frozen=True)
+class AgentOptions:
+    """Where the agent listens and how long it waits for a client (seconds)."""
+
+    port: int = Ports().cluster_agent
+    bind_address: str | None = None  # None: every address of the node
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT
+
+
+class _OneLineErrors(logging.Filter):
+    """aiohttp logs a traceback for every malformed request; one line is enough."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            record.msg = f"{record.getMessage()}: {type(exc).__name__}: {exc}"
+            record.args = ()
+            record.exc_info = None
+        return True
+
+
+def server_tls(pki: PkiPaths) -> ssl.SSLContext:
+    """A TLS server context with the agent's certificate; UsageError if the node has none."""
+    pair = pki.cluster_agent
+    if not pair.exists():
+        raise UsageError(f"{pair.cert}: missing; 'microkube start' makes the node's certificates")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(str(pair.cert), str(pair.key))
+    except (OSError, ssl.SSLError) as e:
+        raise UsageError(f"{pair.cert}: cannot be loaded ({e}); "
+                         "'microkube refresh-certs --cert cluster-agent.crt' re-issues it") from None
+    return context
+
+
+def build_api(paths: Paths, request_timeout: float) -> JoinApi:
+    """The API of the node under ``paths``; UsageError if the node was never set up."""
+    config = node.load(paths.state_file)
+    pki = paths.pki
+    try:
+        ca_pem = pki.ca.cert.read_bytes()
+    except OSError as e:
+        raise UsageError(f"{pki.ca.cert}: {e.strerror}; 'microkube start' makes the cluster CA") \
+            from None
+    return JoinApi(ca_pem, config, ClusterSettings.of(paths, config),
+                   TokenStore(paths.cluster_tokens_file), FailureLimiter(),
+                   request_timeout=request_timeout)
+
+
+class _JsonErrorHandler(web.RequestHandler):
+    """aiohttp's connection handler, answering requests it cannot parse in JSON too."""
+
+    def handle_error(self, request: web.BaseRequest, status: int = 500,
+                     exc: BaseException | None = None,
+                     message: str | None = None) -> web.StreamResponse:
+        # The base logs the error and refuses if part of a response went out already.
+        super().handle_error(request, status, exc, message)
+        if status >= 500:
+            return error_response(status, "internal error in the cluster agent; see its log",
+                                  close=True)
+        first = (message or "").strip().splitlines()[:1]
+        detail = f": {first[0][:PATH_LIMIT]}" if first else ""
+        return error_response(status, f"malformed HTTP request{detail}", close=True)
+
+
+async def serve(app: web.Application, options: AgentOptions, tls: ssl.SSLContext,
+                stop: asyncio.Event) -> None:
+    """Serve ``app`` until ``stop`` is set; MicrokubeError if the port cannot be had."""
+    http_log = logging.getLogger("microkube.cluster.agent.http")
+    http_log.addFilter(_OneLineErrors())
+    access_log = logging.getLogger("microkube.cluster.agent.access")
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=SHUTDOWN_GRACE)
+    await runner.setup()
+    manager = runner.server
+    assert manager is not None
+    loop = asyncio.get_running_loop()
+
+    def connection() -> web.RequestHandler:
+        return _JsonErrorHandler(
+            manager, loop=loop, logger=http_log, access_log=access_log,
+            access_log_format=ACCESS_LOG_FORMAT,
+            keepalive_timeout=options.idle_timeout, lingering_time=options.request_timeout,
+            auto_decompress=False)
+
+    try:
+        server = await loop.create_server(
+            connection, host=options.bind_address, port=options.port, ssl=tls,
+            ssl_handshake_timeout=options.request_timeout, reuse_address=True)
+    except OSError as e:
+        await runner.cleanup()
+        where = f"{options.bind_address or '*'}:{options.port}"
+        raise MicrokubeError(f"cannot listen on {where}: {e.strerror or e}") from None
+    try:
+        for sock in server.sockets:
+            log.info("serving on %s", sock.getsockname()[:2])
+        await stop.wait()
+    finally:
+        server.close()
+        await runner.cleanup()
+
+
+def _stop_with_parent() -> None:
+    """Ask the kernel for SIGTERM when the process that started us dies.
+
+    The node's other daemons are found and ended by their command lines when a
+    killed supervisor leaves them behind; the agent runs from the Python
+    interpreter, which those rules do not match, so it leaves with its parent.
+    (In the snap the parent is systemd, which does not die.)
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
+def run(options: AgentOptions, paths: Paths | None = None) -> None:
+    """Serve this node's cluster agent until SIGTERM or SIGINT (or its parent's death)."""
+    _stop_with_parent()
+    paths = paths or Paths.from_env()
+    api = build_api(paths, options.request_timeout)
+    tls = server_tls(paths.pki)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(api.app(), options, tls, stop)
+
+    asyncio.run(main())
+    log.info("stopped")
+
+
+def parse_args(argv: list[str] | None) -> AgentOptions:
+    """Options from the command line (the argument file's flags)."""
+    ap = argparse.ArgumentParser(prog="microkube-cluster-agent",
+                                 description="Admit nodes into this microkube cluster.")
+    ap.add_argument("--port", type=int, default=Ports().cluster_agent, help="the HTTPS port")
+    ap.add_argument("--bind-address", default=None,
+                    help="listen on this address only (default: every address)")
+    ap.add_argument("--request-timeout", type=float, default=DEFAULT_REQUEST_TIMEOUT,
+                    help="seconds a TLS handshake or a request body may take")
+    ap.add_argument("--idle-timeout", type=float, default=DEFAULT_IDLE_TIMEOUT,
+                    help="seconds a connection may stay open without a complete request")
+    ns = ap.parse_args(argv)
+    if not 0 <= ns.port < 65536:
+        ap.error(f"--port {ns.port} is not a port number")
+    if ns.request_timeout <= 0 or ns.idle_timeout <= 0:
+        ap.error("timeouts must be positive")
+    return AgentOptions(ns.port, ns.bind_address, ns.request_timeout, ns.idle_timeout)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; a user-facing error is one line and a non-zero exit."""
+    options = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    return report_errors(lambda: run(options))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

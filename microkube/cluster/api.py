@@ -1,0 +1,261 @@
+"""The cluster agent's HTTP API, as an aiohttp application.
+
+Endpoints (all JSON but the CA):
+
+- ``GET /v1/ca``: the cluster CA certificate (PEM), without authentication; a
+  joiner compares its SHA-256 with the join string's before it sends a token.
+- ``POST /v1/join/check`` ``{token, name, ip, role}``: checks the token and the
+  joiner, reserves the token for this joiner, and answers the cluster settings
+  the joiner must share.
+- ``POST /v1/join/release`` ``{token}``: ends the reservation (the join failed).
+
+Every error is a 4xx with one line of JSON, ``{"error": "..."}``: malformed
+JSON, a body of the wrong shape, too large (413) or too slow (408), an unknown
+path (404), a wrong method (405), a refused token (401/409), and too many
+refused tokens from one source (429, with Retry-After). A 5xx means a fault of
+this node (503: its token file is damaged), never of the request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import logging
+import math
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from aiohttp import web
+
+from microkube.cluster import schema
+from microkube.cluster.ratelimit import FailureLimiter
+from microkube.cluster.settings import ClusterSettings
+from microkube.cluster.tokens import (
+    RESERVATION_SECONDS,
+    Holder,
+    TokenRefused,
+    TokenStore,
+    TokenStoreError,
+)
+from microkube.config.node import NodeConfig
+from microkube.pki.profiles import is_dns1123_subdomain
+
+log = logging.getLogger("microkube.cluster.agent")
+
+MAX_BODY = 64 * 1024
+DEFAULT_REQUEST_TIMEOUT = 10.0
+# What error messages quote of a request's path.
+PATH_LIMIT = 100
+
+T = TypeVar("T")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class ApiError(Exception):
+    """A request the agent refuses: ``status`` (4xx) and one line for the client."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None,
+                 close: bool = False) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers or {}
+        self.close = close  # the connection is unusable (a body left half-read)
+
+
+def error_response(status: int, message: str, headers: dict[str, str] | None = None,
+                   close: bool = False) -> web.Response:
+    """``{"error": message}`` with ``status``; the message is folded onto one line."""
+    resp = web.json_response({"error": " ".join(message.split())}, status=status,
+                             headers=headers)
+    if close:
+        resp.force_close()
+    return resp
+
+
+def _shown_path(request: web.Request) -> str:
+    path = request.path
+    return path if len(path) <= PATH_LIMIT else path[:PATH_LIMIT] + "..."
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn every error into one line of JSON; an unexpected one is logged and is a 500."""
+    try:
+        return await handler(request)
+    except ApiError as e:
+        return error_response(e.status, e.message, e.headers, e.close)
+    except web.HTTPException as e:
+        if e.status < 400:
+            raise
+        message = e.reason
+        headers = {}
+        if isinstance(e, web.HTTPNotFound):
+            message = f"no such endpoint: {_shown_path(request)}"
+        elif isinstance(e, web.HTTPMethodNotAllowed):
+            allowed = ", ".join(sorted(e.allowed_methods))
+            message = f"{request.method} is not allowed on {_shown_path(request)}; use {allowed}"
+            headers["Allow"] = ",".join(sorted(e.allowed_methods))
+        elif isinstance(e, web.HTTPRequestEntityTooLarge):
+            message = f"the request body is larger than {MAX_BODY} bytes"
+        return error_response(e.status, message, headers, close=e.status == 413)
+    except TokenStoreError as e:
+        log.error("token store: %s", e)
+        return error_response(503, f"this node cannot use its join tokens: {e}")
+    except Exception:
+        log.exception("unexpected error serving %s %s", request.method, _shown_path(request))
+        return error_response(500, "internal error in the cluster agent; see its log")
+
+
+async def json_error_bodies(request: web.Request, response: web.StreamResponse) -> None:
+    """The last net: an error aiohttp answers itself (e.g. 417 for an unknown Expect) is JSON too.
+
+    Also names the server without its library's version.
+    """
+    response.headers["Server"] = "microkube-cluster-agent"
+    if response.status >= 400 and isinstance(response, web.Response) \
+            and response.content_type != "application/json":
+        body = json.dumps({"error": response.reason or f"HTTP {response.status}"}).encode()
+        response.body = body
+        response.content_type = "application/json"
+        # aiohttp counted the old body already; the hook runs after that.
+        response.headers["Content-Length"] = str(len(body))
+
+
+async def read_json(request: web.Request, timeout: float) -> Any:
+    """The request's body as JSON; ApiError 413, 408 or 400 if it is too large, slow or malformed."""
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise ApiError(413, f"the request body is larger than {MAX_BODY} bytes", close=True)
+    try:
+        raw = await asyncio.wait_for(request.read(), timeout)
+    except TimeoutError:
+        raise ApiError(408, f"the request body did not arrive within {timeout:g} s",
+                       close=True) from None
+    except web.HTTPException:
+        raise
+    except (ConnectionError, ValueError, RuntimeError) as e:
+        # The client broke the body's framing (chunked encoding) or went away.
+        raise ApiError(400, f"cannot read the request body: {type(e).__name__}",
+                       close=True) from None
+    if not raw:
+        raise ApiError(400, "the request needs a JSON body")
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError) as e:
+        detail = e.msg if isinstance(e, json.JSONDecodeError) else "not JSON text"
+        raise ApiError(400, f"the body is not valid JSON: {detail}") from None
+
+
+def _validated(body: Any, shape: dict[str, Any]) -> dict[str, Any]:
+    problem = schema.problem(shape, body)
+    if problem is not None:
+        raise ApiError(400, f"bad request body: {problem}")
+    assert isinstance(body, dict)
+    return body
+
+
+@dataclass(frozen=True)
+class JoinRequest:
+    """A joiner's request: its token, node name, address and role."""
+
+    token: str
+    name: str
+    ip: str  # normalised
+    role: str
+
+    @property
+    def holder(self) -> Holder:
+        return Holder(self.name, self.ip)
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any]) -> JoinRequest:
+        """From a body that fits schema.JOIN_CHECK; ApiError 400 for a bad name or address."""
+        name, ip_text = body["name"], body["ip"]
+        if not is_dns1123_subdomain(name):
+            raise ApiError(400, f"node name {name[:64]!r} is not a lowercase DNS name")
+        try:
+            ip = ipaddress.ip_address(ip_text)
+        except ValueError:
+            raise ApiError(400, f"{ip_text!r} is not an IP address") from None
+        if ip.is_unspecified or ip.is_multicast or ip.is_loopback:
+            raise ApiError(400, f"{ip} cannot be a node's address: other nodes could not reach it")
+        return cls(body["token"], name, str(ip), body["role"])
+
+
+class JoinApi:
+    """The handlers, around this node's token store, failure limiter and settings."""
+
+    def __init__(self, ca_pem: bytes, node: NodeConfig, settings: ClusterSettings,
+                 store: TokenStore, limiter: FailureLimiter,
+                 request_timeout: float = DEFAULT_REQUEST_TIMEOUT) -> None:
+        self.ca_pem = ca_pem
+        self.node = node
+        self.settings = settings
+        self.store = store
+        self.limiter = limiter
+        self.request_timeout = request_timeout
+
+    def app(self) -> web.Application:
+        """The aiohttp application serving this API."""
+        app = web.Application(middlewares=[json_errors], client_max_size=MAX_BODY)
+        app.on_response_prepare.append(json_error_bodies)
+        app.router.add_get("/v1/ca", self.get_ca)
+        app.router.add_post("/v1/join/check", self.post_join_check)
+        app.router.add_post("/v1/join/release", self.post_join_release)
+        return app
+
+    # --- handlers ----------------------------------------------------------------------
+    async def get_ca(self, request: web.Request) -> web.Response:
+        return web.Response(body=self.ca_pem, content_type="application/x-pem-file")
+
+    async def post_join_check(self, request: web.Request) -> web.Response:
+        """Check the token and the joiner, then reserve the token for this joiner."""
+        self._not_limited(request)
+        join = JoinRequest.from_body(_validated(await read_json(request, self.request_timeout),
+                                                schema.JOIN_CHECK))
+        self._authorised(request, lambda: self.store.check(join.token, join.holder))
+        self._refuse_conflicts(join)
+        record = self._authorised(request, lambda: self.store.reserve(join.token, join.holder))
+        log.info("token reserved for %s (%s, %s) from %s", join.name, join.ip, join.role,
+                 request.remote)
+        return web.json_response({
+            "status": "reserved",
+            "reserved_until": record.reserved_until,
+            "reserved_seconds": RESERVATION_SECONDS,
+            "role": join.role,
+            "control_plane": {"name": self.node.node_name, "ip": self.node.node_ip},
+            "cluster": self.settings.to_json(),
+        })
+
+    async def post_join_release(self, request: web.Request) -> web.Response:
+        """End the token's reservation: the join failed and may be tried again."""
+        self._not_limited(request)
+        body = _validated(await read_json(request, self.request_timeout), schema.JOIN_RELEASE)
+        released = self._authorised(request, lambda: self.store.release(body["token"]))
+        return web.json_response({"released": released})
+
+    # --- checks --------------------------------------------------------------------------
+    def _not_limited(self, request: web.Request) -> None:
+        wait = self.limiter.retry_after(request.remote or "")
+        if wait is not None:
+            seconds = max(1, math.ceil(wait))
+            raise ApiError(429, f"too many refused tokens from {request.remote}; "
+                                f"try again in {seconds} s",
+                           headers={"Retry-After": str(seconds)})
+
+    def _authorised(self, request: web.Request, use: Callable[[], T]) -> T:
+        """``use()`` of the token store; a refusal counts against the client's address."""
+        try:
+            return use()
+        except TokenRefused as e:
+            self.limiter.failed(request.remote or "")
+            raise ApiError(e.status, str(e)) from None
+
+    def _refuse_conflicts(self, join: JoinRequest) -> None:
+        if join.name == self.node.node_name or join.ip == self.node.node_ip:
+            raise ApiError(409, f"node {join.name} ({join.ip}) is this control plane itself "
+                                f"({self.node.node_name}, {self.node.node_ip}); a node cannot "
+                                "join itself, and each node needs its own name and address")
+

@@ -1,0 +1,59 @@
+"""The shapes of the cluster agent's request bodies, as JSON schemas.
+
+Shape only (types, required keys, lengths, the role's values); what the values
+mean (a DNS name, an IP address, a known token) is checked by the handlers.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
+
+from microkube.cluster.tokens import MAX_TOKEN_LENGTH
+
+ROLES = ("control-plane", "worker")
+# Error messages quote the offending value; a line stays readable.
+MESSAGE_LIMIT = 200
+
+_TOKEN = {"type": "string", "minLength": 1, "maxLength": MAX_TOKEN_LENGTH}
+
+JOIN_CHECK: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["token", "name", "ip", "role"],
+    "properties": {
+        "token": _TOKEN,
+        "name": {"type": "string", "minLength": 1, "maxLength": 253},
+        "ip": {"type": "string", "minLength": 2, "maxLength": 45},
+        "role": {"enum": list(ROLES)},
+    },
+}
+
+JOIN_RELEASE: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["token"],
+    "properties": {"token": _TOKEN},
+}
+
+_VALIDATORS = {id(s): Draft202012Validator(s) for s in (JOIN_CHECK, JOIN_RELEASE)}
+
+
+def problem(schema: dict[str, Any], body: Any) -> str | None:
+    """One line saying how ``body`` breaks ``schema`` (one of this module's), or None if it fits."""
+    error = best_match(_VALIDATORS[id(schema)].iter_errors(body))
+    if error is None:
+        return None
+    where = "/".join(str(p) for p in error.absolute_path)[:MESSAGE_LIMIT // 2] or "the body"
+    message = " ".join(f"{where}: {error.message}".split())
+    if len(message) <= MESSAGE_LIMIT:
+        return message
+    # The message quotes a long value: say which rule it breaks instead.
+    if error.validator == "maxLength":
+        return f"{where}: is too long (at most {error.validator_value} characters)"
+    rule = json.dumps(error.validator_value)
+    rule = rule if len(rule) <= MESSAGE_LIMIT // 2 else rule[: MESSAGE_LIMIT // 2] + "..."
+    return f"{where}: does not satisfy {error.validator} {rule}"

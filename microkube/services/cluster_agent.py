@@ -1,0 +1,49 @@
+"""The cluster agent: admits joining nodes (microkube.cluster.agent), on every control plane."""
+
+from __future__ import annotations
+
+import ipaddress
+import sys
+
+from microkube.config.args import flag_value
+from microkube.errors import MicrokubeError
+from microkube.probes import http_get, tls_context
+from microkube.services.base import Daemon, NodeContext
+
+
+def agent_port(ctx: NodeContext) -> int:
+    """The port the agent listens on: its argument file's --port, else Ports.cluster_agent.
+
+    Raises UsageError if the argument file is missing or broken, ValueError if
+    --port is not a number.
+    """
+    value = flag_value(ctx.args(ClusterAgent.name), "port")
+    return ctx.paths.ports.cluster_agent if value is None else int(value)
+
+
+def probe_host(ctx: NodeContext) -> str:
+    """The address that reaches the agent from this node: its --bind-address, else loopback."""
+    bind = flag_value(ctx.args(ClusterAgent.name), "bind-address")
+    if bind is None or ipaddress.ip_address(bind).is_unspecified:
+        return "127.0.0.1"
+    return f"[{bind}]" if ":" in bind else bind
+
+
+class ClusterAgent(Daemon):
+    name = "cluster-agent"
+    # The interpreter the snap ships (bin/python3); outside it, the one running microkube.
+    binary = "python3"
+    # Nothing: it answers joiners itself that the control plane is not ready yet.
+    after = ()
+    stop_timeout = 5.0
+
+    def command(self, ctx: NodeContext) -> list[str]:
+        return [sys.executable, "-P", "-m", "microkube.cluster.agent", *ctx.args(self.name)]
+
+    def ready(self, ctx: NodeContext) -> bool:
+        try:
+            url = f"https://{probe_host(ctx)}:{agent_port(ctx)}/v1/ca"
+        except (MicrokubeError, ValueError):
+            return False  # a broken argument file: the agent itself says why, in its log
+        status, _ = http_get(url, context=tls_context(ctx.paths.pki.ca.cert))
+        return status == 200

@@ -1,0 +1,252 @@
+"""The real cluster agent over TLS: the pinned CA, tokens, the rate limit, and bad input."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from typing import Any
+
+import pytest
+from cryptography import x509
+
+from microkube.cluster.invitation import create
+from microkube.cluster.tokens import Holder, TokenStore, new_token
+from microkube.pki.certs import is_issued_by, san_names
+from tests.cluster.conftest import (
+    IDLE_TIMEOUT,
+    NODE_IP,
+    NODE_NAME,
+    REQUEST_TIMEOUT,
+    Agent,
+    Client,
+    Response,
+    pinned_context,
+    unverified_context,
+)
+from tests.clusternode import node_env
+
+
+def new_join_token(agent: Agent, ttl: int = 3600) -> str:
+    """A token made the way add-node makes one."""
+    return create(agent.paths, ttl, host_ips=lambda: []).token
+
+
+def check_body(token: str, name: str = "worker-1", ip: str = "192.0.2.21",
+               role: str = "worker") -> dict[str, Any]:
+    return {"token": token, "name": name, "ip": ip, "role": role}
+
+
+def assert_json_error(resp: Response, status: int, contains: str = "") -> str:
+    """A 4xx whose body is exactly one line of JSON: {"error": "..."}."""
+    assert resp.status == status, (resp.status, resp.body)
+    assert resp.headers["content-type"].startswith("application/json")
+    doc = json.loads(resp.body)
+    assert list(doc) == ["error"] and isinstance(doc["error"], str)
+    assert "\n" not in doc["error"] and doc["error"]
+    assert contains in doc["error"]
+    return str(doc["error"])
+
+
+# --- the CA and TLS ---------------------------------------------------------------------
+
+
+def test_ca_fingerprint_is_add_nodes_and_tls_trusts_only_that_ca(agent: Agent) -> None:
+    proc = subprocess.run([sys.executable, "-m", "microkube", "add-node", "--format", "json"],
+                          env=node_env(agent.paths.data.parent), capture_output=True, text=True,
+                          timeout=60, check=True)
+    pinned = json.loads(proc.stdout)["fingerprint"]
+    # Like a joiner: fetch the CA without trusting anything, compare, then pin it.
+    resp = Client(agent.port, unverified_context()).request("GET", "/v1/ca")
+    assert resp.status == 200
+    der = ssl.PEM_cert_to_DER_cert(resp.body.decode())
+    assert hashlib.sha256(der).hexdigest() == pinned
+    pinned_client = Client(agent.port, pinned_context(resp.body), "127.0.0.60")
+    assert pinned_client.request("GET", "/v1/ca").body == resp.body
+    # The serving certificate is a leaf of that CA naming the node's addresses.
+    with socket.create_connection(("127.0.0.1", agent.port)) as sock, \
+            pinned_context(resp.body).wrap_socket(sock, server_hostname="127.0.0.1") as tls:
+        peer = tls.getpeercert(binary_form=True)
+    assert peer is not None
+    leaf = x509.load_der_x509_certificate(peer)
+    assert is_issued_by(leaf, x509.load_pem_x509_certificate(resp.body))
+    assert {str(ip) for ip in san_names(leaf)[1]} >= {"127.0.0.1", NODE_IP}
+
+
+def test_tls_with_another_ca_fails(agent: Agent) -> None:
+    other = ssl.create_default_context()  # the system's CAs, not the cluster's
+    with pytest.raises(ssl.SSLCertVerificationError):
+        Client(agent.port, other, "127.0.0.61").request("GET", "/v1/ca")
+
+
+# --- tokens ------------------------------------------------------------------------------
+
+
+def test_a_good_token_is_accepted_and_reserved_for_its_joiner(agent: Agent) -> None:
+    token = new_join_token(agent)
+    client = agent.client()
+    resp = client.post("/v1/join/check", check_body(token))
+    assert resp.status == 200, resp.body
+    doc = resp.json()
+    assert doc["status"] == "reserved" and doc["role"] == "worker"
+    assert doc["control_plane"] == {"name": NODE_NAME, "ip": NODE_IP}
+    assert doc["cluster"] == {
+        "service_cidr": "10.152.183.0/24", "pod_cidr": "10.1.0.0/16",
+        "cluster_domain": "cluster.local", "dns_ip": "10.152.183.10", "api_port": 16443,
+        "kubernetes_version": doc["cluster"]["kubernetes_version"]}
+    assert str(doc["cluster"]["kubernetes_version"]).startswith("v1.")
+    assert doc["reserved_until"] > time.time()
+    # Reserved: another joiner is told who holds it; the same joiner may retry.
+    other = client.post("/v1/join/check", check_body(token, "worker-2", "192.0.2.22"))
+    assert_json_error(other, 409, "held by a join of node 'worker-1' (192.0.2.21)")
+    assert client.post("/v1/join/check", check_body(token)).status == 200
+    # Released (the join failed): usable again, by anyone.
+    assert client.post("/v1/join/release", {"token": token}).json() == {"released": True}
+    assert client.post("/v1/join/release", {"token": token}).json() == {"released": False}
+    assert client.post("/v1/join/check", check_body(token, "worker-2", "192.0.2.22")).status == 200
+
+
+def test_a_used_token_is_refused_with_the_reason(agent: Agent) -> None:
+    token = new_join_token(agent)
+    client = agent.client()
+    assert client.post("/v1/join/check", check_body(token)).status == 200
+    # The join completes (its handler comes next): the token is spent.
+    TokenStore(agent.paths.cluster_tokens_file).consume(token, Holder("worker-1", "192.0.2.21"))
+    resp = client.post("/v1/join/check", check_body(token, "worker-3", "192.0.2.23"))
+    assert_json_error(resp, 409, "already used to join node 'worker-1'")
+
+
+def test_an_expired_token_is_refused_with_the_reason(agent: Agent) -> None:
+    token = new_join_token(agent, ttl=1)
+    time.sleep(1.1)
+    resp = agent.client().post("/v1/join/check", check_body(token))
+    assert_json_error(resp, 401, "the token expired at")
+
+
+def test_the_token_file_holds_only_hashes(agent: Agent) -> None:
+    token = new_join_token(agent)
+    assert agent.client().post("/v1/join/check", check_body(token)).status == 200
+    assert token not in agent.paths.cluster_tokens_file.read_text()
+    assert agent.paths.cluster_tokens_file.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_burst_of_bad_tokens_gets_429_and_another_source_still_joins(agent: Agent) -> None:
+    guesser = agent.client("127.0.0.50")
+    statuses = []
+    for _ in range(20):
+        resp = guesser.post("/v1/join/check", check_body(new_token()))
+        statuses.append(resp.status)
+        if resp.status == 429:
+            assert_json_error(resp, 429, "too many refused tokens from 127.0.0.50")
+            assert 1 <= int(resp.headers["retry-after"]) <= 60
+    assert statuses[:5] == [401] * 5 and statuses[5:] == [429] * 15
+    good = new_join_token(agent)
+    # The guesser is held off even with a good token...
+    assert guesser.post("/v1/join/check", check_body(good)).status == 429
+    # ...while a joiner from another address gets in.
+    resp = agent.client("127.0.0.51").post("/v1/join/check", check_body(good, "worker-9"))
+    assert resp.status == 200, resp.body
+
+
+# --- bad input: always a 4xx with one line of JSON -----------------------------------------
+
+
+@pytest.mark.parametrize("method, path, body, status, contains", [
+    ("GET", "/nope", None, 404, "no such endpoint: /nope"),
+    ("GET", "/v1/join/check", None, 405, "GET is not allowed on /v1/join/check; use POST"),
+    ("DELETE", "/v1/ca", None, 405, "use GET, HEAD"),
+    ("POST", "/v1/join/check", b"", 400, "needs a JSON body"),
+    ("POST", "/v1/join/check", b"{bad", 400, "not valid JSON"),
+    ("POST", "/v1/join/check", b"\xff\xfe", 400, "not valid JSON"),
+    ("POST", "/v1/join/check", b"[" * 50000 + b"]" * 50000, 413, "larger than"),
+    ("POST", "/v1/join/check", b"[" * 30000 + b"]" * 30000, 400, "not valid JSON"),
+    ("POST", "/v1/join/check", b"[]", 400, "the body: [] is not of type 'object'"),
+    ("POST", "/v1/join/check", b'{"token": 5, "name": "a", "ip": "192.0.2.1", "role": "worker"}',
+     400, "token: 5 is not of type 'string'"),
+    ("POST", "/v1/join/check", json.dumps(check_body("t" * 32, role="boss")).encode(), 400,
+     "role: 'boss' is not one of"),
+    ("POST", "/v1/join/check", json.dumps({**check_body("t" * 32), "x": 1}).encode(), 400,
+     "Additional properties are not allowed"),
+    ("POST", "/v1/join/check", json.dumps(check_body("t" * 32, name="Bad_Name")).encode(), 400,
+     "is not a lowercase DNS name"),
+    ("POST", "/v1/join/check", json.dumps(check_body("t" * 32, ip="300.1.1.1")).encode(), 400,
+     "is not an IP address"),
+    ("POST", "/v1/join/check", json.dumps(check_body("t" * 32, ip="127.0.0.1")).encode(), 400,
+     "other nodes could not reach it"),
+    ("POST", "/v1/join/check", json.dumps(check_body("t" * 5000)).encode(), 400,
+     "token: is too long (at most 128 characters)"),
+    ("POST", "/v1/join/release", b'{"token": null}', 400, "None is not of type 'string'"),
+    ("POST", "/v1/join/check", b"1" * 5000, 400, "not valid JSON"),
+])
+def test_bad_requests_get_a_4xx_json_line(agent: Agent, method: str, path: str,
+                                          body: bytes | None, status: int, contains: str) -> None:
+    resp = agent.client().request(method, path, body)
+    assert_json_error(resp, status, contains)
+
+
+def test_an_unknown_expectation_gets_a_json_417_with_its_length(agent: Agent) -> None:
+    resp = agent.client().request("GET", "/v1/ca", headers={"Expect": "text/html"})
+    assert_json_error(resp, 417, "Expectation Failed")
+    assert resp.headers["content-length"] == str(len(resp.body))
+
+
+def test_a_huge_body_is_refused_by_its_declared_length(agent: Agent) -> None:
+    reply = agent.client().raw(b"POST /v1/join/check HTTP/1.1\r\nHost: a\r\n"
+                               b"Content-Length: 1000000000\r\n\r\n{")
+    assert reply.startswith(b"HTTP/1.1 413 ")
+    assert b'{"error": "the request body is larger than 65536 bytes"}' in reply
+
+
+def test_a_huge_chunked_body_is_cut_off(agent: Agent) -> None:
+    chunk = b"4000\r\n" + b" " * 0x4000 + b"\r\n"
+    reply = agent.client().raw(b"POST /v1/join/check HTTP/1.1\r\nHost: a\r\n"
+                               b"Transfer-Encoding: chunked\r\n\r\n" + chunk * 5)
+    assert reply.startswith(b"HTTP/1.1 413 ")
+
+
+def test_a_self_join_is_refused(agent: Agent) -> None:
+    token = new_join_token(agent)
+    resp = agent.client().post("/v1/join/check", check_body(token, NODE_NAME, NODE_IP))
+    assert_json_error(resp, 409, "a node cannot join itself")
+    # Refused before the reservation: the token is still free.
+    assert TokenStore(agent.paths.cluster_tokens_file).check(token).reserved_by is None
+
+
+def test_a_slow_body_gets_408(agent: Agent) -> None:
+    start = time.monotonic()
+    reply = agent.client().raw(b"POST /v1/join/check HTTP/1.1\r\nHost: a\r\n"
+                               b"Content-Length: 100\r\n\r\n{\"tok", wait=10)
+    assert reply.startswith(b"HTTP/1.1 408 ")
+    assert b"did not arrive within 1 s" in reply
+    assert time.monotonic() - start < REQUEST_TIMEOUT + 5
+
+
+def test_a_client_that_never_finishes_its_headers_is_disconnected(agent: Agent) -> None:
+    start = time.monotonic()
+    reply = agent.client().raw(b"POST /v1/join/check HTTP/1.1\r\nHost: a\r\n", wait=15)
+    assert reply == b""
+    assert IDLE_TIMEOUT - 0.5 < time.monotonic() - start < IDLE_TIMEOUT + 5
+
+
+def test_a_tls_handshake_that_never_starts_is_cut_off(agent: Agent) -> None:
+    start = time.monotonic()
+    with socket.create_connection(("127.0.0.1", agent.port), timeout=15) as sock:
+        assert sock.recv(10) == b""
+    assert time.monotonic() - start < REQUEST_TIMEOUT + 5
+
+
+def test_a_request_that_is_not_http_gets_a_json_400(agent: Agent) -> None:
+    reply = agent.client().raw(b"\x00\x01 hello\r\n\r\n")
+    assert reply.startswith(b"HTTP/1.0 400 ")
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert b"application/json" in head
+    assert json.loads(body)["error"].startswith("malformed HTTP request")
+
+
+def test_the_agent_is_still_up(agent: Agent) -> None:
+    assert agent.alive()
+    assert agent.client().request("GET", "/v1/ca").status == 200
