@@ -84,9 +84,10 @@ def test_configure_hook_applies_and_refuses_options(node: SnapNode) -> None:
 def test_daemon_apps_bring_up_a_ready_node_that_serves_a_pod(node: SnapNode) -> None:
     snapd = node.snapd
     snapd.start_daemons()
+    # The Kubernetes daemons run in one app, kubelite.
     assert set(snapd.daemons) == {
-        "daemon-etcd", "daemon-containerd", "daemon-kube-apiserver", "daemon-kube-controller-manager",
-        "daemon-kube-scheduler", "daemon-kubelet", "daemon-kube-proxy", "daemon-flanneld"}
+        "daemon-etcd", "daemon-containerd", "daemon-kubelite", "daemon-flanneld",
+        "daemon-cluster-agent"}
     took = node.wait_ready()
     print(f"node Ready {took:.1f} s after the daemon apps started")
     node.kubectl_apply_when_accounts_exist(WEB)
