@@ -102,6 +102,8 @@ def _label(p: psutil.Process) -> str:
     cmd = p.cmdline()
     if cmd[1:3] == ["-m", "microkube.node.supervise"]:
         return "microkube-supervisor"
+    if "microkube.cluster.agent" in cmd[1:4]:
+        return "microkube-cluster-agent"
     base = Path(cmd[0]).name if cmd else p.name()
     if base == "kube" and cmd[1:2] == ["kubelite"]:
         return "kubelite"
@@ -198,7 +200,7 @@ ANCHORS = "k3s 25-40 s / 430-520 MB; MicroK8s 45-70 s / 620-760 MB (Raspberry Pi
 def render_timeline(timeline: dict[str, float]) -> list[str]:
     """One start's events, each with the seconds since ``microkube start`` and since the last."""
     out, last = [], 0.0
-    for event, at in timeline.items():
+    for event, at in sorted(timeline.items(), key=lambda e: e[1]):
         out.append(f"  {at:>6.2f} s  (+{at - last:.2f})  {event}")
         last = at
     return out

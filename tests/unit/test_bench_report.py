@@ -11,6 +11,7 @@ def test_report_names_every_figure() -> None:
                           "first_after_drop_s": 9.0, "all_serving_median_s": 10.5,
                           "all_serving_runs_s": [10.0, 10.5, 11.0, 10.2, 10.9],
                           "timelines": [{}, {"etcd serving": 0.9, "API server ready": 2.25,
+                                             "pod CIDR on the Node": 6.0,
                                              "Node Ready": 4.0}]},
         "idle_memory": {"total_rss_mb": 800.0, "total_pss_mb": 380.0,
                         "processes": {"kubelet": {"rss_mb": 100.0, "pss_mb": 30.0, "count": 1}}},
@@ -28,6 +29,7 @@ def test_report_names_every_figure() -> None:
     assert "every daemon serves" in text and "median 10.5 s" in text
     assert "first start after dropping the page cache: 9.0 s" in text
     assert "2.25 s  (+1.35)  API server ready" in text
+    assert "4.00 s  (+1.75)  Node Ready" in text and "6.00 s  (+2.00)  pod CIDR" in text
     assert "before: median 6.5 s" in text and "k3s 25-40 s" in text
     assert "PSS 380.0 MB" in text and "kubelet" in text
     assert "status latency: median 120 ms" in text
