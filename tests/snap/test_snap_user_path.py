@@ -31,9 +31,9 @@ KUBEPODS = "/kubepods"
 CLUSTER_DNS = "10.152.183.10"
 UPSTREAM_NAME = "upstream.example.test"
 UPSTREAM_ADDRESS = "192.0.2.53"
-DAEMON_APPS = ["daemon-containerd", "daemon-etcd", "daemon-flanneld", "daemon-kube-apiserver",
-               "daemon-kube-controller-manager", "daemon-kube-proxy", "daemon-kube-scheduler",
-               "daemon-kubelet"]
+# The Kubernetes daemons run in one app, kubelite.
+DAEMON_APPS = ["daemon-cluster-agent", "daemon-containerd", "daemon-etcd", "daemon-flanneld",
+               "daemon-kubelite"]
 
 
 def pod_processes() -> list[int]:
