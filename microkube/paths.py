@@ -271,6 +271,16 @@ class Paths:
         return self.var_dir / "etcd"
 
     @property
+    def encryption_config(self) -> Path:
+        """The API server's EncryptionConfiguration: the keys Secrets are encrypted with (0600)."""
+        return self.credentials_dir / "encryption-config.yaml"
+
+    @property
+    def encryption_rotation_file(self) -> Path:
+        """The stage of a key rotation under way (``microkube secrets-encryption rotate-keys``)."""
+        return self.var_dir / "encryption-rotation.json"
+
+    @property
     def state_file(self) -> Path:
         return self.var_dir / "node.yaml"
 

@@ -119,6 +119,24 @@ def latency(node: TestNode, *args: str) -> dict[str, Any]:
     return {"median_ms": round(statistics.median(times) * 1000), "max_ms": round(max(times) * 1000)}
 
 
+def datastore_figures(node: TestNode, base: Path) -> dict[str, Any]:
+    """Seconds ``dbctl backup`` takes on the running node (median of LATENCY_RUNS), the
+    backup's size, and seconds ``dbctl restore`` takes once the node is stopped (it is
+    left stopped)."""
+    backup = base / "bench-backup.tar.gz"
+    times = []
+    for _ in range(LATENCY_RUNS):
+        t0 = time.monotonic()
+        node.run("dbctl", "backup", "-o", str(backup))
+        times.append(time.monotonic() - t0)
+    node.stop()
+    t0 = time.monotonic()
+    node.run("dbctl", "restore", str(backup))
+    restore_s = time.monotonic() - t0
+    return {"backup_median_s": round(statistics.median(times), 2),
+            "backup_bytes": backup.stat().st_size, "restore_s": round(restore_s, 2)}
+
+
 def pki_figures(runs: int = PKI_RUNS) -> dict[str, Any]:
     """Seconds ensure_node_pki takes for a fresh node (every CA, leaf and kubeconfig made) and
     again on the same files (nothing to do): median and max of ``runs`` runs each."""
@@ -181,6 +199,8 @@ def main() -> int:
             if not opts.quick:
                 print("addons:", flush=True)
                 results["addons"] = addon_bench(node)
+                print("datastore backup and restore:", flush=True)
+                results["datastore"] = datastore_figures(node, base)  # last: it stops the node
         finally:
             node.destroy()
     opts.json.write_text(json.dumps(results, indent=1) + "\n")
@@ -240,6 +260,11 @@ def render(r: dict[str, Any]) -> str:
                    f"max {v.get('max_ms')} ms (target <= 150 ms; before: {before} ms)")
     if r.get("addons"):
         out.append(bench_addons.render(r["addons"]))
+    ds = r.get("datastore", {})
+    if ds:
+        out.append(f"dbctl backup (running node): median {ds['backup_median_s']} s, "
+                   f"{ds['backup_bytes'] / 2**20:.1f} MiB; dbctl restore (stopped node): "
+                   f"{ds['restore_s']} s")
     comp = r.get("components", {})
     if comp:
         out.append("components: " + json.dumps(comp)[:3000])

@@ -7,10 +7,9 @@ naming the key, not a silently ignored setting.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
-from microkube.schemas import first_error
+from microkube.schemas import field_path, first_error, short_message
 
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 # An addon reference in 'requires': NAME (same repository) or REPO/NAME.
@@ -108,26 +107,6 @@ INDEX_SCHEMA: dict[str, Any] = {
 }
 
 
-def field_path(parts: Iterable[object], doc: Any) -> str:
-    """A readable location: 'addons[2] (dns).arguments[0].type'."""
-    out = ""
-    node = doc
-    for part in parts:
-        if isinstance(part, int):
-            out += f"[{part}]"
-            try:
-                node = node[part]
-            except (IndexError, KeyError, TypeError):
-                node = None
-            name = node.get("name") if isinstance(node, dict) else None
-            if isinstance(name, str):
-                out += f" ({name})"
-        else:
-            out += f".{part}" if out else str(part)
-            node = node.get(part) if isinstance(node, dict) else None
-    return out or "(top level)"
-
-
 def validate_index(doc: Any, source: str) -> str | None:
     """None if ``doc`` is a valid index; else one line naming the file and the field."""
     err = first_error(INDEX_SCHEMA, doc)
@@ -138,22 +117,8 @@ def validate_index(doc: Any, source: str) -> str | None:
 
 
 def _message(err: Any) -> str:
-    """jsonschema's messages repeat the whole value; keep them to one short clause."""
-    validator = err.validator
-    if validator == "additionalProperties":
-        extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
-        return f"unknown key '{extra[0]}'" if extra else "unknown key"
-    if validator == "required":
-        return str(err.message).replace(" is a required property", " is missing")
-    if validator == "pattern":
-        return f"{err.instance!r} is not a valid value"
-    if validator in ("enum", "const"):
-        allowed = err.schema.get("enum") or [err.schema.get("const")]
-        return f"{err.instance!r} is not one of {', '.join(map(str, allowed))}"
-    if validator == "type":
-        return f"expected {err.schema['type']}, got {type(err.instance).__name__}"
-    if validator in ("oneOf", "minProperties", "maxProperties") and "enabled_when" in map(
+    """One short clause for ``err``; ``enabled_when``'s one-of gets its own wording."""
+    if err.validator in ("oneOf", "minProperties", "maxProperties") and "enabled_when" in map(
             str, err.absolute_path):
         return "give exactly one of: resource (with optional namespace), flag, bundled"
-    msg = str(err.message)
-    return msg if len(msg) < 160 else msg[:157] + "..."
+    return short_message(err)

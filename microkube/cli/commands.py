@@ -14,6 +14,7 @@ MODULES = (
     "microkube.cli.certs",
     "microkube.cli.version",
     "microkube.cli.addons",
+    "microkube.cli.datastore",
     "microkube.cli.cluster",
 )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
@@ -16,17 +17,27 @@ def _progress(line: str) -> None:
 @click.command()
 @click.option("--wait-ready", is_flag=True, help="Wait until the node is Ready.")
 @click.option("--timeout", default=120, show_default=True, help="Seconds --wait-ready waits.")
-def start(wait_ready: bool, timeout: int) -> None:
+@click.option("--config", "launch_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="A launch configuration (YAML) for the node's first start.")
+def start(wait_ready: bool, timeout: int, launch_file: Path | None) -> None:
     """Start the node."""
+    from microkube.addons.launch import apply_pending_addons
+    from microkube.config.launch import pending_addons
     from microkube.node import status
     from microkube.node.runtime import runtime_for
+    from microkube.node.setup import prepare
 
     paths = Paths.from_env()
+    if launch_file is not None:
+        prepare(paths, launch_file)  # checked and written before anything starts
     if not runtime_for(paths).start(_progress):
         click.echo("microkube is already running")
-    if wait_ready:
+    if wait_ready or pending_addons(paths):
         status.wait_ready(paths, timeout, _progress)
         click.echo("microkube is ready")
+    if pending_addons(paths):
+        done = apply_pending_addons(paths, lambda text: click.echo(text, nl=False))
+        click.echo(f"launch configuration: {', '.join(done)} done")
 
 
 @click.command()

@@ -139,22 +139,28 @@ def save(path: Path, config: NodeConfig) -> None:
     write_atomic(path, yaml.safe_dump(asdict(config), sort_keys=False))
 
 
-def detect(env: Mapping[str, str] | None = None, in_snap: bool = False) -> NodeConfig:
-    """Settings for a new node, from the environment and the host.
+def detect(env: Mapping[str, str] | None = None, in_snap: bool = False,
+           settings: Mapping[str, str] | None = None) -> NodeConfig:
+    """Settings for a new node, from ``settings`` (a launch file's, by NodeConfig field),
+    else the environment, else the host.
 
     ``in_snap`` chooses how an invalid name's error says to set a valid one.
     Raises UsageError for a setting Kubernetes would refuse.
     """
     env = os.environ if env is None else env
+    settings = settings or {}
     overrides: dict[str, Any] = {}
     for key in ("POD_CIDR", "SERVICE_CIDR", "CLUSTER_DOMAIN", "REGISTRY_MIRROR", "CGROUP_ROOT"):
         if env.get(f"MICROKUBE_{key}"):
             overrides[key.lower()] = env[f"MICROKUBE_{key}"]
-    name = env.get("MICROKUBE_NODE_NAME") or socket.gethostname().lower()
-    ip = env.get("MICROKUBE_NODE_IP") or default_route_ip() or "127.0.0.1"
+    overrides.update({k: v for k, v in settings.items() if k not in ("node_name", "node_ip")})
+    name = settings.get("node_name") or env.get("MICROKUBE_NODE_NAME") or socket.gethostname().lower()
+    ip = settings.get("node_ip") or env.get("MICROKUBE_NODE_IP") or default_route_ip() or "127.0.0.1"
     try:
         return NodeConfig(node_name=name, node_ip=ip, **overrides)
     except NodeNameError as e:
+        if settings.get("node_name"):
+            raise  # the launch file's: its reader names the key
         source = "" if env.get("MICROKUBE_NODE_NAME") else " (this host's name)"
         raise UsageError(f"{e}{source}; {name_hint(name, in_snap)}") from None
 

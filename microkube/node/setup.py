@@ -10,10 +10,12 @@ starts.
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 from typing import Any
 
 from microkube.config import args, node, render
 from microkube.config.node import NodeConfig
+from microkube.datastore import encryption
 from microkube.paths import Paths
 from microkube.services.base import NodeContext
 from microkube.services.registry import control_plane_daemons
@@ -24,12 +26,21 @@ def load_context(paths: Paths) -> NodeContext:
     return NodeContext.load(paths)
 
 
-def prepare(paths: Paths) -> NodeContext:
-    # Settings first: a name or address Kubernetes would refuse leaves nothing on disk.
+def prepare(paths: Paths, launch_file: Path | None = None) -> NodeContext:
+    """Set up (or re-check) the node on disk; its context. UsageError for bad settings.
+
+    A node never set up takes its settings from ``launch_file``, else from the
+    well-known launch file if there is one (node/launch.py), else the environment.
+    """
+    from microkube.node.launch import first_start
+
+    # Settings first: a name, address or launch file that is refused leaves nothing on disk.
+    first_start(paths, launch_file)
     config = node.load_or_create(paths.state_file, in_snap=paths.in_snap)
     paths.ensure()
     args.install_defaults(paths)
     render.ensure_configs(paths, config)
+    encryption.ensure(paths)
     ensure_pki(paths, config)
     ctx = NodeContext(paths, config)
     for daemon in control_plane_daemons():

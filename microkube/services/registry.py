@@ -33,3 +33,12 @@ def daemon_running(name: str) -> str:
         if d.name == name or name in d.parts:
             return d.name
     raise KeyError(name)
+
+
+API_SERVER = "kube-apiserver"
+
+
+def api_server() -> str:
+    """The name of the Kubernetes API server: its argument file's name, and what to restart
+    (``restart_daemon`` restarts kubelite, which runs it) so it loads a new encryption key."""
+    return API_SERVER

@@ -18,6 +18,7 @@ import yaml
 
 from microkube.images.names import BUSYBOX_IMAGE
 from microkube.services.cgroups import CGROUP_FS
+from microkube.services.registry import control_plane_daemons
 from tests.e2e.addon_support import DnsResponder, status_addons
 from tests.snap.snapnode import SnapNode, require_root_and_tools, snap_node
 from tests.workloads import PVC, client_pod, pvc_pod
@@ -31,9 +32,8 @@ KUBEPODS = "/kubepods"
 CLUSTER_DNS = "10.152.183.10"
 UPSTREAM_NAME = "upstream.example.test"
 UPSTREAM_ADDRESS = "192.0.2.53"
-# The Kubernetes daemons run in one app, kubelite.
-DAEMON_APPS = ["daemon-cluster-agent", "daemon-containerd", "daemon-etcd", "daemon-flanneld",
-               "daemon-kubelite"]
+# Every daemon of the node is a daemon app of the snap (snapcraft.yaml; test_snap.py checks that).
+DAEMON_APPS = [f"daemon-{d.name}" for d in control_plane_daemons()]
 
 
 def pod_processes() -> list[int]:

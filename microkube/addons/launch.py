@@ -1,0 +1,27 @@
+"""The addon steps of a launch configuration, run once the new node is Ready."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from microkube.addons import engine
+from microkube.addons.context import Reporter
+from microkube.config import launch as launch_file
+from microkube.paths import Paths
+
+
+def apply_pending_addons(paths: Paths, write: Callable[[str], None]) -> list[str]:
+    """Run the launch file's addon steps left (the node must be Ready); the addons done.
+
+    Each step is dropped from the record once it succeeded, so a failure keeps the
+    rest for the next ``microkube start``. Raises what the addon engine raises.
+    """
+    steps = launch_file.pending_addons(paths)
+    done = []
+    while steps:
+        verb, tokens = steps[0]
+        (engine.enable if verb == "enable" else engine.disable)(paths, tokens, Reporter(write))
+        done.append(tokens[0])
+        steps = steps[1:]
+        launch_file.save_pending_addons(paths, steps)
+    return done

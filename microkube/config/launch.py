@@ -1,0 +1,165 @@
+"""The launch configuration: a YAML file that shapes a node at its first start.
+
+Read from the path given to ``microkube start --config FILE``, else from
+``<common>/.microkube.yaml`` (``$SNAP_COMMON/.microkube.yaml`` in the snap), and
+only while the node has never been set up. The keys follow MicroK8s's launch
+configuration (``version``, ``extraKubeletArgs``..., ``addons``) plus the node's
+own settings (``nodeName``, ``nodeAddress``, ``podCIDR``, ``serviceCIDR``,
+``clusterDomain``). Everything is checked (schema, addresses, addon names and
+arguments) before a byte is written; a bad file gets one line naming the key.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from microkube import yamlerrors
+from microkube.config import node
+from microkube.config.node import NodeConfig, NodeNameError
+from microkube.errors import UsageError
+from microkube.fsutil import write_atomic
+from microkube.paths import Paths
+from microkube.schemas import field_path, first_error, short_message
+
+VERSIONS = ["0.1.0"]
+WELL_KNOWN_NAME = ".microkube.yaml"
+# launch-file key -> the daemon whose argument file it extends (MicroK8s's names first).
+EXTRA_ARGS = {
+    "extraKubeAPIServerArgs": "kube-apiserver",
+    "extraKubeletArgs": "kubelet",
+    "extraKubeProxyArgs": "kube-proxy",
+    "extraKubeControllerManagerArgs": "kube-controller-manager",
+    "extraKubeSchedulerArgs": "kube-scheduler",
+    "extraContainerdArgs": "containerd",
+    "extraEtcdArgs": "etcd",
+    "extraFlanneldArgs": "flanneld",
+}
+# launch-file key -> NodeConfig field.
+NODE_SETTINGS = {"nodeName": "node_name", "nodeAddress": "node_ip", "podCIDR": "pod_cidr",
+                 "serviceCIDR": "service_cidr", "clusterDomain": "cluster_domain"}
+FLAG_PATTERN = r"^--[A-Za-z0-9][-A-Za-z0-9_.]*$"
+
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["version"],
+    "properties": {
+        "version": {"enum": VERSIONS},
+        **{key: {"type": "string", "minLength": 1} for key in NODE_SETTINGS},
+        **{key: {
+            "type": "object",
+            "additionalProperties": False,
+            # "--flag": value; null removes the flag from the default arguments.
+            "patternProperties": {FLAG_PATTERN: {"type": ["string", "number", "boolean", "null"]}},
+        } for key in EXTRA_ARGS},
+        "addons": {"type": "array", "items": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["name"],
+            "properties": {
+                "name": {"type": "string", "pattern": r"^([a-z0-9-]+/)?[a-z0-9][a-z0-9-]*$"},
+                "args": {"type": "array", "items": {"type": "string"}},
+                "disabled": {"type": "boolean"},
+            },
+        }},
+    },
+}
+
+
+@dataclass(frozen=True)
+class LaunchConfig:
+    """A checked launch file: node settings, per-daemon flags (None removes one), addon steps.
+
+    ``addons`` holds ("enable"|"disable", [name, *args]) in file order.
+    """
+
+    source: Path
+    settings: dict[str, str]
+    flags: dict[str, dict[str, str | None]]
+    addons: list[tuple[str, list[str]]]
+
+
+def well_known(paths: Paths) -> Path:
+    """Where a launch file is picked up without ``--config``."""
+    return paths.common / WELL_KNOWN_NAME
+
+
+def _flag_value(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def parse(text: str, source: Path) -> LaunchConfig:
+    """Check a launch file's text against the schema; UsageError naming the key otherwise."""
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise UsageError(f"{source}: not valid YAML{yamlerrors.where(e)}") from None
+    if doc is None:
+        doc = {}
+    err = first_error(SCHEMA, doc)
+    if err is not None:
+        raise UsageError(f"{source}: {field_path(err.absolute_path, doc)}: {short_message(err)}")
+    settings = {NODE_SETTINGS[k]: v for k, v in doc.items() if k in NODE_SETTINGS}
+    flags = {daemon: {flag.removeprefix("--"): _flag_value(v) for flag, v in doc[key].items()}
+             for key, daemon in EXTRA_ARGS.items() if key in doc}
+    addons = [("disable" if a.get("disabled") else "enable", [a["name"], *a.get("args", [])])
+              for a in doc.get("addons", [])]
+    return LaunchConfig(source, settings, flags, addons)
+
+
+def load(path: Path) -> LaunchConfig:
+    """Read and check a launch file; UsageError (one line) if it is missing or invalid."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such launch configuration file") from None
+    except OSError as e:
+        raise UsageError(f"{path}: cannot be read ({e.strerror})") from None
+    return parse(text, path)
+
+
+def node_config(paths: Paths, launch: LaunchConfig) -> NodeConfig:
+    """The new node's settings: the launch file's over the detected ones; errors name the key."""
+    try:
+        return node.detect(in_snap=paths.in_snap, settings=launch.settings)
+    except NodeNameError as e:
+        if "node_name" not in launch.settings:
+            raise
+        raise UsageError(f"{launch.source}: nodeName: {e}") from None
+    except UsageError as e:
+        message = str(e)
+        for key, field in NODE_SETTINGS.items():
+            if message.startswith(f"{field}:") and field in launch.settings:
+                raise UsageError(f"{launch.source}: {key}{message[len(field):]}") from None
+        raise
+
+
+def pending_addons_file(paths: Paths) -> Path:
+    """The addon steps of the launch file still to run once the node is Ready."""
+    return paths.var_dir / "launch-addons.json"
+
+
+def pending_addons(paths: Paths) -> list[tuple[str, list[str]]]:
+    """The steps still to run, in order ([] if none)."""
+    try:
+        raw = json.loads(pending_addons_file(paths).read_text())
+    except FileNotFoundError:
+        return []
+    return [(str(verb), [str(t) for t in tokens]) for verb, tokens in raw]
+
+
+def save_pending_addons(paths: Paths, steps: list[tuple[str, list[str]]]) -> None:
+    """Record the addon steps still to run (none: the record goes)."""
+    if steps:
+        write_atomic(pending_addons_file(paths), json.dumps(steps) + "\n")
+    else:
+        pending_addons_file(paths).unlink(missing_ok=True)

@@ -1,0 +1,2 @@
+"""The datastore around the embedded etcd: Secrets encrypted at rest, key rotation,
+backups and restores."""
