@@ -1,9 +1,12 @@
 // Command kube is microkube's multicall Kubernetes binary.
 //
-// One binary holds every Kubernetes component so the snap ships one copy of
-// the shared code instead of six. The component is chosen by the name the
-// binary is called under (a symlink such as kubelet -> kube) or, failing
-// that, by the first argument ("kube kubelet --version").
+// One binary holds every Kubernetes daemon so the snap ships one copy of the
+// shared code instead of five. The daemon is chosen by the name the binary is
+// called under (a symlink such as kubelet -> kube) or, failing that, by the
+// first argument ("kube kubelet --version"). "kube kubelite SPEC" runs the
+// node's daemons together in this one process (kubelite.go). kubectl is a
+// binary of its own (upstream's k8s.io/kubernetes/cmd/kubectl, see tools.go):
+// it starts faster than this one, whose init runs every daemon's package setup.
 package main
 
 import (
@@ -19,17 +22,13 @@ import (
 	_ "k8s.io/component-base/logs/json/register"          // JSON log format
 	_ "k8s.io/component-base/metrics/prometheus/clientgo" // client-go metrics
 	_ "k8s.io/component-base/metrics/prometheus/version"  // version metric
-	"k8s.io/component-base/logs"
-	kubectlcmd "k8s.io/kubectl/pkg/cmd"
-	kubectlutil "k8s.io/kubectl/pkg/cmd/util"
 	apiserver "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	controllermanager "k8s.io/kubernetes/cmd/kube-controller-manager/app"
 	proxy "k8s.io/kubernetes/cmd/kube-proxy/app"
 	scheduler "k8s.io/kubernetes/cmd/kube-scheduler/app"
 	kubelet "k8s.io/kubernetes/cmd/kubelet/app"
 
-	_ "k8s.io/client-go/plugin/pkg/client/auth" // kubectl auth plugins
-	_ "time/tzdata"                             // CronJob time zones
+	_ "time/tzdata" // CronJob time zones
 )
 
 var components = map[string]func() *cobra.Command{
@@ -43,14 +42,14 @@ var components = map[string]func() *cobra.Command{
 func main() {
 	name := filepath.Base(os.Args[0])
 	args := os.Args
-	if _, ok := components[name]; !ok && name != "kubectl" && len(os.Args) > 1 {
+	if _, ok := components[name]; !ok && name != kubeliteName && len(os.Args) > 1 {
 		// "kube <component> ..." form: shift the component name off.
 		name = os.Args[1]
 		args = os.Args[1:]
 	}
 	os.Args = args
-	if name == "kubectl" {
-		os.Exit(runKubectl())
+	if name == kubeliteName {
+		os.Exit(runKubelite(args[1:]))
 	}
 	newCommand, ok := components[name]
 	if !ok {
@@ -60,18 +59,8 @@ func main() {
 	os.Exit(cli.Run(newCommand()))
 }
 
-// runKubectl mirrors upstream's kubectl main: verbosity is set before the
-// command tree is built so plugin and kuberc handling can log.
-func runKubectl() int {
-	logs.GlogSetter(kubectlcmd.GetLogVerbosity(os.Args)) //nolint:errcheck
-	if err := cli.RunNoErrOutput(kubectlcmd.NewDefaultKubectlCommand()); err != nil {
-		kubectlutil.CheckErr(err)
-	}
-	return 0
-}
-
 func names() []string {
-	out := []string{"kubectl"}
+	out := []string{kubeliteName}
 	for n := range components {
 		out = append(out, n)
 	}

@@ -42,7 +42,7 @@ def status(paths: Paths) -> EncryptionStatus:
     ctx = load_context(paths)
     keys = encryption.read_keys(paths.encryption_config)
     return EncryptionStatus(
-        enabled=encryption.enabled(paths, ctx.args(api_server().name)),
+        enabled=encryption.enabled(paths, ctx.args(api_server())),
         stage=rotation.stage(paths.encryption_rotation_file),
         keys=tuple(k.name for k in keys),
         provider=encryption.PROVIDER,
@@ -74,7 +74,7 @@ def rotate_keys(paths: Paths, say: Callable[[str], None]) -> str:
     kubectl = Kubectl(paths)
 
     def restart() -> None:
-        runtime.restart_daemon(api_server().name, timeout=API_SERVER_RESTART_TIMEOUT)
+        runtime.restart_daemon(api_server(), timeout=API_SERVER_RESTART_TIMEOUT)
 
     def reencrypt() -> None:
         listing = kubectl.run(["get", "secrets", "--all-namespaces", "-o", "json"],

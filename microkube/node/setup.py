@@ -47,7 +47,9 @@ def prepare(paths: Paths, launch_file: Path | None = None) -> NodeContext:
         ensure_pki(paths, config)
     ctx = NodeContext(paths, config)
     for daemon in daemons_for(config):
-        ctx.args(daemon.name)  # raises UsageError naming the file and line
+        # Each argument file: a daemon's own, or one per part of kubelite.
+        for name in daemon.parts or (daemon.name,):
+            ctx.args(name)  # raises UsageError naming the file and line
     return ctx
 
 

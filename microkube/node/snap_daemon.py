@@ -33,8 +33,8 @@ def prepare_once(paths: Paths) -> NodeContext:
 
 
 def wait_for_dependencies(ctx: NodeContext, name: str) -> None:
-    for dep_name in by_name(name).after:
-        dep = by_name(dep_name)
+    for dep_name in by_name(name, ctx.node).after:
+        dep = by_name(dep_name, ctx.node)
         while not dep.ready(ctx):
             time.sleep(WAIT_STEP)
         dep.after_ready(ctx)  # idempotent: e.g. only missing images are imported
@@ -42,7 +42,7 @@ def wait_for_dependencies(ctx: NodeContext, name: str) -> None:
 
 def run(name: str) -> None:
     ctx = prepare_once(Paths.from_env())
-    daemon = by_name(name)
+    daemon = by_name(name, ctx.node)
     wait_for_dependencies(ctx, name)
     while not daemon.can_start(ctx):
         time.sleep(WAIT_STEP)
@@ -54,14 +54,15 @@ def run(name: str) -> None:
 def cleanup(name: str) -> None:
     """The post-stop command: snapd runs it after every stop of the app, restarts included.
 
-    Pods run on while only the kubelet restarts, so their volumes stay mounted then.
+    Pods run on while only kubelite (the kubelet's process) restarts, so their volumes stay
+    mounted then.
     containerd's stop ends the pods (their shims went with containerd's cgroup), so
     after it the pods' processes, mounts and cgroups go, as after the supervisor's stop.
     """
     ctx = setup.load_context(Paths.from_env())
-    if name == "kubelet" and by_name("containerd").ready(ctx):
+    if name == "kubelite" and by_name("containerd", ctx.node).ready(ctx):
         return
-    by_name(name).cleanup(ctx)
+    by_name(name, ctx.node).cleanup(ctx)
     if name == "containerd":
         stop_pods(ctx)
 

@@ -124,6 +124,19 @@ def assess(daemons: dict[str, str] | None, api_ready: int, node_ready: bool,
     return NodeState.READY, ""
 
 
+def _with_failed_part(paths: Paths, states: dict[str, str]) -> dict[str, str]:
+    """``states`` with kubelite's, when it is not ready, naming the part that ended it last."""
+    from microkube.services.kubernetes import failed_part
+
+    state = states.get("kubelite")
+    if state is None or state == "ready":
+        return states
+    failed = failed_part(paths)
+    if failed is None:
+        return states
+    return {**states, "kubelite": f"{state}: {failed[0]} failed ({failed[1][:200]})"}
+
+
 def gather(paths: Paths) -> NodeStatus:
     """Look at the node once; never raises for a node that is down or was never set up."""
     if not is_set_up(paths):
@@ -137,7 +150,7 @@ def gather(paths: Paths) -> NodeStatus:
     states = runtime.daemon_states()
     api_ready, node_ready = 0, False
     if states is not None:
-        st.daemons = states
+        states = st.daemons = _with_failed_part(paths, states)
         try:
             # A worker has no admin credentials; its kubelet's may read its own Node.
             api = KubeApi.for_user(paths, "kubelet" if worker else "admin", timeout=1.0)

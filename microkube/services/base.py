@@ -45,6 +45,8 @@ class Daemon:
     binary: ClassVar[str]
     # Daemons that must have become ready once before this one starts.
     after: ClassVar[tuple[str, ...]] = ()
+    # The upstream daemons this one process runs, each with its own argument file (kubelite).
+    parts: ClassVar[tuple[str, ...]] = ()
     # Seconds to wait after SIGTERM before SIGKILL.
     stop_timeout: ClassVar[float] = 10.0
 

@@ -11,7 +11,7 @@ from microkube.services.base import Daemon, NodeContext
 class Flanneld(Daemon):
     name = "flanneld"
     binary = "flanneld"
-    after = ("kube-apiserver", "kubelet")
+    after = ("kubelite",)
 
     def can_start(self, ctx: NodeContext) -> bool:
         # flanneld exits if its Node has no pod CIDR yet; wait rather than crash-loop.

@@ -1,21 +1,89 @@
-"""The Kubernetes daemons, all run from the one multicall ``kube`` binary."""
+"""The Kubernetes daemons, all run in one process: ``kube kubelite`` (components/kube).
+
+Each daemon (a *part* of kubelite) keeps its own argument file in args/, read
+and expanded at every start as before; kubelite receives them together in a
+small JSON spec and runs upstream's command for each. If a part ends, kubelite
+writes its name to ``kubelite.failed`` and exits, so the whole process restarts
+and ``status`` can say which part failed.
+"""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import ClassVar
+
+from microkube.errors import MicrokubeError
+from microkube.fsutil import write_atomic
+from microkube.paths import Paths
 from microkube.probes import http_ok
 from microkube.services.base import Daemon, NodeContext
 
+# The parts of a control-plane node, in the order kubelite starts them.
+CONTROL_PLANE_PARTS = ("kube-apiserver", "kubelet", "kube-scheduler", "kube-proxy",
+                       "kube-controller-manager")
+# The parts of a worker: pods and their Services, nothing that holds cluster state.
+WORKER_PARTS = ("kubelet", "kube-proxy")
+# Go's GC on a heap that stays well below the node's memory: a soft limit (GOMEMLIMIT)
+# that only makes the GC work harder near it, with headroom over kubelite's idle heap.
+GOMEMLIMIT_DEFAULT = "600MiB"
 
-class KubeApiserver(Daemon):
-    name = "kube-apiserver"
-    binary = "kube-apiserver"
-    after = ("etcd",)
+
+def failed_file(paths: Paths) -> Path:
+    """Where kubelite writes the part that ended it: its name, then the reason (one line)."""
+    return paths.run_dir / "kubelite.failed"
+
+
+def failed_part(paths: Paths) -> tuple[str, str] | None:
+    """(part, reason) of the part that ended the last kubelite, or None if none did since."""
+    try:
+        name, _, reason = failed_file(paths).read_text().partition("\n")
+    except OSError:
+        return None
+    return (name.strip(), reason.strip()) if name.strip() else None
+
+
+class Kubelite(Daemon):
+    """The API server, controller-manager, scheduler, kubelet and kube-proxy in one process."""
+
+    name = "kubelite"
+    binary = "kube"
+    # containerd's after_ready imports the shipped images (the pause image among them);
+    # kubelite also waits for containerd's socket itself before it starts the kubelet.
+    after = ("etcd", "containerd")
+    # The kubelet and the API server shut down gracefully within kubelite's own 8 s.
+    stop_timeout = 15.0
+    parts: ClassVar[tuple[str, ...]] = CONTROL_PLANE_PARTS
+
+    def spec_file(self, paths: Paths) -> Path:
+        return paths.run_dir / "kubelite.json"
+
+    def prepare(self, ctx: NodeContext) -> None:
+        ctx.paths.kubelet_root.mkdir(parents=True, exist_ok=True)
+        if ctx.node.cgroup_root:
+            from microkube.services.cgroups import ensure_cgroup
+
+            ensure_cgroup(ctx.node.cgroup_root)
+        # Every start reads every part's argument file again: an edit applies at a restart.
+        spec = {
+            "parts": {part: ctx.args(part) for part in self.parts},
+            "ready_kubeconfig": str(ctx.paths.kubeconfig("controller")),
+            "failed_file": str(failed_file(ctx.paths)),
+            "runtime_socket": str(ctx.paths.containerd_socket),
+        }
+        ctx.paths.run_dir.mkdir(parents=True, exist_ok=True)
+        write_atomic(self.spec_file(ctx.paths), json.dumps(spec, indent=1))
+
+    def command(self, ctx: NodeContext) -> list[str]:
+        return [str(ctx.paths.binary(self.binary)), "kubelite", str(self.spec_file(ctx.paths))]
+
+    def environment(self, ctx: NodeContext) -> dict[str, str]:
+        env = super().environment(ctx)
+        env.setdefault("GOMEMLIMIT", GOMEMLIMIT_DEFAULT)
+        return env
 
     def ready(self, ctx: NodeContext) -> bool:
-        # As the admin: with authorization AlwaysAllow the API server refuses anonymous requests.
-        from microkube.kube.api import admin_tls_context
-
-        return http_ok(f"{ctx.node.api_url}/readyz", context=admin_tls_context(ctx.paths))
+        return all(part_ready(ctx, part) for part in self.parts)
 
     def after_ready(self, ctx: NodeContext) -> None:
         # The roles our host daemons (flannel) need; idempotent, so every start re-applies them.
@@ -24,41 +92,6 @@ class KubeApiserver(Daemon):
 
         Kubectl(ctx.paths).apply(render("bootstrap-rbac.yaml.j2", flannel_user="flannel"),
                                  what="applying the bootstrap RBAC")
-
-
-class KubeControllerManager(Daemon):
-    name = "kube-controller-manager"
-    binary = "kube-controller-manager"
-    after = ("kube-apiserver",)
-
-    def ready(self, ctx: NodeContext) -> bool:
-        # Its serving certificate is self-signed and it listens on loopback only.
-        return http_ok(f"https://127.0.0.1:{ctx.paths.ports.controller_manager}/healthz")
-
-
-class KubeScheduler(Daemon):
-    name = "kube-scheduler"
-    binary = "kube-scheduler"
-    after = ("kube-apiserver",)
-
-    def ready(self, ctx: NodeContext) -> bool:
-        return http_ok(f"https://127.0.0.1:{ctx.paths.ports.scheduler}/healthz")
-
-
-class Kubelet(Daemon):
-    name = "kubelet"
-    binary = "kubelet"
-    after = ("kube-apiserver", "containerd")
-
-    def prepare(self, ctx: NodeContext) -> None:
-        ctx.paths.kubelet_root.mkdir(parents=True, exist_ok=True)
-        if ctx.node.cgroup_root:
-            from microkube.services.cgroups import ensure_cgroup
-
-            ensure_cgroup(ctx.node.cgroup_root)
-
-    def ready(self, ctx: NodeContext) -> bool:
-        return http_ok(f"http://127.0.0.1:{ctx.paths.ports.kubelet_healthz}/healthz")
 
     def cleanup(self, ctx: NodeContext) -> None:
         from microkube.services.cleanup import unmount_below
@@ -70,10 +103,35 @@ class Kubelet(Daemon):
             remove_cgroup(ctx.node.cgroup_root)
 
 
-class KubeProxy(Daemon):
-    name = "kube-proxy"
-    binary = "kube-proxy"
-    after = ("kube-apiserver",)
+class WorkerKubelite(Kubelite):
+    """A worker's kubelite: only the kubelet and kube-proxy, against a control plane's API
+    server. It needs no datastore and applies nothing (a worker holds no admin credential)."""
 
-    def ready(self, ctx: NodeContext) -> bool:
-        return http_ok(f"http://127.0.0.1:{ctx.paths.ports.kube_proxy_healthz}/healthz")
+    after: ClassVar[tuple[str, ...]] = ("containerd",)
+    parts = WORKER_PARTS
+
+    def after_ready(self, ctx: NodeContext) -> None:
+        """Nothing: the control plane applies the cluster's RBAC."""
+
+
+def part_ready(ctx: NodeContext, part: str) -> bool:
+    """True once ``part`` of kubelite serves its health endpoint (quick: one local request).
+
+    Raises MicrokubeError for a name that is not a part.
+    """
+    ports = ctx.paths.ports
+    if part == "kube-apiserver":
+        # As the admin: with authorization AlwaysAllow the API server refuses anonymous requests.
+        from microkube.kube.api import admin_tls_context
+
+        return http_ok(f"{ctx.node.api_url}/readyz", context=admin_tls_context(ctx.paths))
+    urls = {
+        # Self-signed serving certificates, on loopback only.
+        "kube-controller-manager": f"https://127.0.0.1:{ports.controller_manager}/healthz",
+        "kube-scheduler": f"https://127.0.0.1:{ports.scheduler}/healthz",
+        "kubelet": f"http://127.0.0.1:{ports.kubelet_healthz}/healthz",
+        "kube-proxy": f"http://127.0.0.1:{ports.kube_proxy_healthz}/healthz",
+    }
+    if part not in urls:
+        raise MicrokubeError(f"no kubelite part named {part}")
+    return http_ok(urls[part])

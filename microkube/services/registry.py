@@ -8,19 +8,12 @@ from microkube.services.cluster_agent import ClusterAgent
 from microkube.services.containerd import Containerd
 from microkube.services.etcd import Etcd
 from microkube.services.flannel import Flanneld
-from microkube.services.kubernetes import (
-    KubeApiserver,
-    KubeControllerManager,
-    Kubelet,
-    KubeProxy,
-    KubeScheduler,
-)
+from microkube.services.kubernetes import Kubelite, WorkerKubelite
 
 
 def control_plane_daemons() -> list[Daemon]:
-    """Every daemon: what a control-plane node runs."""
-    return [Etcd(), Containerd(), KubeApiserver(), KubeControllerManager(), KubeScheduler(),
-            Kubelet(), KubeProxy(), Flanneld(), ClusterAgent()]
+    """A control-plane node's daemons, in start order."""
+    return [Etcd(), Containerd(), Kubelite(), Flanneld(), ClusterAgent()]
 
 
 def worker_daemons() -> list[Daemon]:
@@ -28,7 +21,7 @@ def worker_daemons() -> list[Daemon]:
 
     No datastore, no API server, no agent: a worker holds no cluster secret.
     """
-    return [Containerd(), Kubelet(), KubeProxy(), Flanneld()]
+    return [Containerd(), WorkerKubelite(), Flanneld()]
 
 
 def daemons_for(node: NodeConfig) -> list[Daemon]:
@@ -36,13 +29,31 @@ def daemons_for(node: NodeConfig) -> list[Daemon]:
     return worker_daemons() if node.is_worker else control_plane_daemons()
 
 
-def by_name(name: str) -> Daemon:
-    for d in control_plane_daemons():
+def by_name(name: str, node: NodeConfig | None = None) -> Daemon:
+    """The daemon called ``name`` on a node with the settings ``node`` (a control plane's
+    when None); KeyError if there is none."""
+    for d in (control_plane_daemons() if node is None else daemons_for(node)):
         if d.name == name:
             return d
     raise KeyError(name)
 
 
-def api_server() -> Daemon:
-    """The daemon that serves the Kubernetes API (restarted to load a new encryption key)."""
-    return by_name("kube-apiserver")
+def daemon_running(name: str) -> str:
+    """The daemon that runs ``name``: itself, or kubelite for one of kubelite's parts
+    (kube-apiserver, kubelet...), so callers may keep naming what they mean to restart.
+
+    Raises KeyError for a name that is neither a daemon nor a part.
+    """
+    for d in control_plane_daemons():
+        if d.name == name or name in d.parts:
+            return d.name
+    raise KeyError(name)
+
+
+API_SERVER = "kube-apiserver"
+
+
+def api_server() -> str:
+    """The name of the Kubernetes API server: its argument file's name, and what to restart
+    (``restart_daemon`` restarts kubelite, which runs it) so it loads a new encryption key."""
+    return API_SERVER

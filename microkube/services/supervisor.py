@@ -35,7 +35,7 @@ BACKOFF_MAX = 30.0
 STABLE_AFTER = 60.0
 ROTATE_EVERY = 30.0
 # How often a daemon waiting on its start condition checks it again.
-GATE_RECHECK = 0.3
+GATE_RECHECK = 0.1
 # How often certificates are checked; leaf certificates are renewed well before they expire.
 CERT_CHECK_EVERY = 6 * 3600.0
 

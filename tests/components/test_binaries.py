@@ -6,6 +6,7 @@ failed when the built tree lacks a binary (a build regression).
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -74,3 +75,30 @@ def test_etcd_takes_the_usual_etcd_flags() -> None:
                          check=False)
     for flag in ("--initial-cluster", "--data-dir", "--listen-client-urls"):
         assert flag in out.stdout + out.stderr
+
+
+def _kubelite(tmp_path: Path, parts: dict[str, list[str]]) -> tuple[subprocess.CompletedProcess[str], Path]:
+    kube = PATHS.bin_dir / "kube"
+    require_built(kube)
+    failed = tmp_path / "kubelite.failed"
+    spec = tmp_path / "kubelite.json"
+    spec.write_text(json.dumps({"parts": parts, "ready_kubeconfig": str(tmp_path / "none"),
+                                "failed_file": str(failed)}))
+    out = subprocess.run([str(kube), "kubelite", str(spec)], capture_output=True, text=True,
+                         timeout=60, stdin=subprocess.DEVNULL, check=False)
+    return out, failed
+
+
+def test_kubelite_names_the_part_that_ended_it(tmp_path: Path) -> None:
+    out, failed = _kubelite(tmp_path, {"kube-scheduler": ["--no-such-flag=1"]})
+    assert out.returncode == 1, out.stderr
+    name, reason = failed.read_text().split("\n", 1)
+    assert name == "kube-scheduler"
+    assert "no-such-flag" in reason
+
+
+def test_kubelite_refuses_an_unknown_part(tmp_path: Path) -> None:
+    out, failed = _kubelite(tmp_path, {"kube-nothing": []})
+    assert out.returncode == 2
+    assert 'unknown part "kube-nothing"' in out.stderr
+    assert not failed.exists()

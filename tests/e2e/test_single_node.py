@@ -119,9 +119,8 @@ def test_objects_survive_stop_and_start(node: TestNode) -> None:
     node.kubectl("get", "serviceaccount", "nobody")
 
 
-@pytest.mark.parametrize("daemon", ["etcd", "containerd", "kube-apiserver",
-                                    "kube-controller-manager", "kube-scheduler", "kubelet",
-                                    "kube-proxy", "flanneld", "cluster-agent"])
+@pytest.mark.parametrize("daemon", ["etcd", "containerd", "kubelite", "flanneld",
+                                    "cluster-agent"])
 def test_killed_daemon_is_restarted(node: TestNode, daemon: str) -> None:
     state = node.supervisor_state()
     assert state is not None
@@ -136,6 +135,31 @@ def test_killed_daemon_is_restarted(node: TestNode, daemon: str) -> None:
 
     node.wait_for(f"{daemon} to be restarted", restarted, timeout=120, every=0.5)
     node.wait_for("the node to be Ready", lambda: _node_ready(node), timeout=120)
+    _web_available(node)
+
+
+def test_a_failed_part_of_kubelite_is_named_and_an_args_edit_applies(node: TestNode) -> None:
+    # A user breaks one daemon's argument file and restarts: kubelite, which runs every
+    # Kubernetes daemon, exits, and status names the part that failed.
+    args = node.root / "data" / "args" / "kube-scheduler"
+    before = args.read_text()
+    args.write_text(before + "--no-such-flag=1\n")
+    state = node.supervisor_state()
+    assert state is not None
+    os.kill(state["daemons"]["kubelite"]["pid"], signal.SIGTERM)
+    try:
+        def named() -> bool:
+            st = yaml.safe_load(node.run("status", "--format", "yaml", check=False).stdout)
+            return "kube-scheduler failed" in str(st.get("daemons", {}).get("kubelite", ""))
+
+        node.wait_for("status to name the failed part", named, timeout=60, every=0.3)
+        st = yaml.safe_load(node.run("status", "--format", "yaml", check=False).stdout)
+        assert "no-such-flag" in st["daemons"]["kubelite"]
+    finally:
+        args.write_text(before)
+    node.run("status", "--wait-ready", "--timeout", "120", timeout=150)
+    st = yaml.safe_load(node.run("status", "--format", "yaml").stdout)
+    assert st["daemons"]["kubelite"] == "ready"
     _web_available(node)
 
 
@@ -166,7 +190,7 @@ def test_config_inspect_version_and_images(node: TestNode, tmp_path: Path) -> No
     with tarfile.open(report) as tar:
         names = tar.getnames()
     assert {"status.yaml", "versions.json"} <= set(names)
-    assert any(n.startswith("logs/") and n.endswith("kubelet.log") for n in names)
+    assert any(n.startswith("logs/") and n.endswith("kubelite.log") for n in names)
     assert any(n.startswith("args/") and n.endswith("kube-apiserver") for n in names)
 
     exported = tmp_path / "images"

@@ -52,8 +52,8 @@ def test_snap_pack_packs_the_real_metadata(snap_tool: str, prime: Path, tmp_path
 BREAKAGES: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     "a bad restart condition": (lambda d: d["apps"]["daemon-etcd"].update(
         {"restart-condition": "sometimes"}), "invalid restart condition"),
-    "a command that is not in the snap": (lambda d: d["apps"]["daemon-kubelet"].update(
-        {"command": "bin/no-such-launcher kubelet"}), '"bin/no-such-launcher" does not exist'),
+    "a command that is not in the snap": (lambda d: d["apps"]["daemon-kubelite"].update(
+        {"command": "bin/no-such-launcher kubelite"}), '"bin/no-such-launcher" does not exist'),
     "an invalid snap name": (lambda d: d.update({"name": "Microkube_"}), "invalid snap name"),
     "no version": (lambda d: d.pop("version"), "invalid snap version"),
     "an unknown confinement": (lambda d: d.update({"confinement": "loose"}),

@@ -7,7 +7,12 @@ from tests import bench, bench_addons
 
 def test_report_names_every_figure() -> None:
     results = {
-        "time_to_ready": {"runs_s": [9.0, 8.5, 9.5], "median_s": 9.0},
+        "time_to_ready": {"runs_s": [9.0, 8.5, 9.5, 8.0, 8.8], "median_s": 8.8, "max_s": 9.5,
+                          "first_after_drop_s": 9.0, "all_serving_median_s": 10.5,
+                          "all_serving_runs_s": [10.0, 10.5, 11.0, 10.2, 10.9],
+                          "timelines": [{}, {"etcd serving": 0.9, "API server ready": 2.25,
+                                             "pod CIDR on the Node": 6.0,
+                                             "Node Ready": 4.0}]},
         "idle_memory": {"total_rss_mb": 800.0, "total_pss_mb": 380.0,
                         "processes": {"kubelet": {"rss_mb": 100.0, "pss_mb": 30.0, "count": 1}}},
         "status_latency": {"median_ms": 120, "max_ms": 150},
@@ -20,7 +25,12 @@ def test_report_names_every_figure() -> None:
         "snap": {"size_mb": 221.6},
     }
     text = bench.render(results)
-    assert "median of 3 cold starts: 9.0 s" in text
+    assert "Node Ready, 5 cold starts: median 8.8 s, max 9.5 s" in text
+    assert "every daemon serves" in text and "median 10.5 s" in text
+    assert "first start after dropping the page cache: 9.0 s" in text
+    assert "2.25 s  (+1.35)  API server ready" in text
+    assert "4.00 s  (+1.75)  Node Ready" in text and "6.00 s  (+2.00)  pod CIDR" in text
+    assert "before: median 6.5 s" in text and "k3s 25-40 s" in text
     assert "PSS 380.0 MB" in text and "kubelet" in text
     assert "status latency: median 120 ms" in text
     assert "dns" in text and "7.8 s" in text and "enable again 1.4 s" in text

@@ -194,3 +194,24 @@ def test_every_format_parses_in_every_state(node_in: tuple[str, Path]) -> None:
                             else f"microkube is running ({top['message']})")
         enabled = lines.index("  enabled:")
         assert lines[enabled + 1].split()[:3] == ["dns", "#", "(core)"]
+
+
+def test_status_names_the_part_of_kubelite_that_failed(tmp_path: Path) -> None:
+    paths = _set_up(tmp_path / "root")
+    me = psutil.Process()
+    daemons = {d.name: DaemonState(state="ready", pid=me.pid) for d in control_plane_daemons()}
+    daemons["kubelite"] = DaemonState(state="backoff")
+    SupervisorState(pid=me.pid, create_time=me.create_time(), started_at=time.time(),
+                    daemons=daemons).save(paths.supervisor_state)
+    # What kubelite writes when a part ends it: the part, then the reason.
+    paths.run_dir.mkdir(parents=True, exist_ok=True)
+    (paths.run_dir / "kubelite.failed").write_text("kube-scheduler\nunknown flag: --nope\n")
+    doc = yaml.safe_load(_status(tmp_path / "root", "yaml").stdout)
+    assert doc["daemons"]["kubelite"] == "backoff: kube-scheduler failed (unknown flag: --nope)"
+    assert "kube-scheduler failed" in doc["microkube"]["message"]
+    # Once kubelite serves again, the old failure is history, not its state.
+    daemons["kubelite"] = DaemonState(state="ready", pid=me.pid)
+    SupervisorState(pid=me.pid, create_time=me.create_time(), started_at=time.time(),
+                    daemons=daemons).save(paths.supervisor_state)
+    doc = yaml.safe_load(_status(tmp_path / "root", "yaml").stdout)
+    assert doc["daemons"]["kubelite"] == "ready"

@@ -11,7 +11,7 @@ from microkube.errors import MicrokubeError, UsageError
 from microkube.node.runtime.base import NodeRuntime, Progress, wait_until
 from microkube.services import snapctl
 from microkube.services.base import Daemon, NodeContext
-from microkube.services.registry import control_plane_daemons, daemons_for
+from microkube.services.registry import control_plane_daemons, daemon_running, daemons_for
 
 
 class SnapdRuntime(NodeRuntime):
@@ -58,9 +58,14 @@ class SnapdRuntime(NodeRuntime):
         return True
 
     def restart_daemon(self, name: str, timeout: float = 60.0) -> None:
-        daemon = next((d for d in self._daemons() if d.name == name), None)
+        try:
+            running = daemon_running(name)
+        except KeyError:
+            raise MicrokubeError(f"no daemon named {name}") from None
+        daemon = next((d for d in self._daemons() if d.name == running), None)
         if daemon is None:
-            raise MicrokubeError(f"no daemon named {name}")
+            raise MicrokubeError(f"{name} does not run on this node")
+        name = daemon.name
         if not self.is_running():
             return
         snapctl.restart(name)

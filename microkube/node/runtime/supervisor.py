@@ -86,6 +86,12 @@ class SupervisorRuntime(NodeRuntime):
         # The supervisor restarts any daemon that exits, so ending it is enough.
         import psutil
 
+        from microkube.services.registry import daemon_running
+
+        try:
+            name = daemon_running(name)
+        except KeyError:
+            raise MicrokubeError(f"no daemon named {name}") from None
         state = self.running_supervisor()
         if state is None:
             return

@@ -1,0 +1,259 @@
+// kubelite: the node's Kubernetes daemons in one Go process, as MicroK8s's
+// kubelite runs them, but without patching upstream: each daemon is upstream's
+// own cobra command, given the arguments microkube read from its file in args/.
+//
+// The API server starts first; the other daemons start once it answers
+// /readyz, so none of them spends its first seconds in a retry backoff. When
+// any daemon returns, the process writes which one to the spec's failed_file
+// and exits non-zero: its supervisor (microkube's, or snapd) restarts it whole.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"syscall"
+	"time"
+	_ "unsafe" // go:linkname
+
+	"github.com/spf13/cobra"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/component-base/cli"
+	logsapi "k8s.io/component-base/logs/api/v1"
+	"k8s.io/component-base/version"
+	"k8s.io/klog/v2"
+)
+
+const kubeliteName = "kubelite"
+
+// Each upstream daemon installs its SIGTERM handler through
+// k8s.io/apiserver/pkg/server.SetupSignalContext, which allows one call per
+// process (it closes this channel). kubelite gives every daemon a fresh one,
+// starting the daemons one at a time so no two calls race; each daemon then
+// receives SIGTERM itself and shuts down as it would alone.
+//
+//go:linkname onlyOneSignalHandler k8s.io/apiserver/pkg/server.onlyOneSignalHandler
+var onlyOneSignalHandler chan struct{}
+
+// startOrder: the API server first. The daemons that set up their signal
+// handler while they start come next, each waited for; the controller-manager
+// sets it up only with a feature gate on, so it comes last and is not waited for.
+var startOrder = []string{"kube-apiserver", "kubelet", "kube-scheduler", "kube-proxy", "kube-controller-manager"}
+
+// callsSetupSignal: the daemons that always call SetupSignalContext while starting.
+var callsSetupSignal = map[string]bool{"kube-apiserver": true, "kubelet": true, "kube-scheduler": true}
+
+const (
+	apiReadyTimeout  = 5 * time.Minute
+	signalSetupLimit = time.Minute
+	stopGrace        = 8 * time.Second
+)
+
+type kubeliteSpec struct {
+	// Parts: daemon name -> its arguments (without the program name).
+	Parts map[string][]string `json:"parts"`
+	// ReadyKubeconfig: credentials to ask the API server for /readyz.
+	ReadyKubeconfig string `json:"ready_kubeconfig"`
+	// FailedFile: where the name of the daemon that ended the process is written.
+	FailedFile string `json:"failed_file"`
+	// RuntimeSocket: the container runtime's socket; the kubelet starts once it accepts,
+	// so kubelite itself need not wait for the runtime before starting the API server.
+	RuntimeSocket string `json:"runtime_socket"`
+}
+
+type partExit struct {
+	name string
+	err  error
+}
+
+func runKubelite(args []string) int {
+	if len(args) == 1 && args[0] == "--version" {
+		fmt.Printf("Kubernetes %s (kubelite)\n", version.Get().GitVersion)
+		return 0
+	}
+	if len(args) != 1 {
+		fmt.Fprintln(os.Stderr, "usage: kube kubelite SPEC.json")
+		return 2
+	}
+	spec, err := readSpec(args[0])
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "kubelite: %v\n", err)
+		return 2
+	}
+	_ = os.Remove(spec.FailedFile)
+	// Every daemon applies its logging options; the same options twice are fine.
+	logsapi.ReapplyHandling = logsapi.ReapplyHandlingIgnoreUnchanged
+
+	stop := make(chan os.Signal, 2)
+	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
+	exits := make(chan partExit, len(spec.Parts))
+	start := func(name string) {
+		onlyOneSignalHandler = make(chan struct{})
+		cmd := components[name]() // the API server sets up its handler here
+		cmd.SetArgs(spec.Parts[name])
+		klog.InfoS("kubelite: starting", "part", name)
+		go func() { exits <- partExit{name, runPart(cmd)} }()
+	}
+
+	for _, name := range ordered(spec.Parts) {
+		if name == "kubelet" && spec.RuntimeSocket != "" {
+			if code, done := waitFor(name, socketAccepts(spec.RuntimeSocket), apiReadyTimeout, exits, stop, spec); done {
+				return code
+			}
+		}
+		start(name)
+		if name == "kube-apiserver" {
+			if code, done := waitFor(name, apiReady(spec.ReadyKubeconfig), apiReadyTimeout, exits, stop, spec); done {
+				return code
+			}
+		} else if callsSetupSignal[name] {
+			if code, done := waitFor(name, signalSetUp, signalSetupLimit, exits, stop, spec); done {
+				return code
+			}
+		}
+	}
+	klog.InfoS("kubelite: all parts started", "parts", len(spec.Parts))
+	select {
+	case e := <-exits:
+		return failed(spec, e)
+	case <-stop:
+		return stopping(exits)
+	}
+}
+
+func readSpec(path string) (*kubeliteSpec, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var spec kubeliteSpec
+	if err := json.Unmarshal(raw, &spec); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	for name := range spec.Parts {
+		if _, ok := components[name]; !ok {
+			return nil, fmt.Errorf("%s: unknown part %q", path, name)
+		}
+	}
+	if len(spec.Parts) == 0 || spec.FailedFile == "" {
+		return nil, fmt.Errorf("%s: needs parts and failed_file", path)
+	}
+	return &spec, nil
+}
+
+func ordered(parts map[string][]string) []string {
+	rank := map[string]int{}
+	for i, n := range startOrder {
+		rank[n] = i
+	}
+	out := make([]string, 0, len(parts))
+	for n := range parts {
+		out = append(out, n)
+	}
+	sort.Slice(out, func(i, j int) bool { return rank[out[i]] < rank[out[j]] })
+	return out
+}
+
+// runPart runs one daemon's command as its own binary would (cli.Run), and
+// returns when the daemon ends.
+func runPart(cmd *cobra.Command) error {
+	return cli.RunNoErrOutput(cmd)
+}
+
+func signalSetUp() bool {
+	select {
+	case <-onlyOneSignalHandler:
+		return true
+	default:
+		return false
+	}
+}
+
+// apiReady: true once the API server answers /readyz with ok.
+func apiReady(kubeconfig string) func() bool {
+	var client kubernetes.Interface
+	return func() bool {
+		if client == nil {
+			cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+			if err != nil {
+				return false
+			}
+			cfg.Timeout = time.Second
+			if client, err = kubernetes.NewForConfig(cfg); err != nil {
+				client = nil
+				return false
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		body, err := client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+		return err == nil && string(body) == "ok"
+	}
+}
+
+// socketAccepts: true once the unix socket at path accepts a connection.
+func socketAccepts(path string) func() bool {
+	return func() bool {
+		conn, err := net.DialTimeout("unix", path, time.Second)
+		if err != nil {
+			return false
+		}
+		_ = conn.Close()
+		return true
+	}
+}
+
+// waitFor polls cond until it holds (done=false), or until a part exits, a
+// signal arrives or the limit passes (done=true, with the exit code).
+func waitFor(name string, cond func() bool, limit time.Duration, exits chan partExit,
+	stop chan os.Signal, spec *kubeliteSpec) (int, bool) {
+	deadline := time.Now().Add(limit)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case e := <-exits:
+			return failed(spec, e), true
+		case <-stop:
+			return stopping(exits), true
+		case <-tick.C:
+			if time.Now().After(deadline) {
+				return failed(spec, partExit{name, fmt.Errorf("not started within %s", limit)}), true
+			}
+		}
+	}
+	return 0, false
+}
+
+// failed records which part ended the process, for `microkube status`.
+func failed(spec *kubeliteSpec, e partExit) int {
+	reason := "exited"
+	if e.err != nil {
+		reason = e.err.Error()
+	}
+	klog.ErrorS(e.err, "kubelite: a part ended; exiting so the whole process restarts", "part", e.name)
+	klog.Flush()
+	tmp := filepath.Join(filepath.Dir(spec.FailedFile), "."+filepath.Base(spec.FailedFile)+".tmp")
+	if err := os.WriteFile(tmp, []byte(e.name+"\n"+reason+"\n"), 0o644); err == nil {
+		_ = os.Rename(tmp, spec.FailedFile)
+	}
+	return 1
+}
+
+// stopping: each daemon got the signal too and shuts down; give them a little while.
+func stopping(exits chan partExit) int {
+	klog.InfoS("kubelite: stopping")
+	select {
+	case <-exits: // the first part to finish its shutdown; the rest are ending too
+		time.Sleep(500 * time.Millisecond)
+	case <-time.After(stopGrace):
+	}
+	klog.Flush()
+	return 0
+}

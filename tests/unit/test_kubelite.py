@@ -1,0 +1,66 @@
+"""kubelite's spec: every part's own argument file, read again at each start."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from microkube.errors import UsageError
+from microkube.node import setup
+from microkube.paths import Paths
+from microkube.services.kubernetes import CONTROL_PLANE_PARTS, Kubelite, failed_part
+from microkube.services.registry import daemon_running
+
+
+@pytest.fixture
+def paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Paths:
+    for var in ("SNAP", "SNAP_DATA", "SNAP_COMMON"):
+        monkeypatch.delenv(var, raising=False)
+    env = {"MICROKUBE_ROOT": str(tmp_path / "root"), "MICROKUBE_NODE_NAME": "unit",
+           "MICROKUBE_NODE_IP": "192.0.2.10"}
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    return Paths.from_env(env)
+
+
+def test_spec_holds_each_parts_arguments_and_an_edit_applies_at_the_next_start(
+        paths: Paths) -> None:
+    ctx = setup.prepare(paths)
+    kubelite = Kubelite()
+    kubelite.prepare(ctx)
+    spec = json.loads(kubelite.spec_file(paths).read_text())
+    assert set(spec["parts"]) == set(CONTROL_PLANE_PARTS)
+    assert f"--cert-dir={paths.data}/certs/kubelet" in spec["parts"]["kubelet"]
+    assert spec["failed_file"] == str(paths.run_dir / "kubelite.failed")
+    assert kubelite.command(ctx)[1:] == ["kubelite", str(kubelite.spec_file(paths))]
+
+    sched = paths.args_dir / "kube-scheduler"
+    sched.write_text(sched.read_text() + "--v=3\n")
+    kubelite.prepare(ctx)
+    spec = json.loads(kubelite.spec_file(paths).read_text())
+    assert spec["parts"]["kube-scheduler"][-1] == "--v=3"
+
+
+def test_a_broken_part_file_is_named_and_no_spec_is_written(paths: Paths) -> None:
+    ctx = setup.prepare(paths)
+    (paths.args_dir / "kube-proxy").write_text("--ok=1\nnot a flag\n")
+    with pytest.raises(UsageError, match="kube-proxy:2:"):
+        Kubelite().prepare(ctx)
+    assert not Kubelite().spec_file(paths).exists()
+
+
+def test_parts_are_restarted_through_kubelite() -> None:
+    assert daemon_running("kubelet") == "kubelite"
+    assert daemon_running("kube-apiserver") == "kubelite"
+    assert daemon_running("etcd") == "etcd"
+    with pytest.raises(KeyError):
+        daemon_running("kube-nothing")
+
+
+def test_failed_part_reads_what_kubelite_wrote(paths: Paths) -> None:
+    assert failed_part(paths) is None
+    paths.run_dir.mkdir(parents=True)
+    (paths.run_dir / "kubelite.failed").write_text("kubelet\nfailed to run Kubelet: boom\n")
+    assert failed_part(paths) == ("kubelet", "failed to run Kubelet: boom")
