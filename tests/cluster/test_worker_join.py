@@ -9,6 +9,7 @@ the joins that must be refused.
 from __future__ import annotations
 
 import base64
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -75,7 +76,10 @@ def test_the_worker_joins_with_progress_and_is_ready(nodes: Nodes) -> None:
     # The worker runs only what a worker runs.
     state = nodes.worker.supervisor_state()
     assert state is not None
-    assert sorted(state["daemons"]) == ["containerd", "flanneld", "kube-proxy", "kubelet"]
+    assert sorted(state["daemons"]) == ["containerd", "flanneld", "kubelite"]
+    # ... and its kubelite runs the kubelet and kube-proxy, nothing that holds cluster state.
+    spec = json.loads((nodes.worker.root / "common" / "run" / "kubelite.json").read_text())
+    assert sorted(spec["parts"]) == ["kube-proxy", "kubelet"]
     print(f"\njoin to Node Ready: {nodes.join_seconds:.1f} s")
 
 
