@@ -140,7 +140,7 @@ def datastore_figures(node: TestNode, base: Path) -> dict[str, Any]:
 def pki_figures(runs: int = PKI_RUNS) -> dict[str, Any]:
     """Seconds ensure_node_pki takes for a fresh node (every CA, leaf and kubeconfig made) and
     again on the same files (nothing to do): median and max of ``runs`` runs each."""
-    from microkube.pki import ensure_node_pki
+    from microkube.pki.node import ensure_node_pki
 
     fresh: list[float] = []
     again: list[float] = []

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import click
 
-from microkube.cluster.tokens import DEFAULT_TTL
+from microkube.cluster import DEFAULT_TOKEN_TTL
 from microkube.paths import Paths
 
 
 @click.command("add-node")
-@click.option("--token-ttl", "-l", type=int, default=DEFAULT_TTL, show_default=True,
+@click.option("--token-ttl", "-l", type=int, default=DEFAULT_TOKEN_TTL, show_default=True,
               help="Seconds until the token expires; it joins one node.")
 @click.option("--token", "-t", default=None,
               help="Use this token (32-128 letters, digits, '-' or '_') instead of a random one.")

@@ -33,10 +33,11 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from microkube.cluster import DEFAULT_TOKEN_TTL
 from microkube.errors import MicrokubeError, UsageError
 from microkube.fsutil import write_private
 
-DEFAULT_TTL = 3600
+DEFAULT_TTL = DEFAULT_TOKEN_TTL
 MAX_TTL = 30 * 24 * 3600
 # How long one join may hold its token before another joiner may take it.
 RESERVATION_SECONDS = 600.0

@@ -17,7 +17,7 @@ from microkube.config.node import NodeConfig, save
 from microkube.errors import UsageError
 from microkube.kube.api import KubeApi
 from microkube.paths import Paths
-from microkube.pki import ensure_node_pki
+from microkube.pki.node import ensure_node_pki
 
 NODE = {"metadata": {"name": "n1"}, "spec": {"podCIDR": "10.1.0.0/24"},
         "status": {"conditions": [{"type": "Ready", "status": "True"}]}}

@@ -24,26 +24,20 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from microkube.errors import UsageError
-from microkube.pki import (
-    LEAF_NAMES,
-    CsrRefused,
-    PkiError,
-    PkiPaths,
-    check_expiry,
-    ensure_node_pki,
+from microkube.paths import PkiPaths
+from microkube.pki.ca import load_ca, sign_csr
+from microkube.pki.certs import is_issued_by, load_cert, san_names
+from microkube.pki.errors import CsrRefused, PkiError
+from microkube.pki.expiry import check_expiry
+from microkube.pki.hostinfo import select_host_ips, service_ips
+from microkube.pki.keys import private_pem
+from microkube.pki.kubeconfig import read_kubeconfig, render_kubeconfig
+from microkube.pki.node import LEAF_NAMES, ensure_node_pki, refresh
+from microkube.pki.profiles import (
     kube_proxy_profile,
     kubelet_client_profile,
     kubelet_serving_profile,
-    load_ca,
-    read_kubeconfig,
-    refresh,
-    render_kubeconfig,
-    service_ips,
-    sign_csr,
 )
-from microkube.pki.certs import is_issued_by, load_cert, san_names
-from microkube.pki.hostinfo import select_host_ips
-from microkube.pki.keys import private_pem
 
 NODE = "node-1"
 HOSTNAME = "edge-box"
@@ -549,7 +543,7 @@ def test_host_ips_reads_the_kernels_interfaces() -> None:
     """Loopback, link-local, down links and microkube's own (cni0) are left out; IPv4 first."""
     if shutil.which("unshare") is None or shutil.which("ip") is None:
         pytest.skip("unshare (util-linux) or ip (iproute2) is not installed")
-    code = "from microkube.pki import host_ips; print(' '.join(str(ip) for ip in host_ips()))"
+    code = "from microkube.pki.hostinfo import host_ips; print(' '.join(str(ip) for ip in host_ips()))"
     proc = subprocess.run(["unshare", "--user", "--map-root-user", "--net", "sh", "-c", NETNS_SETUP,
                            "sh", sys.executable, "-c", code],
                           capture_output=True, text=True, timeout=60, check=False)

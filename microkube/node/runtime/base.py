@@ -11,7 +11,7 @@ from collections.abc import Callable
 from microkube.errors import MicrokubeError, NotRunningError
 from microkube.node.guard import NOT_RUNNING_MESSAGE, require_set_up
 from microkube.paths import Paths
-from microkube.pki.renewal import earliest_expiry
+from microkube.pki.expiry_summary import earliest_expiry_summary
 from microkube.services import cleanup
 
 Progress = Callable[[str], None]
@@ -69,8 +69,7 @@ class NodeRuntime(abc.ABC):
 
     def certificate_summary(self) -> tuple[str, int | None]:
         """The certificate file that expires first and its whole days left; ("", None) if none."""
-        found = earliest_expiry(self.paths)
-        return (found.path.name, found.days_left) if found else ("", None)
+        return earliest_expiry_summary(self.paths)
 
     def restart(self, progress: Progress) -> None:
         """Stop the node if it runs, then start it (e.g. so every daemon loads new certificates)."""

@@ -1,0 +1,88 @@
+"""The certificate-expiry index that keeps ``status`` from loading cryptography."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from microkube.paths import Paths
+from microkube.pki import renewal
+from microkube.pki.expiry import Expiry
+from microkube.pki.expiry_summary import earliest_expiry_summary
+from microkube.pki.node import ensure_node_pki
+
+NOW = dt.datetime(2026, 11, 30, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def paths(tmp_path: Path) -> Paths:
+    paths = Paths(tmp_path / "snap", tmp_path / "data", tmp_path / "common", cache=tmp_path / "c")
+    ensure_node_pki(certs_dir=paths.certs_dir, credentials_dir=paths.credentials_dir,
+                    node_name="n1", host_ips=["127.0.0.1"], hostname="n1",
+                    service_cidr="10.152.183.0/24", cluster_domain="cluster.local",
+                    api_server_url="https://127.0.0.1:16443")
+    paths.run_dir.mkdir(parents=True)
+    return paths
+
+
+def _full_report(paths: Paths, now: dt.datetime) -> tuple[str, int]:
+    first = renewal.earliest_expiry(paths)
+    assert first is not None
+    return first.path.name, (first.not_after - now).days
+
+
+def test_the_summary_matches_the_full_report_and_is_then_read_from_the_index(
+        paths: Paths, monkeypatch: pytest.MonkeyPatch) -> None:
+    expected = _full_report(paths, NOW)
+    assert earliest_expiry_summary(paths, NOW) == expected
+
+    def must_not_parse(_: Paths) -> None:
+        raise AssertionError("the index should have answered")
+
+    monkeypatch.setattr(renewal, "earliest_expiry", must_not_parse)
+    later = NOW + dt.timedelta(days=10)
+    assert earliest_expiry_summary(paths, later) == (expected[0], expected[1] - 10)
+
+
+def test_a_changed_certificate_makes_the_index_stale(
+        paths: Paths, monkeypatch: pytest.MonkeyPatch) -> None:
+    earliest_expiry_summary(paths, NOW)
+    cert = paths.certs_dir / "front-proxy-client.crt"
+    assert cert.exists()
+    # A real renewal rewrites the file, which moves its mtime.
+    st = cert.stat()
+    os.utime(cert, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    expected = _full_report(paths, NOW)
+    original = renewal.earliest_expiry
+    calls: list[Path] = []
+
+    def counting(p: Paths) -> Expiry | None:
+        calls.append(p.certs_dir)
+        return original(p)
+
+    monkeypatch.setattr(renewal, "earliest_expiry", counting)
+    assert earliest_expiry_summary(paths, NOW) == expected
+    assert calls == [paths.certs_dir]
+
+
+def test_a_corrupt_index_is_recomputed(paths: Paths) -> None:
+    earliest_expiry_summary(paths, NOW)
+    (paths.run_dir / "certificate-expiry.json").write_text("{not json")
+    assert earliest_expiry_summary(paths, NOW) == _full_report(paths, NOW)
+
+
+def test_a_node_without_certificates_has_no_summary(tmp_path: Path) -> None:
+    paths = Paths(tmp_path / "snap", tmp_path / "data", tmp_path / "common", cache=tmp_path / "c")
+    assert earliest_expiry_summary(paths, NOW) == ("", None)
+
+
+def test_status_imports_no_cryptography() -> None:
+    code = ("import sys, microkube.node.status, microkube.cli; "
+            "print(any(m.startswith('cryptography') for m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
