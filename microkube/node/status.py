@@ -155,9 +155,13 @@ def gather(paths: Paths) -> NodeStatus:
             # A worker has no admin credentials; its kubelet's may read its own Node.
             api = KubeApi.for_user(paths, "kubelet" if worker else "admin", timeout=1.0)
             api_ready = api.status_code("/readyz")
-            node_ready = api_ready == 200 and api.node_ready(ctx.node.node_name)
-            if api_ready == 200 and not worker:
+            if api_ready == 200 and worker:
+                node_ready = api.node_ready(ctx.node.node_name)
+            elif api_ready == 200:
+                # One list answers both: this node's Ready and the cluster's nodes.
                 st.nodes = cluster_nodes(api)
+                node_ready = any(name == ctx.node.node_name and ready
+                                 for name, _, ready in st.nodes)
         except MicrokubeError:
             pass
     st.state, st.message = assess(states, api_ready, node_ready, ctx.node.api_url)

@@ -66,9 +66,10 @@ class _Api(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if self.path == "/readyz":
             body = b"ok"
-        elif self.path == f"/api/v1/nodes/{NODE}":
+        elif self.path in (f"/api/v1/nodes/{NODE}", "/api/v1/nodes"):
             cond = {"type": "Ready", "status": "True" if self.node_ready else "False"}
-            body = json.dumps({"metadata": {"name": NODE}, "status": {"conditions": [cond]}}).encode()
+            node = {"metadata": {"name": NODE}, "status": {"conditions": [cond]}}
+            body = json.dumps(node if self.path.endswith(NODE) else {"items": [node]}).encode()
         else:
             self.send_error(404)
             return
