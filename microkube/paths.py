@@ -24,7 +24,7 @@ DEFAULT_ROOT = Path("/var/lib/microkube")
 # The checkout this package lives in: microkube/paths.py -> <checkout>/.
 CHECKOUT = Path(__file__).resolve().parent.parent
 # Kubeconfig name -> the component it is for (credentials_dir/<name>.config).
-KUBECONFIGS = ("admin", "controller", "scheduler", "kubelet", "proxy", "flannel")
+KUBECONFIGS = ("admin", "controller", "scheduler", "kubelet", "proxy", "flannel", "netpol")
 
 
 def cache_root(env: Mapping[str, str] | None = None) -> Path:
@@ -53,6 +53,7 @@ class Ports:
     controller_manager: int = 10257  # loopback, self-signed HTTPS
     flannel_healthz: int = 10258  # loopback, plain HTTP
     scheduler: int = 10259  # loopback, self-signed HTTPS
+    netpol_ready: int = 10265  # loopback, plain HTTP
     flannel_vxlan: int = 8472  # UDP
 
     def substitutions(self) -> dict[str, str]:

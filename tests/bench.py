@@ -95,6 +95,8 @@ def idle_memory(node: TestNode) -> dict[str, Any]:
         "processes": per,
         "total_rss_mb": round(sum(v["rss_mb"] for v in per.values()), 1),
         "total_pss_mb": round(sum(v["pss_mb"] for v in per.values()), 1),
+        # NetworkPolicy enforcement's share (the netpol daemon), None if it did not run.
+        "network_policy_pss_mb": per.get("netpol", {}).get("pss_mb"),
     }
 
 
@@ -107,7 +109,8 @@ def _label(p: psutil.Process) -> str:
     base = Path(cmd[0]).name if cmd else p.name()
     if base == "kube" and cmd[1:2] == ["kubelite"]:
         return "kubelite"
-    return base if base.startswith(("kube", "etcd", "containerd", "flanneld")) else "pod:" + base
+    return (base if base.startswith(("kube", "etcd", "containerd", "flanneld", "netpol"))
+            else "pod:" + base)
 
 
 def latency(node: TestNode, *args: str) -> dict[str, Any]:
@@ -246,6 +249,8 @@ def render(r: dict[str, Any]) -> str:
     out.append(f"idle memory {IDLE_SETTLE_SECONDS} s after Ready, no addons: RSS "
                f"{mem.get('total_rss_mb')} MB, PSS {mem.get('total_pss_mb')} MB "
                f"(target <= 300 MB, goal 250 MB; before: PSS {BEFORE['idle_pss_mb']} MB)")
+    out.append(f"  of which NetworkPolicy enforcement (netpol): PSS "
+               f"{mem.get('network_policy_pss_mb')} MB")
     for name, v in mem.get("processes", {}).items():
         out.append(f"  {name:<28} RSS {v['rss_mb']:>7.1f} MB  PSS {v['pss_mb']:>7.1f} MB  x{int(v['count'])}")
     pki = r.get("pki", {})

@@ -1,10 +1,11 @@
 """What a control plane does to admit a worker: refuse a name or address already in use, and
 sign the worker's certificate requests with the restricted profiles.
 
-A worker sends four PEM certificate requests, one per credential it needs
+A worker sends five PEM certificate requests, one per credential it needs
 (:data:`WORKER_CSRS`); each is signed only if its profile allows exactly what it
 asks: the kubelet's as ``system:node:<its own name>`` in ``system:nodes``,
-kube-proxy's as ``system:kube-proxy``, flannel's as ``flannel``. Nothing a
+kube-proxy's as ``system:kube-proxy``, flannel's as ``flannel``, the network policy
+controller's as ``netpol``. Nothing a
 worker receives lets it sign, act as another node, or reach the datastore.
 """
 
@@ -24,10 +25,11 @@ from microkube.pki.profiles import (
     kube_proxy_profile,
     kubelet_client_profile,
     kubelet_serving_profile,
+    netpol_profile,
 )
 
 # The credentials a worker asks for, by the key its join request names them with.
-WORKER_CSRS = ("kubelet", "kubelet-serving", "kube-proxy", "flannel")
+WORKER_CSRS = ("kubelet", "kubelet-serving", "kube-proxy", "flannel", "netpol")
 # The hint every "already a member" refusal carries.
 REMOVE_HINT = "remove it first with 'microkube remove-node {name} --force' on a control plane"
 
@@ -43,6 +45,7 @@ def worker_profiles(name: str) -> dict[str, SigningProfile]:
         "kubelet-serving": kubelet_serving_profile(name),
         "kube-proxy": kube_proxy_profile(),
         "flannel": flannel_profile(),
+        "netpol": netpol_profile(),
     }
 
 

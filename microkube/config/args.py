@@ -28,6 +28,7 @@ DAEMONS = (
     "kubelet",
     "kube-proxy",
     "flanneld",
+    "netpol",
     "cluster-agent",
 )
 

@@ -5,7 +5,7 @@ Read from the path given to ``microkube start --config FILE``, else from
 only while the node has never been set up. The keys follow MicroK8s's launch
 configuration (``version``, ``extraKubeletArgs``..., ``addons``) plus the node's
 own settings (``nodeName``, ``nodeAddress``, ``podCIDR``, ``serviceCIDR``,
-``clusterDomain``). Everything is checked (schema, addresses, addon names and
+``clusterDomain``, ``networkPolicy``). Everything is checked (schema, addresses, addon names and
 arguments) before a byte is written; a bad file gets one line naming the key.
 """
 
@@ -42,6 +42,8 @@ EXTRA_ARGS = {
 # launch-file key -> NodeConfig field.
 NODE_SETTINGS = {"nodeName": "node_name", "nodeAddress": "node_ip", "podCIDR": "pod_cidr",
                  "serviceCIDR": "service_cidr", "clusterDomain": "cluster_domain"}
+# launch-file key -> NodeConfig field, for the on/off settings.
+NODE_SWITCHES = {"networkPolicy": "network_policy"}
 FLAG_PATTERN = r"^--[A-Za-z0-9][-A-Za-z0-9_.]*$"
 
 SCHEMA: dict[str, Any] = {
@@ -51,6 +53,7 @@ SCHEMA: dict[str, Any] = {
     "properties": {
         "version": {"enum": VERSIONS},
         **{key: {"type": "string", "minLength": 1} for key in NODE_SETTINGS},
+        **{key: {"type": "boolean"} for key in NODE_SWITCHES},
         **{key: {
             "type": "object",
             "additionalProperties": False,
@@ -79,7 +82,7 @@ class LaunchConfig:
     """
 
     source: Path
-    settings: dict[str, str]
+    settings: dict[str, Any]  # NodeConfig field -> value (text, or a bool for a switch)
     flags: dict[str, dict[str, str | None]]
     addons: list[tuple[str, list[str]]]
 
@@ -109,6 +112,7 @@ def parse(text: str, source: Path) -> LaunchConfig:
     if err is not None:
         raise UsageError(f"{source}: {field_path(err.absolute_path, doc)}: {short_message(err)}")
     settings = {NODE_SETTINGS[k]: v for k, v in doc.items() if k in NODE_SETTINGS}
+    settings.update({NODE_SWITCHES[k]: v for k, v in doc.items() if k in NODE_SWITCHES})
     flags = {daemon: {flag.removeprefix("--"): _flag_value(v) for flag, v in doc[key].items()}
              for key, daemon in EXTRA_ARGS.items() if key in doc}
     addons = [("disable" if a.get("disabled") else "enable", [a["name"], *a.get("args", [])])

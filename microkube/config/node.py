@@ -75,6 +75,9 @@ class NodeConfig:
     role: str = CONTROL_PLANE
     # A worker's control plane: "https://<ip>:<port>"; None on a control plane (its own, on loopback).
     api_server: str | None = None
+    # NetworkPolicy enforced (the netpol daemon runs); a launch file's networkPolicy: false
+    # or MICROKUBE_NETWORK_POLICY=false turns it off.
+    network_policy: bool = True
 
     def __post_init__(self) -> None:
         if not _NODE_NAME.match(self.node_name):
@@ -89,6 +92,8 @@ class NodeConfig:
                 ipaddress.ip_network(getattr(self, name))
             except ValueError as e:
                 raise UsageError(f"{name}: {e}") from None
+        if not isinstance(self.network_policy, bool):
+            raise UsageError(f"network_policy: '{self.network_policy}' is not true or false")
         if not 0 < self.api_port < 65536:
             raise UsageError(f"api_port {self.api_port} is not a port number")
 
@@ -125,6 +130,16 @@ class NodeConfig:
         }
 
 
+def _switch(value: str, name: str) -> bool:
+    """An on/off setting from text: true/yes/on/1 or false/no/off/0; UsageError otherwise."""
+    text = value.strip().lower()
+    if text in ("true", "yes", "on", "1"):
+        return True
+    if text in ("false", "no", "off", "0"):
+        return False
+    raise UsageError(f"{name}: '{value}' is not true or false")
+
+
 def _ip(value: str, field: str) -> None:
     try:
         ipaddress.ip_address(value)
@@ -158,7 +173,7 @@ def save(path: Path, config: NodeConfig) -> None:
 
 
 def detect(env: Mapping[str, str] | None = None, in_snap: bool = False,
-           settings: Mapping[str, str] | None = None) -> NodeConfig:
+           settings: Mapping[str, Any] | None = None) -> NodeConfig:
     """Settings for a new node, from ``settings`` (a launch file's, by NodeConfig field),
     else the environment, else the host.
 
@@ -171,6 +186,9 @@ def detect(env: Mapping[str, str] | None = None, in_snap: bool = False,
     for key in ("POD_CIDR", "SERVICE_CIDR", "CLUSTER_DOMAIN", "REGISTRY_MIRROR", "CGROUP_ROOT"):
         if env.get(f"MICROKUBE_{key}"):
             overrides[key.lower()] = env[f"MICROKUBE_{key}"]
+    if env.get("MICROKUBE_NETWORK_POLICY"):
+        overrides["network_policy"] = _switch(env["MICROKUBE_NETWORK_POLICY"],
+                                              "MICROKUBE_NETWORK_POLICY")
     overrides.update({k: v for k, v in settings.items() if k not in ("node_name", "node_ip")})
     name = settings.get("node_name") or env.get("MICROKUBE_NODE_NAME") or socket.gethostname().lower()
     ip = settings.get("node_ip") or env.get("MICROKUBE_NODE_IP") or default_route_ip() or "127.0.0.1"

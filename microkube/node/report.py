@@ -42,6 +42,7 @@ def _pretty(st: NodeStatus) -> list[str]:
         return lines
     if st.role == "worker":
         lines.append(f"role: worker of the control plane at {st.control_plane}")
+        lines.append(_network_policy(st))
         lines.append("daemons:")
         lines += [f"  {name:<24} {state}" for name, state in st.daemons.items()]
         return lines
@@ -49,6 +50,7 @@ def _pretty(st: NodeStatus) -> list[str]:
         f"high-availability: {'yes' if st.high_availability else 'no'}",
         f"  datastore master nodes: {' '.join(st.datastore_members) or 'none'}",
         "  datastore standby nodes: none",
+        _network_policy(st),
     ]
     if st.cert_days_left is not None:
         warn = ("  <- renew with 'microkube refresh-certs'"
@@ -67,6 +69,10 @@ def _pretty(st: NodeStatus) -> list[str]:
         lines += [f"    {a.name:<20} # ({a.repository}) {a.description}"
                   for a in st.addons if a.status == group]
     return lines
+
+
+def _network_policy(st: NodeStatus) -> str:
+    return f"network policy enforced: {'yes' if st.network_policy else 'no'}"
 
 
 def _short(st: NodeStatus) -> list[str]:

@@ -45,6 +45,11 @@ def prepare(paths: Paths, launch_file: Path | None = None) -> NodeContext:
         # it joins (cluster/join.py), and it has no API server to encrypt for.
         encryption.ensure(paths)
         ensure_pki(paths, config)
+    if not config.network_policy:
+        # Enforcement turned off: no chain or set of the policy controller may stay behind.
+        from microkube.services.netpol import remove_rules
+
+        remove_rules()
     ctx = NodeContext(paths, config)
     for daemon in daemons_for(config):
         # Each argument file: a daemon's own, or one per part of kubelite.

@@ -55,6 +55,8 @@ class NodeStatus:
     control_plane: str = ""  # a worker's API server
     # On a control plane that runs: every Node, as (name, role, Ready?).
     nodes: list[tuple[str, str, bool]] = field(default_factory=list)
+    # The node's setting: NetworkPolicy enforced by its netpol daemon.
+    network_policy: bool = True
 
     @property
     def running(self) -> bool:
@@ -86,6 +88,7 @@ class NodeStatus:
             "role": self.role,
             "api-server": self.api_server,
             "daemons": self.daemons,
+            "network-policy": {"enforced": self.network_policy},
             "certificates": {"earliest": self.cert_earliest, "days-left": self.cert_days_left},
         })
         if self.running and self.role == WORKER:
@@ -144,7 +147,8 @@ def gather(paths: Paths) -> NodeStatus:
     ctx = NodeContext.load(paths)
     worker = ctx.node.is_worker
     st = NodeStatus(NodeState.STOPPED, node_name=ctx.node.node_name, api_server=ctx.node.api_url,
-                    role=ctx.node.role, control_plane=ctx.node.api_server or "")
+                    role=ctx.node.role, control_plane=ctx.node.api_server or "",
+                    network_policy=ctx.node.network_policy)
     runtime = runtime_for(paths)
     st.cert_earliest, st.cert_days_left = runtime.certificate_summary()
     states = runtime.daemon_states()

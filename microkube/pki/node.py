@@ -66,6 +66,7 @@ LEAF_NAMES = (
     "kubelet.config",
     "proxy.config",
     "flannel.config",
+    "netpol.config",
 )
 
 
@@ -162,6 +163,7 @@ def _leaves(paths: PkiPaths, node: NodeIdentity) -> list[_Leaf]:
         ("kubelet", LeafSpec(node_user, Usage.CLIENT, (NODES_GROUP,))),
         ("proxy", LeafSpec("system:kube-proxy", Usage.CLIENT)),
         ("flannel", LeafSpec("flannel", Usage.CLIENT)),
+        ("netpol", LeafSpec("netpol", Usage.CLIENT)),
     ]
     leaves = [_Leaf(name, issuer, spec, pair) for name, issuer, pair, spec in files]
     leaves += [

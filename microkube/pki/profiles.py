@@ -150,3 +150,14 @@ def flannel_profile() -> SigningProfile:
         organizations=(),
         common_name="flannel",
     )
+
+
+def netpol_profile() -> SigningProfile:
+    """The network policy controller's API client certificate: the user the bootstrap RBAC
+    names ``netpol`` (it reads pods, namespaces, NetworkPolicies and Nodes)."""
+    return SigningProfile(
+        name="netpol",
+        usage=Usage.CLIENT,
+        organizations=(),
+        common_name="netpol",
+    )

@@ -2,8 +2,8 @@
 
 The worker makes one key per credential and sends only certificate requests;
 the keys never leave it. What it keeps is the cluster CA's certificate (no
-key), the kubelet's serving certificate, and three kubeconfigs (kubelet,
-kube-proxy, flannel) that point at the control plane's API server.
+key), the kubelet's serving certificate, and four kubeconfigs (kubelet,
+kube-proxy, flannel, netpol) that point at the control plane's API server.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from microkube.pki.kubeconfig import render_kubeconfig
 from microkube.pki.profiles import NODE_PREFIX, NODES_GROUP
 
 # Kubeconfig file stem by credential; the kubelet's serving pair is a .crt/.key pair.
-KUBECONFIGS = {"kubelet": "kubelet", "kube-proxy": "proxy", "flannel": "flannel"}
+KUBECONFIGS = {"kubelet": "kubelet", "kube-proxy": "proxy", "flannel": "flannel", "netpol": "netpol"}
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ def _csr(key: PrivateKey, common_name: str, organizations: tuple[str, ...] = (),
 
 def worker_request(node_name: str, node_ip: str, hostname: str) -> WorkerRequest:
     """Keys and requests for worker ``node_name`` at ``node_ip`` (its host name ``hostname``)."""
-    kinds = ("kubelet", "kubelet-serving", "kube-proxy", "flannel")
+    kinds = ("kubelet", "kubelet-serving", "kube-proxy", "flannel", "netpol")
     keys: dict[str, PrivateKey] = {kind: new_key() for kind in kinds}
     user = NODE_PREFIX + node_name
     names = tuple(dict.fromkeys([node_name, hostname.lower()]))
@@ -57,6 +57,7 @@ def worker_request(node_name: str, node_ip: str, hostname: str) -> WorkerRequest
                                 ("127.0.0.1", node_ip)),
         "kube-proxy": _csr(keys["kube-proxy"], "system:kube-proxy"),
         "flannel": _csr(keys["flannel"], "flannel"),
+        "netpol": _csr(keys["netpol"], "netpol"),
     }
     return WorkerRequest(keys, csrs)
 

@@ -86,12 +86,13 @@ class Kubelite(Daemon):
         return all(part_ready(ctx, part) for part in self.parts)
 
     def after_ready(self, ctx: NodeContext) -> None:
-        # The roles our host daemons (flannel) need; idempotent, so every start re-applies them.
+        # The roles our host daemons (flannel, netpol) need; idempotent, so every start
+        # re-applies them.
         from microkube.config.render import render
         from microkube.kube.kubectl import Kubectl
 
-        Kubectl(ctx.paths).apply(render("bootstrap-rbac.yaml.j2", flannel_user="flannel"),
-                                 what="applying the bootstrap RBAC")
+        rbac = render("bootstrap-rbac.yaml.j2", flannel_user="flannel", netpol_user="netpol")
+        Kubectl(ctx.paths).apply(rbac, what="applying the bootstrap RBAC")
 
     def cleanup(self, ctx: NodeContext) -> None:
         from microkube.services.cleanup import unmount_below

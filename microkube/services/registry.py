@@ -9,24 +9,29 @@ from microkube.services.containerd import Containerd
 from microkube.services.etcd import Etcd
 from microkube.services.flannel import Flanneld
 from microkube.services.kubernetes import Kubelite, WorkerKubelite
+from microkube.services.netpol import NAME as NETPOL
+from microkube.services.netpol import NetworkPolicy
 
 
 def control_plane_daemons() -> list[Daemon]:
     """A control-plane node's daemons, in start order."""
-    return [Etcd(), Containerd(), Kubelite(), Flanneld(), ClusterAgent()]
+    return [Etcd(), Containerd(), Kubelite(), Flanneld(), NetworkPolicy(), ClusterAgent()]
 
 
 def worker_daemons() -> list[Daemon]:
-    """What a worker runs: pods and their network, against a control plane's API server.
+    """What a worker runs: pods, their network and its policies, against a control plane's
+    API server.
 
     No datastore, no API server, no agent: a worker holds no cluster secret.
     """
-    return [Containerd(), WorkerKubelite(), Flanneld()]
+    return [Containerd(), WorkerKubelite(), Flanneld(), NetworkPolicy()]
 
 
 def daemons_for(node: NodeConfig) -> list[Daemon]:
-    """The daemons of a node with the settings ``node``, by its role."""
-    return worker_daemons() if node.is_worker else control_plane_daemons()
+    """The daemons of a node with the settings ``node``, by its role; without the network
+    policy controller when the node does not enforce NetworkPolicy."""
+    daemons = worker_daemons() if node.is_worker else control_plane_daemons()
+    return [d for d in daemons if node.network_policy or d.name != NETPOL]
 
 
 def by_name(name: str, node: NodeConfig | None = None) -> Daemon:

@@ -2,8 +2,9 @@
 
 (The pods' processes, which outlive containerd in the kubelet's cgroup subtree,
 are ended by services.cgroups.kill_cgroup_tree.) kube-proxy removes its
-own rules (``kube-proxy --cleanup``); the flannel VXLAN device, the CNI bridge
-and the chains of flannel, the CNI plugins and the kubelet are removed here.
+own rules (``kube-proxy --cleanup``); the flannel VXLAN device, the CNI bridge,
+the chains of flannel, the CNI plugins, the kubelet and the network policy
+controller, and that controller's ipsets are removed here.
 Only chains with those prefixes are touched: every other rule of the host
 stays as it was.
 """
@@ -20,6 +21,8 @@ LINKS = ("flannel.1", "cni0")
 # Chains flannel (FLANNEL-*), the CNI plugins (CNI-*: portmap, bridge's masquerade)
 # and kube-proxy and the kubelet (KUBE-*) create.
 CHAIN_PREFIXES = ("FLANNEL-", "CNI-", "KUBE-")
+# The ipsets of the network policy controller (kube-router's KUBE-SRC-*, KUBE-DST-*).
+IPSET_PREFIXES = ("KUBE-SRC-", "KUBE-DST-")
 TIMEOUT = 30
 
 
@@ -46,8 +49,11 @@ def without_chains(dump: str, prefixes: Iterable[str] = CHAIN_PREFIXES) -> str |
     return "\n".join(kept) + "\n" if dropped else None
 
 
-def remove_chains(save: str = "iptables-save", restore: str = "iptables-restore") -> list[str]:
-    """Drop our chains from every table that has any; returns the tables changed."""
+def remove_chains(save: str = "iptables-save", restore: str = "iptables-restore",
+                  prefixes: Iterable[str] = CHAIN_PREFIXES) -> list[str]:
+    """Drop the chains named with ``prefixes`` (default: all of ours) from every table that
+    has any; returns the tables changed."""
+    prefixes = tuple(prefixes)
     if shutil.which(save) is None or shutil.which(restore) is None:
         return []
     changed = []
@@ -55,10 +61,26 @@ def remove_chains(save: str = "iptables-save", restore: str = "iptables-restore"
         dump = _run([save, "-t", table])
         if dump.returncode != 0:
             continue
-        cleaned = without_chains(dump.stdout)
+        cleaned = without_chains(dump.stdout, prefixes)
         if cleaned is not None and _run([restore, "-T", table], stdin=cleaned).returncode == 0:
             changed.append(table)
     return changed
+
+
+def ipset_names(listing: str, prefixes: Iterable[str] = IPSET_PREFIXES) -> list[str]:
+    """The sets named with one of ``prefixes`` in ``ipset list -n`` output (one name a line)."""
+    prefixes = tuple(prefixes)
+    return [n for n in (line.strip() for line in listing.splitlines()) if n.startswith(prefixes)]
+
+
+def remove_ipsets(prefixes: Iterable[str] = IPSET_PREFIXES) -> list[str]:
+    """Destroy the sets named with ``prefixes``; returns their names. A set that a rule
+    still names stays (so remove the chains first)."""
+    if shutil.which("ipset") is None:
+        return []
+    listing = _run(["ipset", "list", "-n"])
+    return [name for name in ipset_names(listing.stdout, prefixes)
+            if _run(["ipset", "destroy", name]).returncode == 0]
 
 
 def remove_links(names: Iterable[str] = LINKS) -> list[str]:
@@ -76,4 +98,4 @@ def clean_network(kube_proxy: Path) -> list[str]:
     done += [f"link {n}" for n in remove_links()]
     for save, restore in (("iptables-save", "iptables-restore"), ("ip6tables-save", "ip6tables-restore")):
         done += [f"{save.split('-')[0]} {t}" for t in remove_chains(save, restore)]
-    return done
+    return done + [f"ipset {name}" for name in remove_ipsets()]

@@ -14,6 +14,7 @@ def test_report_names_every_figure() -> None:
                                              "pod CIDR on the Node": 6.0,
                                              "Node Ready": 4.0}]},
         "idle_memory": {"total_rss_mb": 800.0, "total_pss_mb": 380.0,
+                        "network_policy_pss_mb": 21.5,
                         "processes": {"kubelet": {"rss_mb": 100.0, "pss_mb": 30.0, "count": 1}}},
         "status_latency": {"median_ms": 120, "max_ms": 150},
         "kubectl_get_pods_latency": {"median_ms": 250, "max_ms": 300},
@@ -32,6 +33,7 @@ def test_report_names_every_figure() -> None:
     assert "4.00 s  (+1.75)  Node Ready" in text and "6.00 s  (+2.00)  pod CIDR" in text
     assert "before: median 6.5 s" in text and "k3s 25-40 s" in text
     assert "PSS 380.0 MB" in text and "kubelet" in text
+    assert "NetworkPolicy enforcement (netpol): PSS 21.5 MB" in text
     assert "status latency: median 120 ms" in text
     assert "dns" in text and "7.8 s" in text and "enable again 1.4 s" in text
     assert "PKI generation, median of 5: fresh node 0.123 s" in text and "nothing to do 0.031 s" in text
