@@ -91,16 +91,21 @@ class ControlPlane:
 
     ``ca`` loads the cluster CA (key included) for one join; ``nodes`` lists the
     Node objects (raises MicrokubeError when the API server does not answer);
-    ``api_server`` is the URL workers reach the API server at.
+    ``api_server`` is the URL workers reach the API server at. For a joining
+    control plane: ``shared`` reads the files every control plane shares
+    (cluster/controlplane.py), ``add_learner(name, ip)`` adds its etcd learner.
     """
 
     ca: Callable[[], CertificateAuthority]
     nodes: Callable[[], list[dict[str, Any]]]
     api_server: str
+    shared: Callable[[], dict[str, str]] | None = None
+    add_learner: Callable[[str, str], dict[str, Any]] | None = None
 
 
 def control_plane_of(paths: Paths, node_ip: str, api_port: int) -> ControlPlane:
     """The control plane under ``paths``, whose API server workers reach at ``node_ip``:``api_port``."""
+    from microkube.cluster import controlplane
     from microkube.kube.api import KubeApi
     from microkube.pki.ca import load_ca
 
@@ -112,4 +117,6 @@ def control_plane_of(paths: Paths, node_ip: str, api_port: int) -> ControlPlane:
 
     host = f"[{node_ip}]" if ":" in node_ip else node_ip
     return ControlPlane(ca=lambda: load_ca(paths.pki.ca), nodes=nodes,
-                        api_server=f"https://{host}:{api_port}")
+                        api_server=f"https://{host}:{api_port}",
+                        shared=lambda: controlplane.read_shared(paths),
+                        add_learner=lambda name, ip: controlplane.add_learner(paths, name, ip))
