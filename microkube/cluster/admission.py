@@ -93,7 +93,8 @@ class ControlPlane:
     Node objects (raises MicrokubeError when the API server does not answer);
     ``api_server`` is the URL workers reach the API server at. For a joining
     control plane: ``shared`` reads the files every control plane shares
-    (cluster/controlplane.py), ``add_learner(name, ip)`` adds its etcd learner.
+    (cluster/controlplane.py), ``add_learner(name, ip)`` adds its etcd learner, and
+    ``completed(name, ip)`` marks a completed join so its learner may be promoted.
     """
 
     ca: Callable[[], CertificateAuthority]
@@ -101,6 +102,7 @@ class ControlPlane:
     api_server: str
     shared: Callable[[], dict[str, str]] | None = None
     add_learner: Callable[[str, str], dict[str, Any]] | None = None
+    completed: Callable[[str, str], None] | None = None
 
 
 def control_plane_of(paths: Paths, node_ip: str, api_port: int) -> ControlPlane:
@@ -119,4 +121,5 @@ def control_plane_of(paths: Paths, node_ip: str, api_port: int) -> ControlPlane:
     return ControlPlane(ca=lambda: load_ca(paths.pki.ca), nodes=nodes,
                         api_server=f"https://{host}:{api_port}",
                         shared=lambda: controlplane.read_shared(paths),
-                        add_learner=lambda name, ip: controlplane.add_learner(paths, name, ip))
+                        add_learner=lambda name, ip: controlplane.add_learner(paths, name, ip),
+                        completed=lambda name, ip: controlplane.completed(paths, name, ip))

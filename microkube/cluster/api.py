@@ -213,6 +213,8 @@ class JoinApi:
         self.store = store
         self.limiter = limiter
         self.request_timeout = request_timeout
+        # (name, ip) of the control planes whose etcd learner this agent added.
+        self.learners_added: set[tuple[str, str]] = set()
 
     def app(self) -> web.Application:
         """The aiohttp application serving this API."""
@@ -299,6 +301,7 @@ class JoinApi:
             raise ApiError(409, str(e)) from None
         except MembershipError as e:
             raise ApiError(503, f"the datastore cannot take a member now: {e}") from None
+        self.learners_added.add((join.name, join.ip))
         log.info("added %s (%s) to etcd as a learner, for %s", join.name, join.ip,
                  request.remote)
         return web.json_response({
@@ -313,6 +316,14 @@ class JoinApi:
         self._not_limited(request)
         join = JoinRequest.from_body(_validated(await read_json(request, self.request_timeout),
                                                 schema.JOIN_COMPLETE))
+        cp = self.control_plane
+        if cp is not None and cp.completed is not None:
+            try:
+                await asyncio.to_thread(cp.completed, join.name, join.ip)
+            except MicrokubeError as e:
+                # A control plane this agent admitted must be recorded, or it is never promoted.
+                if (join.name, join.ip) in self.learners_added:
+                    raise ApiError(503, f"cannot record the completed join: {e}") from None
         self._authorised(request, lambda: self.store.consume(join.token, join.holder))
         log.info("%s (%s) joined; its token is spent", join.name, join.ip)
         return web.json_response({"consumed": True})

@@ -72,3 +72,11 @@ def add_learner(paths: Paths, name: str, ip: str) -> dict[str, Any]:
     membership.save_cache(paths, after)
     return {"initial_cluster": membership.initial_cluster(after, name, peer),
             "members": [m.to_json() for m in after]}
+
+
+def completed(paths: Paths, name: str, ip: str) -> None:
+    """Mark ``name``'s join complete when it has an etcd member at ``ip`` (a control plane;
+    a worker has none), so the reconciler may promote it (cluster/ha.py)."""
+    ms = Membership.for_node(paths)
+    if membership.own_member(ms.members(), ip) is not None:
+        ms.mark_joined(name)

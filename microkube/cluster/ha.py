@@ -55,9 +55,12 @@ def running_etcd_servers(paths: Paths) -> str | None:
 def promote_due(ms: Membership, members: list[Member], own: Member | None,
                 leader_id: int) -> tuple[list[str], str]:
     """Promote what the HA rule wants, if this node's member leads; (promoted names, why not)."""
-    due = membership.promotions(members)
-    if not due or own is None or own.is_learner or own.id != leader_id:
+    if own is None or own.is_learner or own.id != leader_id \
+            or not membership.promotions(members):
         return [], ""
+    due = membership.promotions(members, ms.joined())
+    if not due:
+        return [], "waiting for learners to complete their join before promoting them"
     down = ms.unhealthy_voters(members)
     if down:
         return [], f"not promoting {', '.join(m.label for m in due)}: voter {', '.join(down)} " \

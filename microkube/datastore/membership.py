@@ -22,10 +22,11 @@ it at each start: the loopback member when this node votes, else every voter.
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import ssl
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,13 +98,15 @@ def wanted_voters(member_count: int) -> int:
     return HA_VOTERS if member_count >= HA_VOTERS else min(1, member_count)
 
 
-def promotions(members: Sequence[Member]) -> list[Member]:
+def promotions(members: Sequence[Member], joined: Collection[str] | None = None) -> list[Member]:
     """The learners to promote, in order, so the voters reach :func:`wanted_voters`.
 
-    Learners that never started (no name) are not candidates: they cannot have caught up.
+    Learners that never started (no name) are not candidates: they cannot have caught up;
+    nor, when ``joined`` is given, those whose join has not completed (not in it), so a
+    join that fails leaves no voter behind.
     """
     missing = wanted_voters(len(members)) - len(voters(members))
-    started = [m for m in standbys(members) if m.name]
+    started = [m for m in standbys(members) if m.name and (joined is None or m.name in joined)]
     return started[:max(0, missing)]
 
 
@@ -228,6 +231,34 @@ class Membership:
     def remove(self, member: Member) -> None:
         """Remove a member for good."""
         self._first_voter("/v3/cluster/member/remove", {"ID": str(member.id)})
+
+    # The names of control planes whose join completed, as keys in etcd itself, so any
+    # node's reconciler knows which learners it may promote.
+    def mark_joined(self, name: str) -> None:
+        """Record that control plane ``name`` completed its join."""
+        self._first_voter("/v3/kv/put", {"key": _b64(JOINED_PREFIX + name), "value": _b64("1")})
+
+    def forget_joined(self, name: str) -> None:
+        """Drop ``name``'s record (it left or was removed)."""
+        self._first_voter("/v3/kv/deleterange", {"key": _b64(JOINED_PREFIX + name)})
+
+    def joined(self) -> set[str]:
+        """The names of the control planes whose join completed."""
+        end = JOINED_PREFIX[:-1] + chr(ord(JOINED_PREFIX[-1]) + 1)
+        doc = self._first_voter("/v3/kv/range", {"key": _b64(JOINED_PREFIX),
+                                                 "range_end": _b64(end), "keys_only": True})
+        try:
+            return {base64.b64decode(kv["key"]).decode()[len(JOINED_PREFIX):]
+                    for kv in doc.get("kvs") or []}
+        except (KeyError, ValueError, TypeError):
+            raise MembershipError("etcd's answer to a range request is malformed") from None
+
+
+JOINED_PREFIX = "/microkube/joined/"
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
 
 
 def local_url(paths: Paths) -> str:

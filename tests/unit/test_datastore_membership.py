@@ -89,3 +89,9 @@ def test_members_round_trip_the_gateways_json() -> None:
     assert m.id == 6943830648996958329 and m.name == "" and m.ip == "fd00::3"
     assert Member.from_json(m.to_json()) == m
     assert ms.peer_url("fd00::3", 12380) == "https://[fd00::3]:12380"
+
+
+def test_a_learner_whose_join_has_not_completed_is_not_promoted() -> None:
+    members = [member(1), member(2, learner=True), member(3, learner=True)]
+    assert [m.name for m in ms.promotions(members, joined={"cp2"})] == ["cp2"]
+    assert ms.promotions(members, joined=set()) == []
