@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from microkube.errors import MicrokubeError
-from microkube.paths import Paths
 from microkube.pki.ca import CertificateAuthority, sign_csr
 from microkube.pki.certs import cert_pem
 from microkube.pki.profiles import (
@@ -103,23 +102,3 @@ class ControlPlane:
     shared: Callable[[], dict[str, str]] | None = None
     add_learner: Callable[[str, str], dict[str, Any]] | None = None
     completed: Callable[[str, str], None] | None = None
-
-
-def control_plane_of(paths: Paths, node_ip: str, api_port: int) -> ControlPlane:
-    """The control plane under ``paths``, whose API server workers reach at ``node_ip``:``api_port``."""
-    from microkube.cluster import controlplane
-    from microkube.kube.api import KubeApi
-    from microkube.pki.ca import load_ca
-
-    def nodes() -> list[dict[str, Any]]:
-        doc = KubeApi.for_admin(paths, timeout=5.0).get("/api/v1/nodes")
-        if not isinstance(doc, dict) or not isinstance(doc.get("items"), list):
-            raise MicrokubeError("the API server did not list the cluster's nodes")
-        return list(doc["items"])
-
-    host = f"[{node_ip}]" if ":" in node_ip else node_ip
-    return ControlPlane(ca=lambda: load_ca(paths.pki.ca), nodes=nodes,
-                        api_server=f"https://{host}:{api_port}",
-                        shared=lambda: controlplane.read_shared(paths),
-                        add_learner=lambda name, ip: controlplane.add_learner(paths, name, ip),
-                        completed=lambda name, ip: controlplane.completed(paths, name, ip))

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from microkube.cluster.admission import control_plane_of
 from microkube.cluster.api import DEFAULT_REQUEST_TIMEOUT, PATH_LIMIT, JoinApi, error_response
+from microkube.cluster.controlplane import control_plane_of
 from microkube.cluster.ratelimit import FailureLimiter
 from microkube.cluster.settings import ClusterSettings
 from microkube.cluster.tokens import TokenStore
