@@ -102,6 +102,13 @@ def join_control_plane(paths: Paths, join: JoinString, progress: Progress,
             written.undo()
             raise
     role = wait_settled(paths, config.node_ip, deadline, progress)
+    if role == "voter":
+        from microkube.cluster.ha import restart_kubelite, settle_api_server
+
+        # A standby's API server used the other voters; a voter's uses its own member.
+        if settle_api_server(paths, lambda: restart_kubelite(paths)):
+            progress("the API server moved onto this node's own etcd member")
+            _wait_node_ready(paths, config, max(deadline, time.monotonic() + 30), progress)
     return config, role
 
 

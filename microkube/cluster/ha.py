@@ -88,14 +88,31 @@ def reconcile_once(paths: Paths, restart_kubelite: Callable[[], None]) -> PassRe
         if result.promoted:
             result.members = ms.members()
     membership.save_cache(paths, result.members)
-    running = running_etcd_servers(paths)
-    wanted = args.flag_value(ctx.args("kube-apiserver"), "etcd-servers")
-    if running is not None and wanted is not None and running != wanted:
+    result.restarted = settle_api_server(paths, restart_kubelite)
+    return result
+
+
+def settle_api_server(paths: Paths, restart_kubelite: Callable[[], None]) -> bool:
+    """Restart kubelite if the API server's ``--etcd-servers`` computed from the cached member
+    list differs from the one it runs with; True if it did. One caller at a time (the
+    agent's reconciler and a join may both ask), so kubelite restarts once."""
+    import fcntl
+    import os
+
+    paths.run_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(paths.run_dir / "etcd-servers.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        running = running_etcd_servers(paths)
+        wanted = args.flag_value(NodeContext.load(paths).args("kube-apiserver"), "etcd-servers")
+        if running is None or wanted is None or running == wanted:
+            return False
         log.info("the API server's etcd members change from %s to %s: restarting kubelite",
                  running, wanted)
         restart_kubelite()
-        result.restarted = True
-    return result
+        return True
+    finally:
+        os.close(fd)
 
 
 def restart_kubelite(paths: Paths) -> None:
