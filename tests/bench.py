@@ -19,7 +19,7 @@ from typing import Any
 
 import psutil
 
-from tests import bench_addons
+from tests import bench_addons, bench_cluster
 from tests.bench_addons import addon_bench
 from tests.testnode import TestNode, components_built
 
@@ -206,6 +206,10 @@ def main() -> int:
                 results["datastore"] = datastore_figures(node, base)  # last: it stops the node
         finally:
             node.destroy()
+    if not opts.quick:
+        with tempfile.TemporaryDirectory(prefix="mk-bench-cluster-") as tmp:
+            print("control-plane joins:", flush=True)
+            results["control_plane_join"] = bench_cluster.control_plane_join_figures(Path(tmp))
     opts.json.write_text(json.dumps(results, indent=1) + "\n")
     print(render(results))
     print(f"(JSON in {opts.json})")
@@ -275,7 +279,8 @@ def render(r: dict[str, Any]) -> str:
         out.append("components: " + json.dumps(comp)[:3000])
     if r.get("snap"):
         out.append("snap: " + json.dumps(r["snap"]))
-    out.append("join time: not measured (clustering is not built yet)")
+    if r.get("control_plane_join"):
+        out.append(bench_cluster.render(r["control_plane_join"]))
     out.append(f"anchors: {ANCHORS}")
     return "\n".join(out)
 

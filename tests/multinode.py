@@ -71,6 +71,46 @@ class Cluster:
                           check=check, timeout=timeout + 30)
 
 
+@dataclass
+class TimedJoin:
+    """One ``microkube join``: its exit code, output, and when each progress line came."""
+
+    returncode: int
+    seconds: float  # the whole command
+    lines: list[tuple[float, str]]  # (seconds since the join began, stderr line)
+    stdout: str
+
+    @property
+    def output(self) -> str:
+        return "\n".join(line for _, line in self.lines) + "\n" + self.stdout
+
+    def at(self, fragment: str) -> float | None:
+        """Seconds from the join's start to the first progress line containing ``fragment``."""
+        return next((t for t, line in self.lines if fragment in line), None)
+
+
+def timed_join(node: TestNode, join_string: str, *extra: str,
+               timeout: float = 240) -> TimedJoin:
+    """Run ``microkube join`` on ``node``, timing each progress line; killed after ``timeout`` s."""
+    import threading
+    import time
+
+    argv = node.in_netns([*node.cli, "join", join_string, *extra, "--timeout", str(int(timeout))])
+    began = time.monotonic()
+    proc = subprocess.Popen(argv, env=node.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    killer = threading.Timer(timeout + 30, proc.kill)
+    killer.start()
+    try:
+        assert proc.stderr is not None and proc.stdout is not None
+        lines = [(time.monotonic() - began, line.rstrip("\n")) for line in proc.stderr]
+        stdout = proc.stdout.read()
+        proc.wait()
+    finally:
+        killer.cancel()
+    return TimedJoin(proc.returncode, time.monotonic() - began, lines, stdout)
+
+
 def kubectl_as(node: TestNode, kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """The bundled kubectl with ``kubeconfig``, run in ``node``'s namespace."""
     argv = node.in_netns([str(SNAP_TREE / "bin" / "kubectl"), f"--kubeconfig={kubeconfig}", *args])

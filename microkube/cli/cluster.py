@@ -1,4 +1,4 @@
-"""Cluster verbs: ``add-node`` and ``join --worker`` (``leave`` and ``remove-node`` come next)."""
+"""Cluster verbs: ``add-node`` and ``join [--worker]`` (``leave`` and ``remove-node`` come next)."""
 
 from __future__ import annotations
 
@@ -38,11 +38,20 @@ def join(join_string: str, worker: bool, timeout: float) -> None:
     from microkube.errors import UsageError
 
     parsed = parse(join_string)
-    if not worker:
-        raise UsageError("joining as a control plane is not supported yet; add --worker")
-    config = cluster_join.join_worker(Paths.from_env(), parsed,
-                                      lambda line: click.echo(line, err=True), timeout)
-    click.echo(f"{config.node_name} joined the cluster as a worker")
+    if timeout <= 0:
+        raise UsageError(f"--timeout {timeout:g}: must be a positive number of seconds")
+
+    def progress(line: str) -> None:
+        click.echo(line, err=True)
+
+    if worker:
+        config = cluster_join.join_worker(Paths.from_env(), parsed, progress, timeout)
+        click.echo(f"{config.node_name} joined the cluster as a worker")
+        return
+    from microkube.cluster.cpjoin import join_control_plane
+
+    config, role = join_control_plane(Paths.from_env(), parsed, progress, timeout)
+    click.echo(f"{config.node_name} joined the cluster as a control plane (etcd {role})")
 
 
 def register(group: click.Group) -> None:

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from microkube.errors import MicrokubeError
-from microkube.paths import Paths
 from microkube.pki.ca import CertificateAuthority, sign_csr
 from microkube.pki.certs import cert_pem
 from microkube.pki.profiles import (
@@ -94,25 +93,15 @@ class ControlPlane:
 
     ``ca`` loads the cluster CA (key included) for one join; ``nodes`` lists the
     Node objects (raises MicrokubeError when the API server does not answer);
-    ``api_server`` is the URL workers reach the API server at.
+    ``api_server`` is the URL workers reach the API server at. For a joining
+    control plane: ``shared`` reads the files every control plane shares
+    (cluster/controlplane.py), ``add_learner(name, ip)`` adds its etcd learner, and
+    ``completed(name, ip)`` marks a completed join so its learner may be promoted.
     """
 
     ca: Callable[[], CertificateAuthority]
     nodes: Callable[[], list[dict[str, Any]]]
     api_server: str
-
-
-def control_plane_of(paths: Paths, node_ip: str, api_port: int) -> ControlPlane:
-    """The control plane under ``paths``, whose API server workers reach at ``node_ip``:``api_port``."""
-    from microkube.kube.api import KubeApi
-    from microkube.pki.ca import load_ca
-
-    def nodes() -> list[dict[str, Any]]:
-        doc = KubeApi.for_admin(paths, timeout=5.0).get("/api/v1/nodes")
-        if not isinstance(doc, dict) or not isinstance(doc.get("items"), list):
-            raise MicrokubeError("the API server did not list the cluster's nodes")
-        return list(doc["items"])
-
-    host = f"[{node_ip}]" if ":" in node_ip else node_ip
-    return ControlPlane(ca=lambda: load_ca(paths.pki.ca), nodes=nodes,
-                        api_server=f"https://{host}:{api_port}")
+    shared: Callable[[], dict[str, str]] | None = None
+    add_learner: Callable[[str, str], dict[str, Any]] | None = None
+    completed: Callable[[str, str], None] | None = None

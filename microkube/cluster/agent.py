@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import ctypes
 import logging
 import signal
@@ -21,8 +22,8 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from microkube.cluster.admission import control_plane_of
 from microkube.cluster.api import DEFAULT_REQUEST_TIMEOUT, PATH_LIMIT, JoinApi, error_response
+from microkube.cluster.controlplane import control_plane_of
 from microkube.cluster.ratelimit import FailureLimiter
 from microkube.cluster.settings import ClusterSettings
 from microkube.cluster.tokens import TokenStore
@@ -168,10 +169,25 @@ def run(options: AgentOptions, paths: Paths | None = None) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await serve(api.app(), options, tls, stop)
+        reconciling = asyncio.create_task(_reconcile(paths, stop))
+        try:
+            await serve(api.app(), options, tls, stop)
+        finally:
+            reconciling.cancel()
 
     asyncio.run(main())
     log.info("stopped")
+
+
+async def _reconcile(paths: Paths, stop: asyncio.Event) -> None:
+    """HA on its own (cluster/ha.py): a pass every INTERVAL seconds until ``stop``."""
+    from microkube.cluster.ha import INTERVAL, Reconciler
+
+    reconciler = Reconciler(paths)
+    while not stop.is_set():
+        await asyncio.to_thread(reconciler.step)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), INTERVAL)
 
 
 def parse_args(argv: list[str] | None) -> AgentOptions:

@@ -11,6 +11,12 @@ Endpoints (all JSON but the CA):
   token's reservation: refuses a name or address that is a member already, and
   answers the worker's certificates (signed with the restricted profiles of
   cluster/admission.py), the CA certificate and the API server's URL.
+- ``POST /v1/join/control-plane`` ``{token, name, ip}``: for a control plane
+  holding the token's reservation: refuses a name or address that is a member
+  (a Node or an etcd member) already, or any change while an etcd voter is down;
+  adds its etcd member as a learner and answers the files every control plane
+  shares (CAs with their keys, service-account key, encryption configuration)
+  and what its etcd needs to join (cluster/controlplane.py).
 - ``POST /v1/join/complete`` ``{token, name, ip}``: the joiner's node is up; the
   token is spent.
 - ``POST /v1/join/release`` ``{token}``: ends the reservation (the join failed).
@@ -207,6 +213,8 @@ class JoinApi:
         self.store = store
         self.limiter = limiter
         self.request_timeout = request_timeout
+        # (name, ip) of the control planes whose etcd learner this agent added.
+        self.learners_added: set[tuple[str, str]] = set()
 
     def app(self) -> web.Application:
         """The aiohttp application serving this API."""
@@ -215,6 +223,7 @@ class JoinApi:
         app.router.add_get("/v1/ca", self.get_ca)
         app.router.add_post("/v1/join/check", self.post_join_check)
         app.router.add_post("/v1/join/worker", self.post_join_worker)
+        app.router.add_post("/v1/join/control-plane", self.post_join_control_plane)
         app.router.add_post("/v1/join/complete", self.post_join_complete)
         app.router.add_post("/v1/join/release", self.post_join_release)
         return app
@@ -253,14 +262,7 @@ class JoinApi:
         # Reserving again is how a joiner proves it holds the reservation (or may take it).
         self._authorised(request, lambda: self.store.reserve(join.token, join.holder))
         self._refuse_conflicts(join)
-        try:
-            nodes = await asyncio.to_thread(cp.nodes)
-        except MicrokubeError as e:
-            raise ApiError(503, f"the control plane's API server does not answer ({e}); "
-                                "try again once 'microkube status' says it is Ready") from None
-        conflict = member_conflict(nodes, join.name, join.ip)
-        if conflict is not None:
-            raise ApiError(409, conflict)
+        await self._refuse_members(cp, join)
         try:
             ca = await asyncio.to_thread(cp.ca)
             certificates = await asyncio.to_thread(sign_worker_csrs, ca, join.name, body["csrs"])
@@ -276,11 +278,52 @@ class JoinApi:
             "cluster": self.settings.to_json(),
         })
 
+    async def post_join_control_plane(self, request: web.Request) -> web.Response:
+        """Add a control plane's etcd learner and hand it the shared files."""
+        from microkube.cluster.admission import MemberConflict
+        from microkube.datastore.membership import MembershipError
+
+        self._not_limited(request)
+        join = JoinRequest.from_body(_validated(await read_json(request, self.request_timeout),
+                                                schema.JOIN_COMPLETE))
+        cp = self.control_plane
+        if cp is None or cp.shared is None or cp.add_learner is None:
+            raise ApiError(503, "this agent cannot admit control planes: "
+                                "it runs without its control plane")
+        self._authorised(request, lambda: self.store.reserve(join.token, join.holder))
+        self._refuse_conflicts(join)
+        await self._refuse_members(cp, join)
+        add_learner, shared = cp.add_learner, cp.shared
+        try:
+            files = await asyncio.to_thread(shared)
+            etcd = await asyncio.to_thread(add_learner, join.name, join.ip)
+        except MemberConflict as e:
+            raise ApiError(409, str(e)) from None
+        except MembershipError as e:
+            raise ApiError(503, f"the datastore cannot take a member now: {e}") from None
+        self.learners_added.add((join.name, join.ip))
+        log.info("added %s (%s) to etcd as a learner, for %s", join.name, join.ip,
+                 request.remote)
+        return web.json_response({
+            "files": files,
+            "etcd": etcd,
+            "control_plane": {"name": self.node.node_name, "ip": self.node.node_ip},
+            "cluster": self.settings.to_json(),
+        })
+
     async def post_join_complete(self, request: web.Request) -> web.Response:
         """The joiner's node is up: spend the token it holds."""
         self._not_limited(request)
         join = JoinRequest.from_body(_validated(await read_json(request, self.request_timeout),
                                                 schema.JOIN_COMPLETE))
+        cp = self.control_plane
+        if cp is not None and cp.completed is not None:
+            try:
+                await asyncio.to_thread(cp.completed, join.name, join.ip)
+            except MicrokubeError as e:
+                # A control plane this agent admitted must be recorded, or it is never promoted.
+                if (join.name, join.ip) in self.learners_added:
+                    raise ApiError(503, f"cannot record the completed join: {e}") from None
         self._authorised(request, lambda: self.store.consume(join.token, join.holder))
         log.info("%s (%s) joined; its token is spent", join.name, join.ip)
         return web.json_response({"consumed": True})
@@ -308,6 +351,18 @@ class JoinApi:
         except TokenRefused as e:
             self.limiter.failed(request.remote or "")
             raise ApiError(e.status, str(e)) from None
+
+    async def _refuse_members(self, cp: ControlPlane, join: JoinRequest) -> None:
+        """ApiError 409 if a Node has the joiner's name or address, 503 if the API server
+        does not answer."""
+        try:
+            nodes = await asyncio.to_thread(cp.nodes)
+        except MicrokubeError as e:
+            raise ApiError(503, f"the control plane's API server does not answer ({e}); "
+                                "try again once 'microkube status' says it is Ready") from None
+        conflict = member_conflict(nodes, join.name, join.ip)
+        if conflict is not None:
+            raise ApiError(409, conflict)
 
     def _refuse_conflicts(self, join: JoinRequest) -> None:
         if join.name == self.node.node_name or join.ip == self.node.node_ip:

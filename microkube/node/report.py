@@ -48,8 +48,8 @@ def _pretty(st: NodeStatus) -> list[str]:
         return lines
     lines += [
         f"high-availability: {'yes' if st.high_availability else 'no'}",
-        f"  datastore master nodes: {' '.join(st.datastore_members) or 'none'}",
-        "  datastore standby nodes: none",
+        f"  datastore voter nodes: {' '.join(st.voters) or 'none'}",
+        f"  datastore standby nodes: {' '.join(st.standbys) or 'none'}",
         _network_policy(st),
     ]
     if st.cert_days_left is not None:
@@ -59,8 +59,8 @@ def _pretty(st: NodeStatus) -> list[str]:
                      f"(first to expire: {st.cert_earliest}){warn}")
     if st.nodes:
         lines.append("nodes:")
-        lines += [f"  {name:<24} {role:<14} {'Ready' if ok else 'NotReady'}"
-                  for name, role, ok in st.nodes]
+        lines += [f"  {name:<24} {role:<14} {'Ready' if ok else 'NotReady':<9} "
+                  f"datastore: {st.datastore_role(name)}" for name, role, ok in st.nodes]
     lines.append("daemons:")
     lines += [f"  {name:<24} {state}" for name, state in st.daemons.items()]
     lines.append("addons:")

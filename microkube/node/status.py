@@ -47,7 +47,9 @@ class NodeStatus:
     node_name: str = ""
     api_server: str = ""
     daemons: dict[str, str] = field(default_factory=dict)
-    datastore_members: list[str] = field(default_factory=list)
+    # On a control plane that runs: the etcd voters and standbys (learners), by node name.
+    voters: list[str] = field(default_factory=list)
+    standbys: list[str] = field(default_factory=list)
     addons: list[AddonStatus] = field(default_factory=list)
     cert_earliest: str = ""
     cert_days_left: int | None = None
@@ -69,7 +71,14 @@ class NodeStatus:
 
     @property
     def high_availability(self) -> bool:
-        return len(self.datastore_members) >= 3
+        from microkube.datastore.membership import HA_VOTERS
+
+        return len(self.voters) >= HA_VOTERS
+
+    def datastore_role(self, node_name: str) -> str:
+        """``voter``, ``standby`` or ``none`` (a worker, or a node etcd does not list)."""
+        return ("voter" if node_name in self.voters
+                else "standby" if node_name in self.standbys else "none")
 
     def pending(self) -> list[str]:
         """Names of the daemons that do not serve yet, sorted."""
@@ -95,8 +104,9 @@ class NodeStatus:
             doc["control-plane"] = self.control_plane
         elif self.running:
             doc["high-availability"] = {"enabled": self.high_availability,
-                                        "nodes": self.datastore_members}
-            doc["nodes"] = [{"name": n, "role": r, "ready": ok} for n, r, ok in self.nodes]
+                                        "voters": self.voters, "standbys": self.standbys}
+            doc["nodes"] = [{"name": n, "role": r, "ready": ok,
+                             "datastore": self.datastore_role(n)} for n, r, ok in self.nodes]
             doc["addons"] = [a.record() for a in self.addons]
         return doc
 
@@ -172,12 +182,27 @@ def gather(paths: Paths) -> NodeStatus:
     if st.running and not worker:
         from microkube.addons.listing import addon_statuses
 
-        st.datastore_members = [f"{ctx.node.node_ip}:{paths.ports.datastore_peer}"]
+        st.voters, st.standbys = datastore_members(paths, ctx.node.node_name)
         st.addons = addon_statuses(paths, ctx.node.substitutions())
     return st
 
 
 ROLE_LABEL = "microkube.io/role"
+
+
+def datastore_members(paths: Paths, own_name: str) -> tuple[list[str], list[str]]:
+    """(voters, standbys) by name: asked of etcd (one request, one second at most), else the
+    member list this node saw last; this node alone when neither answers."""
+    from microkube.datastore import membership
+
+    try:
+        members = membership.Membership.for_node(paths, timeout=1.0).members()
+    except MicrokubeError:
+        members = membership.load_cache(paths)
+    if not members:
+        return [own_name], []
+    return ([m.label for m in membership.voters(members)],
+            [m.label for m in membership.standbys(members)])
 
 
 def cluster_nodes(api: KubeApi) -> list[tuple[str, str, bool]]:

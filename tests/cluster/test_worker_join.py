@@ -93,8 +93,10 @@ def test_status_says_worker_on_the_worker_and_lists_nodes_on_the_control_plane(
     assert f"role: worker of the control plane at https://{nodes.cp.ip}:16443" in pretty
     cp = yaml.safe_load(nodes.cp.run("status", "--format", "yaml").stdout)
     assert cp["role"] == "control-plane"
-    assert cp["nodes"] == [{"name": CP, "role": "control-plane", "ready": True},
-                           {"name": WORKER, "role": "worker", "ready": True}]
+    assert cp["nodes"] == [
+        {"name": CP, "role": "control-plane", "ready": True, "datastore": "voter"},
+        {"name": WORKER, "role": "worker", "ready": True, "datastore": "none"}]
+    assert cp["high-availability"] == {"enabled": False, "voters": [CP], "standbys": []}
 
 
 # --- workloads across nodes ----------------------------------------------------------------

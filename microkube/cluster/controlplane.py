@@ -1,0 +1,102 @@
+"""What a control plane hands a joining control plane, and the etcd learner it adds for it.
+
+A control-plane joiner receives, over the CA-pinned channel only, the cluster's
+shared secrets (:data:`SHARED_FILES`: the three CAs with their keys, the
+service-account key and the Secrets encryption configuration) and makes its
+own leaf certificates from them. Its etcd member is added as a learner here,
+after checking that no voter is down; the HA reconciler (cluster/ha.py)
+promotes it later under the HA rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from microkube.cluster.admission import REMOVE_HINT, ControlPlane, MemberConflict
+from microkube.datastore import membership
+from microkube.datastore.membership import Membership, MembershipError
+from microkube.errors import MicrokubeError
+from microkube.paths import Paths
+
+# The files every control plane shares, by the name the join carries them under, and where
+# each lives on a node. Keys among them are written 0600.
+SHARED_FILES: dict[str, Callable[[Paths], Any]] = {
+    "ca.crt": lambda p: p.pki.ca.cert,
+    "ca.key": lambda p: p.pki.ca.key,
+    "front-proxy-ca.crt": lambda p: p.pki.front_proxy_ca.cert,
+    "front-proxy-ca.key": lambda p: p.pki.front_proxy_ca.key,
+    "etcd/ca.crt": lambda p: p.pki.etcd_ca.cert,
+    "etcd/ca.key": lambda p: p.pki.etcd_ca.key,
+    "serviceaccount.key": lambda p: p.pki.service_account_key,
+    "encryption-config.yaml": lambda p: p.encryption_config,
+}
+PUBLIC_FILES = ("ca.crt", "front-proxy-ca.crt", "etcd/ca.crt")
+
+
+def read_shared(paths: Paths) -> dict[str, str]:
+    """The shared files' text by :data:`SHARED_FILES` name; MembershipError if one is missing."""
+    found = {}
+    for name, where in SHARED_FILES.items():
+        try:
+            found[name] = where(paths).read_text()
+        except OSError as e:
+            raise MembershipError(f"this control plane cannot read {where(paths)}: "
+                                  f"{e.strerror}") from None
+    return found
+
+
+def add_learner(paths: Paths, name: str, ip: str) -> dict[str, Any]:
+    """Add ``name`` at ``ip`` to etcd as a learner; what its etcd needs to start.
+
+    Returns ``{"initial_cluster": "...", "members": [member JSON, ...]}``. A
+    learner left at ``ip`` by a join that failed (never named, or named ``name``)
+    is removed first, so a retry succeeds. Raises MemberConflict for a name or
+    address another member has, MembershipError when a voter is down or etcd refuses.
+    """
+    ms = Membership.for_node(paths)
+    members = ms.members()
+    for m in members:
+        stale = m.is_learner and m.ip == ip and m.name in ("", name)
+        if stale:
+            ms.remove(m)
+        elif m.name == name or m.ip == ip:
+            raise MemberConflict(f"etcd member {m.label} ({m.ip}) already has that "
+                                 f"{'name' if m.name == name else 'address'}; "
+                                 + REMOVE_HINT.format(name=m.label))
+    down = ms.unhealthy_voters(members)
+    if down:
+        raise MembershipError(f"etcd voter {', '.join(down)} does not answer; a member is never "
+                              "added while a voter is down: bring it back or remove it first")
+    peer = membership.peer_url(ip, paths.ports.datastore_peer)
+    _, after = ms.add_learner(peer)
+    membership.save_cache(paths, after)
+    return {"initial_cluster": membership.initial_cluster(after, name, peer),
+            "members": [m.to_json() for m in after]}
+
+
+def completed(paths: Paths, name: str, ip: str) -> None:
+    """Mark ``name``'s join complete when it has an etcd member at ``ip`` (a control plane;
+    a worker has none), so the reconciler may promote it (cluster/ha.py)."""
+    ms = Membership.for_node(paths)
+    if membership.own_member(ms.members(), ip) is not None:
+        ms.mark_joined(name)
+
+
+def control_plane_of(paths: Paths, node_ip: str, api_port: int) -> ControlPlane:
+    """The control plane under ``paths``, whose API server workers reach at ``node_ip``:``api_port``."""
+    from microkube.kube.api import KubeApi
+    from microkube.pki.ca import load_ca
+
+    def nodes() -> list[dict[str, Any]]:
+        doc = KubeApi.for_admin(paths, timeout=5.0).get("/api/v1/nodes")
+        if not isinstance(doc, dict) or not isinstance(doc.get("items"), list):
+            raise MicrokubeError("the API server did not list the cluster's nodes")
+        return list(doc["items"])
+
+    host = f"[{node_ip}]" if ":" in node_ip else node_ip
+    return ControlPlane(ca=lambda: load_ca(paths.pki.ca), nodes=nodes,
+                        api_server=f"https://{host}:{api_port}",
+                        shared=lambda: read_shared(paths),
+                        add_learner=lambda name, ip: add_learner(paths, name, ip),
+                        completed=lambda name, ip: completed(paths, name, ip))

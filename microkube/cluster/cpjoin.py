@@ -1,0 +1,179 @@
+"""``microkube join <ip>:<port>/<token>/<fingerprint>``: make this node a control plane.
+
+The steps and their safety are the worker join's (cluster/join.py): nothing is
+sent before the CA's fingerprint matched, then only TLS that trusts that CA.
+Then:
+
+1. ``/v1/join/control-plane``: the agent adds this node's etcd member as a
+   learner and answers the files every control plane shares (the CAs with
+   their keys, the service-account key, the encryption configuration).
+2. Those files, the etcd flags that join the existing cluster, and the member
+   list are written; ``start`` makes this node's own leaf certificates from the
+   CAs and starts every daemon. The API server uses the voters only: a learner
+   refuses reads (datastore/membership.py).
+3. Once the Node is Ready the token is spent (``/v1/join/complete``), and the
+   join waits, within its timeout, for the HA rule to settle: the leader's
+   agent promotes learners until one voter (below three control planes) or
+   three vote (cluster/ha.py).
+
+A failure before step 3 stops the node, removes everything the join wrote and
+releases the token, as for a worker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from microkube.cluster.controlplane import PUBLIC_FILES, SHARED_FILES
+from microkube.cluster.join import (
+    DEFAULT_TIMEOUT,
+    AgentClient,
+    JoinError,
+    Progress,
+    _reserved,
+    _wait_node_ready,
+    _Written,
+    fetch_pinned_ca,
+    joiner_config,
+    refuse_if_in_cluster,
+)
+from microkube.cluster.joinstring import JoinString
+from microkube.config import args, node
+from microkube.config.node import CONTROL_PLANE, NodeConfig
+from microkube.datastore import membership
+from microkube.datastore.membership import Member, MembershipError
+from microkube.fsutil import write_atomic, write_private
+from microkube.paths import Paths
+
+# Seconds between two looks at the member list while the HA rule settles.
+SETTLE_STEP = 0.5
+
+
+@dataclass
+class _WrittenControlPlane(_Written):
+    """A worker's files, plus what only a control plane has: argument files, etcd's data
+    and its member list."""
+
+    def undo(self) -> None:
+        super().undo()
+        for d in (self.paths.args_dir, self.paths.datastore_dir):
+            shutil.rmtree(d, ignore_errors=True)
+        with contextlib.suppress(FileNotFoundError):
+            membership.cache_file(self.paths).unlink()
+
+
+def join_control_plane(paths: Paths, join: JoinString, progress: Progress,
+                       timeout: float = DEFAULT_TIMEOUT) -> tuple[NodeConfig, str]:
+    """Join this node to the cluster ``join`` names, as a control plane.
+
+    Returns its settings and its datastore role (``voter`` or ``standby``).
+    ``progress`` gets a line per step; the join is bounded by ``timeout`` s.
+    Raises UsageError for a node that may not join (nothing changed), JoinError
+    when the agent refuses or cannot be reached or the node is not Ready in time
+    (then the node is as it was and the token released).
+    """
+    deadline = time.monotonic() + timeout
+    refuse_if_in_cluster(paths, join)
+    me = joiner_config(join)
+    ca_pem = fetch_pinned_ca(join, progress)
+    client = AgentClient.pinned(join, ca_pem)
+    identity = {"token": join.token, "name": me.node_name, "ip": me.node_ip}
+    client.post("/v1/join/check", {**identity, "role": CONTROL_PLANE})
+    progress(f"the token is reserved for {me.node_name} ({me.node_ip})")
+    written = _WrittenControlPlane(paths)
+    with _reserved(client, join.token, progress):
+        try:
+            answer = client.post("/v1/join/control-plane", identity)
+            progress("the cluster's CAs and keys received; this node's etcd member was "
+                     "added as a learner")
+            config = install(paths, answer, me)
+            progress("files written; starting the control plane's daemons")
+            written.started = True
+            from microkube.node.runtime import runtime_for
+
+            runtime_for(paths).start(progress)
+            _wait_node_ready(paths, config, deadline, progress)
+            client.post("/v1/join/complete", identity)
+        except BaseException:
+            written.undo()
+            raise
+    role = wait_settled(paths, config.node_ip, deadline, progress)
+    if role == "voter":
+        from microkube.cluster.ha import restart_kubelite, settle_api_server
+
+        # A standby's API server used the other voters; a voter's uses its own member.
+        if settle_api_server(paths, lambda: restart_kubelite(paths)):
+            progress("the API server moved onto this node's own etcd member")
+            _wait_node_ready(paths, config, max(deadline, time.monotonic() + 30), progress)
+    return config, role
+
+
+def install(paths: Paths, answer: dict[str, Any], me: NodeConfig) -> NodeConfig:
+    """Write the shared files, etcd's joining flags and the member list; the node's settings
+    last. JoinError for an answer that lacks what a control plane needs."""
+    try:
+        files = {str(k): str(v) for k, v in answer["files"].items()}
+        cluster = dict(answer["cluster"])
+        etcd = dict(answer["etcd"])
+        members = [Member.from_json(m) for m in etcd["members"]]
+        initial_cluster = str(etcd["initial_cluster"])
+        config = NodeConfig(
+            node_name=me.node_name, node_ip=me.node_ip, pod_cidr=cluster["pod_cidr"],
+            service_cidr=cluster["service_cidr"], cluster_domain=cluster["cluster_domain"],
+            api_port=int(cluster["api_port"]), registry_mirror=me.registry_mirror,
+            cgroup_root=me.cgroup_root, role=CONTROL_PLANE)
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise JoinError(f"the cluster agent's answer lacks what a control plane needs ({e})") \
+            from None
+    missing = sorted(set(SHARED_FILES) - set(files))
+    if missing or set(files) - set(SHARED_FILES):
+        raise JoinError(f"the cluster agent's answer has the wrong shared files "
+                        f"(missing: {', '.join(missing) or 'none'})")
+    paths.ensure()
+    for name, text in files.items():
+        target = SHARED_FILES[name](paths)
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if name in PUBLIC_FILES:
+            write_atomic(target, text, 0o644)
+        else:
+            write_private(target, text)
+    args.install_defaults(paths)
+    args.set_flag(paths, "etcd", "initial-cluster", initial_cluster)
+    args.set_flag(paths, "etcd", "initial-cluster-state", "existing")
+    membership.save_cache(paths, members)
+    node.save(paths.state_file, config)  # last: the node counts as set up only now
+    return config
+
+
+def wait_settled(paths: Paths, node_ip: str, deadline: float, progress: Progress) -> str:
+    """Wait until the HA rule wants no more promotions; this node's role, ``voter`` or
+    ``standby``. Past ``deadline`` the node stays a standby and a line says so."""
+    progress("waiting for the datastore: the etcd leader promotes learners once caught up")
+    last = ""
+    while True:
+        try:
+            members = membership.Membership.for_node(paths).members()
+            own = membership.own_member(members, node_ip)
+            due = membership.promotions(members)
+            if own is not None and not due:
+                role = "standby" if own.is_learner else "voter"
+                voters = membership.voters(members)
+                progress(f"this node is an etcd {role}; voters: "
+                         f"{' '.join(m.label for m in voters)}; high availability: "
+                         f"{'yes' if membership.high_availability(members) else 'no'}")
+                return role
+            line = f"waiting for the promotion of {' '.join(m.label for m in due)}"
+        except MembershipError as e:
+            line = f"waiting for the datastore's member list: {e}"
+        if line != last:
+            progress(line)
+            last = line
+        if time.monotonic() >= deadline:
+            progress(f"the node joined but the datastore has not settled in time ({line}); "
+                     "'microkube status' shows when it has")
+            return "standby"
+        time.sleep(SETTLE_STEP)
