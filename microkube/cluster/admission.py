@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from microkube.errors import MicrokubeError
 from microkube.paths import Paths
@@ -25,6 +25,9 @@ from microkube.pki.profiles import (
     kubelet_client_profile,
     kubelet_serving_profile,
 )
+
+if TYPE_CHECKING:
+    from microkube.cluster.roster import Roster
 
 # The credentials a worker asks for, by the key its join request names them with.
 WORKER_CSRS = ("kubelet", "kubelet-serving", "kube-proxy", "flannel")
@@ -87,29 +90,23 @@ def member_conflict(nodes: Sequence[Mapping[str, Any]], name: str, ip: str) -> s
 
 @dataclass(frozen=True)
 class ControlPlane:
-    """What the agent needs of the control plane it runs on to admit a worker.
+    """What the agent needs of the control plane it runs on to admit and remove nodes.
 
-    ``ca`` loads the cluster CA (key included) for one join; ``nodes`` lists the
-    Node objects (raises MicrokubeError when the API server does not answer);
+    ``ca`` loads the cluster CA (key included) for one join; ``roster`` lists
+    and removes Nodes and datastore members (cluster/roster.py);
     ``api_server`` is the URL workers reach the API server at.
     """
 
     ca: Callable[[], CertificateAuthority]
-    nodes: Callable[[], list[dict[str, Any]]]
+    roster: Roster
     api_server: str
 
 
 def control_plane_of(paths: Paths, node_ip: str, api_port: int) -> ControlPlane:
     """The control plane under ``paths``, whose API server workers reach at ``node_ip``:``api_port``."""
-    from microkube.kube.api import KubeApi
+    from microkube.cluster.roster import LocalRoster
     from microkube.pki.ca import load_ca
 
-    def nodes() -> list[dict[str, Any]]:
-        doc = KubeApi.for_admin(paths, timeout=5.0).get("/api/v1/nodes")
-        if not isinstance(doc, dict) or not isinstance(doc.get("items"), list):
-            raise MicrokubeError("the API server did not list the cluster's nodes")
-        return list(doc["items"])
-
     host = f"[{node_ip}]" if ":" in node_ip else node_ip
-    return ControlPlane(ca=lambda: load_ca(paths.pki.ca), nodes=nodes,
+    return ControlPlane(ca=lambda: load_ca(paths.pki.ca), roster=LocalRoster(paths),
                         api_server=f"https://{host}:{api_port}")
