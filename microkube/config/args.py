@@ -36,7 +36,9 @@ def path_substitutions(paths: Paths) -> dict[str, str]:
     """The roots (${SNAP}, ${SNAP_DATA}, ${SNAP_COMMON}) and ports (${DATASTORE_CLIENT_PORT}...)
     an argument file may name."""
     return {"SNAP": str(paths.snap), "SNAP_DATA": str(paths.data),
-            "SNAP_COMMON": str(paths.common), **paths.ports.substitutions()}
+            "SNAP_COMMON": str(paths.common), **paths.ports.substitutions(),
+            # A node's own etcd member; NodeContext.args puts the voters here on a standby.
+            "ETCD_SERVERS": f"https://127.0.0.1:{paths.ports.datastore_client}"}
 
 
 def parse(text: str, source: str, values: dict[str, str]) -> list[str]:

@@ -35,7 +35,14 @@ class NodeContext:
         return cls(paths, node.load(paths.state_file))
 
     def args(self, daemon: str) -> list[str]:
-        return args.read(self.paths, daemon, self.node.substitutions())
+        """``daemon``'s flags from its argument file, with the node's values and the etcd
+        members the API server may use (${ETCD_SERVERS}: datastore/membership.py)."""
+        from microkube.datastore.membership import etcd_servers
+
+        values = self.node.substitutions()
+        if daemon == "kube-apiserver" and not self.node.is_worker:
+            values["ETCD_SERVERS"] = etcd_servers(self.paths, self.node.node_ip)
+        return args.read(self.paths, daemon, values)
 
 
 class Daemon:
