@@ -57,7 +57,7 @@ def control_plane_peers(paths: Paths, config: NodeConfig) -> list[str]:
 
     roster = LocalRoster(paths)
     members = roster.members()
-    others = [m for m in members if m.name != config.node_name and config.node_ip not in m.addresses]
+    others = [m for m in members if m.name != config.node_name and m.ip != config.node_ip]
     if not any(not m.is_learner for m in others):
         dependents = sorted(str(n.get("metadata", {}).get("name", "")) for n in roster.nodes()
                             if n.get("metadata", {}).get("name") != config.node_name)
@@ -69,8 +69,8 @@ def control_plane_peers(paths: Paths, config: NodeConfig) -> list[str]:
         raise LeaveRefused("this node is not in a cluster with other nodes: there is nothing to "
                            "leave ('microkube reset' starts it over)")
     port = agent_port(NodeContext.load(paths))
-    return [format_address(ipaddress.ip_address(host), port)
-            for m in others if not m.is_learner for host in sorted(m.addresses)]
+    return [format_address(ipaddress.ip_address(m.ip), port)
+            for m in others if not m.is_learner and m.ip]
 
 
 def _ask(paths: Paths, agents: list[str], name: str, progress: Progress) -> AgentClient:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from microkube.cluster.admission import node_addresses
-from microkube.datastore.members import Member
+from microkube.datastore.membership import Member
 from microkube.errors import UsageError
 
 
@@ -47,12 +47,12 @@ class Removal:
             parts.append(f"the Node {self.node_name}")
         if self.member:
             kind = "learner" if self.member.is_learner else "voting member"
-            parts.append(f"the datastore {kind} {self.member.name or self.member.hex_id}")
+            parts.append(f"the datastore {kind} {self.member.label}")
         return " and ".join(parts)
 
     def to_json(self) -> dict[str, Any]:
         return {"node": self.node_name,
-                "member": None if self.member is None else self.member.name or self.member.hex_id}
+                "member": None if self.member is None else self.member.label}
 
 
 def _node_ready(node: Mapping[str, Any]) -> bool:
@@ -74,7 +74,7 @@ def find(target: str, nodes: Sequence[Mapping[str, Any]], members: Sequence[Memb
     node = next((n for n in nodes if _name(n) == target), None) \
         or next((n for n in nodes if target in node_addresses(n)), None)
     member = next((m for m in members if m.name and m.name == target), None) \
-        or next((m for m in members if target in m.addresses), None)
+        or next((m for m in members if target == m.ip), None)
     if node is None and member is not None and member.name:
         node = next((n for n in nodes if _name(n) == member.name), None)
     if member is None and node is not None:
@@ -95,12 +95,12 @@ def quorum_refusal(members: Sequence[Member], healthy: set[int], leaving: Member
         return None
     rest = [m for m in members if not m.is_learner and m.id != leaving.id]
     if not rest:
-        return (f"{leaving.name or leaving.hex_id} is the datastore's only voting member: "
+        return (f"{leaving.label} is the datastore's only voting member: "
                 "removing it would end the cluster")
     answering = sum(1 for m in rest if m.id in healthy)
     needed = len(rest) // 2 + 1
     if answering < needed:
-        return (f"removing {leaving.name or leaving.hex_id} would leave {len(rest)} voting "
+        return (f"removing {leaving.label} would leave {len(rest)} voting "
                 f"members of which only {answering} answer{'s' if answering == 1 else ''}, "
                 f"fewer than the {needed} a quorum needs; bring the others back first")
     return None

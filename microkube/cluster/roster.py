@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from microkube.cluster.removal import Removal
-from microkube.datastore.members import Member
+from microkube.datastore.membership import Member
 from microkube.errors import MicrokubeError
 from microkube.paths import Paths
 
@@ -70,10 +70,10 @@ class LocalRoster:
 
         return KubeApi.for_admin(self.paths, timeout=self.timeout)
 
-    def _tools(self) -> Any:
-        from microkube.datastore.etcdtools import EtcdTools
+    def _membership(self) -> Any:
+        from microkube.datastore.membership import Membership
 
-        return EtcdTools(self.paths)
+        return Membership.for_node(self.paths)
 
     def nodes(self) -> list[dict[str, Any]]:
         doc = self._api().get("/api/v1/nodes")
@@ -102,26 +102,31 @@ class LocalRoster:
         return True
 
     def members(self) -> list[Member]:
-        from microkube.datastore.members import list_members
-
-        return list_members(self._tools())
+        members: list[Member] = self._membership().members()
+        return members
 
     def healthy_voters(self, members: list[Member]) -> set[int]:
-        from microkube.datastore.members import healthy_voters
+        from microkube.datastore.membership import MembershipError, voters
 
-        return healthy_voters(self._tools(), members)
+        membership = self._membership()
+        healthy = set()
+        for m in voters(members):
+            try:
+                membership.status(m.client_urls[0] if m.client_urls else "")
+            except (MembershipError, IndexError, ValueError):
+                continue
+            healthy.add(m.id)
+        return healthy
 
     def remove_member(self, member: Member) -> None:
-        from microkube.datastore.members import remove_member
-
-        remove_member(self._tools(), member)
+        self._membership().remove(member)
 
 
 def carry_out(roster: Roster, removal: Removal, progress: Callable[[str], None]) -> None:
     """Remove ``removal``'s datastore member, then its Node. MicrokubeError if either fails."""
     if removal.member is not None:
         roster.remove_member(removal.member)
-        progress(f"removed the datastore member {removal.member.name or removal.member.hex_id}")
+        progress(f"removed the datastore member {removal.member.label}")
     if removal.node_name is not None and roster.delete_node(removal.node_name):
         progress(f"deleted the Node {removal.node_name}")
 
@@ -133,11 +138,10 @@ def undo_admission(roster: Roster, name: str, ip: str, admitted_at: float) -> li
     phrases; MicrokubeError when the API server or the datastore does not answer.
     """
     gone = []
-    members = [m for m in roster.members() if m.is_learner
-               and (m.name == name or ip in m.addresses)]
+    members = [m for m in roster.members() if m.is_learner and (m.name == name or m.ip == ip)]
     for member in members:
         roster.remove_member(member)
-        gone.append(f"the datastore learner {member.name or member.hex_id}")
+        gone.append(f"the datastore learner {member.label}")
     if roster.delete_node(name, created_after=admitted_at):
         gone.append(f"the Node {name}")
     return gone

@@ -10,8 +10,7 @@ import pytest
 from microkube.cluster import removal
 from microkube.cluster.api import node_identity, reservation_seconds
 from microkube.cluster.removal import NotAMember, RemovalRefused
-from microkube.datastore.etcdtools import EtcdToolError
-from microkube.datastore.members import Member, parse_endpoint_health, parse_member_list
+from microkube.datastore.membership import Member
 
 
 def _node(name: str, ip: str, ready: bool = True) -> dict[str, Any]:
@@ -83,21 +82,6 @@ def test_plan_leave_refuses_the_asked_control_plane_and_strangers() -> None:
     # A Ready node may leave: it asks for itself.
     assert removal.plan_leave("w1", NODES, [CP1], {1}, "cp1").to_json() == {"node": "w1",
                                                                            "member": None}
-
-
-def test_etcdctl_member_list_and_health_are_parsed() -> None:
-    doc = {"members": [{"ID": 12345678901234567890, "name": "cp1",
-                        "peerURLs": ["https://10.0.0.1:2380"],
-                        "clientURLs": ["https://10.0.0.1:2379"]},
-                       {"ID": 7, "peerURLs": ["https://[fd00::2]:2380"], "isLearner": True}]}
-    first, second = parse_member_list(doc)
-    assert first.hex_id == "ab54a98ceb1f0ad2" and first.addresses == {"10.0.0.1"}
-    assert second.name == "" and second.is_learner and second.addresses == {"fd00::2"}
-    with pytest.raises(EtcdToolError):
-        parse_member_list({"members": [{"name": "x"}]})
-    assert parse_endpoint_health([{"endpoint": "https://10.0.0.1:2379", "health": True},
-                                  {"endpoint": "https://10.0.0.2:2379", "health": False}]) == {
-        "https://10.0.0.1:2379": True, "https://10.0.0.2:2379": False}
 
 
 def test_only_a_node_certificate_proves_a_node_name() -> None:
