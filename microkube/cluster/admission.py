@@ -10,12 +10,10 @@ worker receives lets it sign, act as another node, or reach the datastore.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from microkube.errors import MicrokubeError
-from microkube.paths import Paths
 from microkube.pki.ca import CertificateAuthority, sign_csr
 from microkube.pki.certs import cert_pem
 from microkube.pki.profiles import (
@@ -25,9 +23,6 @@ from microkube.pki.profiles import (
     kubelet_client_profile,
     kubelet_serving_profile,
 )
-
-if TYPE_CHECKING:
-    from microkube.cluster.roster import Roster
 
 # The credentials a worker asks for, by the key its join request names them with.
 WORKER_CSRS = ("kubelet", "kubelet-serving", "kube-proxy", "flannel")
@@ -86,27 +81,3 @@ def member_conflict(nodes: Sequence[Mapping[str, Any]], name: str, ip: str) -> s
             return (f"node {existing} already has the address {ip}; "
                     + REMOVE_HINT.format(name=existing))
     return None
-
-
-@dataclass(frozen=True)
-class ControlPlane:
-    """What the agent needs of the control plane it runs on to admit and remove nodes.
-
-    ``ca`` loads the cluster CA (key included) for one join; ``roster`` lists
-    and removes Nodes and datastore members (cluster/roster.py);
-    ``api_server`` is the URL workers reach the API server at.
-    """
-
-    ca: Callable[[], CertificateAuthority]
-    roster: Roster
-    api_server: str
-
-
-def control_plane_of(paths: Paths, node_ip: str, api_port: int) -> ControlPlane:
-    """The control plane under ``paths``, whose API server workers reach at ``node_ip``:``api_port``."""
-    from microkube.cluster.roster import LocalRoster
-    from microkube.pki.ca import load_ca
-
-    host = f"[{node_ip}]" if ":" in node_ip else node_ip
-    return ControlPlane(ca=lambda: load_ca(paths.pki.ca), roster=LocalRoster(paths),
-                        api_server=f"https://{host}:{api_port}")

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from microkube.cluster.admission import control_plane_of
 from microkube.cluster.api import DEFAULT_REQUEST_TIMEOUT, PATH_LIMIT, JoinApi, error_response
 from microkube.cluster.ratelimit import FailureLimiter
+from microkube.cluster.roster import control_plane_of
 from microkube.cluster.settings import ClusterSettings
 from microkube.cluster.tokens import TokenStore
 from microkube.config import node

@@ -46,10 +46,10 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from microkube.cluster import schema
-from microkube.cluster.admission import ControlPlane, member_conflict, sign_worker_csrs
+from microkube.cluster.admission import member_conflict, sign_worker_csrs
 from microkube.cluster.ratelimit import FailureLimiter
 from microkube.cluster.removal import NotAMember, RemovalRefused, plan_leave
-from microkube.cluster.roster import carry_out, undo_admission
+from microkube.cluster.roster import ControlPlane, carry_out, undo_admission
 from microkube.cluster.settings import ClusterSettings
 from microkube.cluster.tokens import (
     RESERVATION_SECONDS,

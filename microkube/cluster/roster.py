@@ -11,12 +11,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from microkube.cluster.removal import Removal
 from microkube.datastore.membership import Member
 from microkube.errors import MicrokubeError
 from microkube.paths import Paths
+from microkube.pki.ca import CertificateAuthority
 
 log = logging.getLogger("microkube.cluster.roster")
 
@@ -120,6 +122,29 @@ class LocalRoster:
 
     def remove_member(self, member: Member) -> None:
         self._membership().remove(member)
+
+
+@dataclass(frozen=True)
+class ControlPlane:
+    """What the agent needs of the control plane it runs on to admit and remove nodes.
+
+    ``ca`` loads the cluster CA (key included) for one join; ``roster`` lists
+    and removes Nodes and datastore members (cluster/roster.py);
+    ``api_server`` is the URL workers reach the API server at.
+    """
+
+    ca: Callable[[], CertificateAuthority]
+    roster: Roster
+    api_server: str
+
+
+def control_plane_of(paths: Paths, node_ip: str, api_port: int) -> ControlPlane:
+    """The control plane under ``paths``, whose API server workers reach at ``node_ip``:``api_port``."""
+    from microkube.pki.ca import load_ca
+
+    host = f"[{node_ip}]" if ":" in node_ip else node_ip
+    return ControlPlane(ca=lambda: load_ca(paths.pki.ca), roster=LocalRoster(paths),
+                        api_server=f"https://{host}:{api_port}")
 
 
 def carry_out(roster: Roster, removal: Removal, progress: Callable[[str], None]) -> None:
