@@ -31,9 +31,13 @@ def forget_cluster(paths: Paths, progress: Progress) -> None:
     the next ``start`` makes a fresh single node with a new CA. Raises
     MicrokubeError if the daemons do not stop.
     """
+    from microkube.datastore.membership import cache_file
+
     runtime = runtime_for(paths)
     runtime.stop(progress)
     runtime.clean_leftovers()
+    with contextlib.suppress(FileNotFoundError):
+        cache_file(paths).unlink()  # the old cluster's voters
     for d in (paths.datastore_dir, paths.kubelet_root, paths.cni_state_dir, paths.certs_dir,
               paths.credentials_dir):
         shutil.rmtree(d, ignore_errors=True)
