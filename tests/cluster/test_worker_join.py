@@ -3,7 +3,10 @@ no cluster secret; bad joins are refused and change nothing.
 
 One cluster (tests/multinode.py) is shared by the module: the control plane
 starts, the worker joins once, and a third node that is never started tries
-the joins that must be refused.
+the joins that must be refused. Last, the membership changes: the third node's
+join is killed half-way and undone by the agent, then retried; it is killed
+and removed with ``remove-node --force``, and joins again with the same name
+and address; then the worker leaves and comes back as a fresh single node.
 """
 
 from __future__ import annotations
