@@ -285,6 +285,16 @@ class Paths:
     def state_file(self) -> Path:
         return self.var_dir / "node.yaml"
 
+    @property
+    def cluster_agents_file(self) -> Path:
+        """The cluster agents a joined node reaches its control planes at (cluster/peers.py)."""
+        return self.var_dir / "cluster-agents.json"
+
+    @property
+    def join_marker(self) -> Path:
+        """Present while a join runs: a node that holds it after a crash joined only half-way."""
+        return self.var_dir / "join-in-progress"
+
     # --- runtime roots, sockets and logs -------------------------------------
     @property
     def run_dir(self) -> Path:

@@ -41,6 +41,12 @@ def tls_context(ca: Path | None = None, cert: Path | None = None,
 def http_get(url: str, *, context: ssl.SSLContext | None = None,
              timeout: float = 1.0) -> tuple[int, bytes]:
     """GET ``url``; (0, b"") when nothing answers."""
+    return http_request("GET", url, context=context, timeout=timeout)
+
+
+def http_request(method: str, url: str, *, context: ssl.SSLContext | None = None,
+                 timeout: float = 1.0) -> tuple[int, bytes]:
+    """``method`` (without a body) on ``url``: the status and body; (0, b"") when nothing answers."""
     scheme, _, rest = url.partition("://")
     hostport, _, path = rest.partition("/")
     host, _, port = hostport.rpartition(":")
@@ -51,7 +57,7 @@ def http_get(url: str, *, context: ssl.SSLContext | None = None,
     else:
         conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
     try:
-        conn.request("GET", "/" + path)
+        conn.request(method, "/" + path)
         resp = conn.getresponse()
         return resp.status, resp.read()
     except (OSError, http.client.HTTPException):

@@ -1,4 +1,4 @@
-"""Cluster verbs: ``add-node`` and ``join [--worker]`` (``leave`` and ``remove-node`` come next)."""
+"""Cluster verbs: ``add-node``, ``join [--worker]``, ``leave`` and ``remove-node``."""
 
 from __future__ import annotations
 
@@ -23,8 +23,6 @@ def add_node(token_ttl: int, token: str | None, fmt: str) -> None:
     click.echo(invitation.RENDERERS[fmt](inv))
 
 
-
-
 @click.command()
 @click.argument("join_string")
 @click.option("--worker", is_flag=True,
@@ -41,19 +39,41 @@ def join(join_string: str, worker: bool, timeout: float) -> None:
     if timeout <= 0:
         raise UsageError(f"--timeout {timeout:g}: must be a positive number of seconds")
 
-    def progress(line: str) -> None:
-        click.echo(line, err=True)
-
     if worker:
-        config = cluster_join.join_worker(Paths.from_env(), parsed, progress, timeout)
+        config = cluster_join.join_worker(Paths.from_env(), parsed, _progress, timeout)
         click.echo(f"{config.node_name} joined the cluster as a worker")
         return
     from microkube.cluster.cpjoin import join_control_plane
 
-    config, role = join_control_plane(Paths.from_env(), parsed, progress, timeout)
+    config, role = join_control_plane(Paths.from_env(), parsed, _progress, timeout)
     click.echo(f"{config.node_name} joined the cluster as a control plane (etcd {role})")
 
 
+def _progress(line: str) -> None:
+    click.echo(line, err=True)
+
+
+@click.command()
+def leave() -> None:
+    """Leave the cluster: a control plane removes this node, which starts again on its own."""
+    from microkube.cluster.leave import leave as cluster_leave
+
+    left = cluster_leave(Paths.from_env(), _progress)
+    click.echo(f"{left.name} left the cluster and runs as a fresh single node")
+
+
+@click.command("remove-node")
+@click.argument("node")
+@click.option("--force", is_flag=True,
+              help="Remove it even if it is Ready, unreachable, or only a datastore member.")
+def remove_node(node: str, force: bool) -> None:
+    """Remove NODE (a name or IP address) from the cluster; run it on a control plane."""
+    from microkube.cluster.roster import remove_node as cluster_remove_node
+
+    removal = cluster_remove_node(Paths.from_env(), node, force, _progress)
+    click.echo(f"removed {removal.describe()}")
+
+
 def register(group: click.Group) -> None:
-    group.add_command(add_node)
-    group.add_command(join)
+    for cmd in (add_node, join, leave, remove_node):
+        group.add_command(cmd)

@@ -11,8 +11,7 @@ worker receives lets it sign, act as another node, or reach the datastore.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from microkube.errors import MicrokubeError
@@ -85,23 +84,3 @@ def member_conflict(nodes: Sequence[Mapping[str, Any]], name: str, ip: str) -> s
             return (f"node {existing} already has the address {ip}; "
                     + REMOVE_HINT.format(name=existing))
     return None
-
-
-@dataclass(frozen=True)
-class ControlPlane:
-    """What the agent needs of the control plane it runs on to admit a worker.
-
-    ``ca`` loads the cluster CA (key included) for one join; ``nodes`` lists the
-    Node objects (raises MicrokubeError when the API server does not answer);
-    ``api_server`` is the URL workers reach the API server at. For a joining
-    control plane: ``shared`` reads the files every control plane shares
-    (cluster/controlplane.py), ``add_learner(name, ip)`` adds its etcd learner, and
-    ``completed(name, ip)`` marks a completed join so its learner may be promoted.
-    """
-
-    ca: Callable[[], CertificateAuthority]
-    nodes: Callable[[], list[dict[str, Any]]]
-    api_server: str
-    shared: Callable[[], dict[str, str]] | None = None
-    add_learner: Callable[[str, str], dict[str, Any]] | None = None
-    completed: Callable[[str, str], None] | None = None

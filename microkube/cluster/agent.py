@@ -64,7 +64,11 @@ class _OneLineErrors(logging.Filter):
 
 
 def server_tls(pki: PkiPaths) -> ssl.SSLContext:
-    """A TLS server context with the agent's certificate; UsageError if the node has none."""
+    """A TLS server context with the agent's certificate; UsageError if the node has none.
+
+    A client may present a certificate signed by the cluster CA (a node proving
+    who it is, to leave); joiners present none.
+    """
     pair = pki.cluster_agent
     if not pair.exists():
         raise UsageError(f"{pair.cert}: missing; 'microkube start' makes the node's certificates")
@@ -75,6 +79,11 @@ def server_tls(pki: PkiPaths) -> ssl.SSLContext:
     except (OSError, ssl.SSLError) as e:
         raise UsageError(f"{pair.cert}: cannot be loaded ({e}); "
                          "'microkube refresh-certs --cert cluster-agent.crt' re-issues it") from None
+    try:
+        context.load_verify_locations(cafile=str(pki.ca.cert))
+    except (OSError, ssl.SSLError) as e:
+        raise UsageError(f"{pki.ca.cert}: cannot be loaded ({e})") from None
+    context.verify_mode = ssl.CERT_OPTIONAL
     return context
 
 

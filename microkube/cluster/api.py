@@ -4,22 +4,31 @@ Endpoints (all JSON but the CA):
 
 - ``GET /v1/ca``: the cluster CA certificate (PEM), without authentication; a
   joiner compares its SHA-256 with the join string's before it sends a token.
-- ``POST /v1/join/check`` ``{token, name, ip, role}``: checks the token and the
-  joiner, reserves the token for this joiner, and answers the cluster settings
-  the joiner must share.
+- ``POST /v1/join/check`` ``{token, name, ip, role[, timeout]}``: checks the
+  token and the joiner, reserves the token for this joiner until its timeout
+  (plus a grace) has passed, and answers the cluster settings it must share.
 - ``POST /v1/join/worker`` ``{token, name, ip, csrs}``: for a worker holding the
-  token's reservation: refuses a name or address that is a member already, and
-  answers the worker's certificates (signed with the restricted profiles of
+  token's reservation: undoes what an earlier try of the same joiner left,
+  refuses a name or address that is a member already, records the admission,
+  and answers the worker's certificates (signed with the restricted profiles of
   cluster/admission.py), the CA certificate and the API server's URL.
 - ``POST /v1/join/control-plane`` ``{token, name, ip}``: for a control plane
   holding the token's reservation: refuses a name or address that is a member
   (a Node or an etcd member) already, or any change while an etcd voter is down;
-  adds its etcd member as a learner and answers the files every control plane
-  shares (CAs with their keys, service-account key, encryption configuration)
-  and what its etcd needs to join (cluster/controlplane.py).
+  adds its etcd member as a learner (removed again if the join fails) and answers
+  the files every control plane shares (CAs with their keys, service-account key,
+  encryption configuration) and what its etcd needs to join (cluster/controlplane.py).
 - ``POST /v1/join/complete`` ``{token, name, ip}``: the joiner's node is up; the
   token is spent.
-- ``POST /v1/join/release`` ``{token}``: ends the reservation (the join failed).
+- ``POST /v1/join/release`` ``{token}``: the join failed: what it added (its
+  Node) is removed and the token may be used again.
+- ``POST /v1/leave`` ``{name[, dry_run]}``: node ``name`` leaves: its datastore
+  member and its Node are removed. The client must present that node's own
+  kubelet client certificate (``system:node:<name>``, signed by the cluster CA).
+
+A join that was admitted but neither completed nor released by its deadline
+(the joiner died or was cut off) is undone the same way by a task that runs
+every few seconds, so the cluster returns to the membership it had before.
 
 Every error is a 4xx with one line of JSON, ``{"error": "..."}``: malformed
 JSON, a body of the wrong shape, too large (413) or too slow (408), an unknown
@@ -31,6 +40,7 @@ this node (503: its token file is damaged), never of the request.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import json
 import logging
@@ -42,12 +52,15 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from microkube.cluster import schema
-from microkube.cluster.admission import ControlPlane, member_conflict, sign_worker_csrs
+from microkube.cluster.admission import member_conflict, sign_worker_csrs
 from microkube.cluster.ratelimit import FailureLimiter
+from microkube.cluster.removal import NotAMember, RemovalRefused, plan_leave
+from microkube.cluster.roster import ControlPlane, carry_out, undo_admission
 from microkube.cluster.settings import ClusterSettings
 from microkube.cluster.tokens import (
     RESERVATION_SECONDS,
     Holder,
+    TokenRecord,
     TokenRefused,
     TokenStore,
     TokenStoreError,
@@ -63,6 +76,11 @@ MAX_BODY = 64 * 1024
 DEFAULT_REQUEST_TIMEOUT = 10.0
 # What error messages quote of a request's path.
 PATH_LIMIT = 100
+# Seconds a join's reservation outlives the timeout its joiner announced.
+JOIN_GRACE = 15.0
+# Seconds between two looks for lapsed joins to undo.
+UNDO_INTERVAL = 3.0
+NODE_PREFIX = "system:node:"
 
 T = TypeVar("T")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -199,6 +217,26 @@ class JoinRequest:
         return cls(body["token"], name, str(ip), body.get("role", WORKER))
 
 
+def reservation_seconds(timeout: float | None) -> float:
+    """How long a join's reservation lasts: the joiner's ``timeout`` (seconds) plus a grace,
+    at most RESERVATION_SECONDS (also the default)."""
+    if timeout is None:
+        return RESERVATION_SECONDS
+    return min(RESERVATION_SECONDS, float(timeout) + JOIN_GRACE)
+
+
+def node_identity(peercert: Any) -> str | None:
+    """The node name a verified client certificate proves (``CN=system:node:<name>`` in
+    ``O=system:nodes``), or None for no certificate or another identity."""
+    if not isinstance(peercert, dict):
+        return None
+    subject = {k: v for rdn in peercert.get("subject", ()) for k, v in rdn}
+    common_name = str(subject.get("commonName", ""))
+    if subject.get("organizationName") != "system:nodes" or not common_name.startswith(NODE_PREFIX):
+        return None
+    return common_name[len(NODE_PREFIX):] or None
+
+
 class JoinApi:
     """The handlers, around this node's token store, failure limiter and settings."""
 
@@ -213,20 +251,71 @@ class JoinApi:
         self.store = store
         self.limiter = limiter
         self.request_timeout = request_timeout
+        # Admissions and their undoing happen one at a time: an undo never races a retry.
+        self._admissions = asyncio.Lock()
         # (name, ip) of the control planes whose etcd learner this agent added.
         self.learners_added: set[tuple[str, str]] = set()
 
     def app(self) -> web.Application:
-        """The aiohttp application serving this API."""
+        """The aiohttp application serving this API (and undoing lapsed joins while it runs)."""
         app = web.Application(middlewares=[json_errors], client_max_size=MAX_BODY)
         app.on_response_prepare.append(json_error_bodies)
+        app.cleanup_ctx.append(self._undoing_lapsed_joins)
         app.router.add_get("/v1/ca", self.get_ca)
         app.router.add_post("/v1/join/check", self.post_join_check)
         app.router.add_post("/v1/join/worker", self.post_join_worker)
         app.router.add_post("/v1/join/control-plane", self.post_join_control_plane)
         app.router.add_post("/v1/join/complete", self.post_join_complete)
         app.router.add_post("/v1/join/release", self.post_join_release)
+        app.router.add_post("/v1/leave", self.post_leave)
         return app
+
+    # --- failed joins ---------------------------------------------------------------------
+    async def _undoing_lapsed_joins(self, app: web.Application) -> Any:
+        task = asyncio.create_task(self._undo_lapsed_forever())
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    async def _undo_lapsed_forever(self) -> None:
+        while True:
+            await asyncio.sleep(UNDO_INTERVAL)
+            try:
+                await self.undo_lapsed_joins()
+            except Exception:
+                log.exception("undoing lapsed joins failed; trying again")
+
+    async def undo_lapsed_joins(self) -> int:
+        """Undo every admitted join whose deadline passed; how many were undone."""
+        if self.control_plane is None:
+            return 0
+        undone = 0
+        async with self._admissions:
+            try:
+                lapsed = self.store.lapsed_admissions()
+            except TokenStoreError as e:
+                log.error("token store: %s", e)
+                return 0
+            for record in lapsed:
+                if await self._undo(record, "did not complete by its deadline") \
+                        and self.store.forget_admission(record):
+                    undone += 1
+        return undone
+
+    async def _undo(self, record: TokenRecord, why: str) -> bool:
+        """Remove what ``record``'s admitted join added; False (logged) if the cluster did not answer."""
+        holder, admitted_at = record.reserved_by, record.admitted_at
+        assert holder is not None and admitted_at is not None and self.control_plane is not None
+        try:
+            gone = await asyncio.to_thread(undo_admission, self.control_plane.roster, holder.name,
+                                           holder.ip, admitted_at)
+        except MicrokubeError as e:
+            log.warning("cannot undo the join of %s (%s) yet: %s", holder.name, holder.ip, e)
+            return False
+        log.info("the join of %s (%s) %s; removed %s", holder.name, holder.ip, why,
+                 " and ".join(gone) or "nothing (it had added nothing)")
+        return True
 
     # --- handlers ----------------------------------------------------------------------
     async def get_ca(self, request: web.Request) -> web.Response:
@@ -235,17 +324,19 @@ class JoinApi:
     async def post_join_check(self, request: web.Request) -> web.Response:
         """Check the token and the joiner, then reserve the token for this joiner."""
         self._not_limited(request)
-        join = JoinRequest.from_body(_validated(await read_json(request, self.request_timeout),
-                                                schema.JOIN_CHECK))
+        body = _validated(await read_json(request, self.request_timeout), schema.JOIN_CHECK)
+        join = JoinRequest.from_body(body)
         self._authorised(request, lambda: self.store.check(join.token, join.holder))
         self._refuse_conflicts(join)
-        record = self._authorised(request, lambda: self.store.reserve(join.token, join.holder))
-        log.info("token reserved for %s (%s, %s) from %s", join.name, join.ip, join.role,
-                 request.remote)
+        seconds = reservation_seconds(body.get("timeout"))
+        record = self._authorised(
+            request, lambda: self.store.reserve(join.token, join.holder, seconds))
+        log.info("token reserved for %s (%s, %s) from %s for %.0f s", join.name, join.ip,
+                 join.role, request.remote, seconds)
         return web.json_response({
             "status": "reserved",
             "reserved_until": record.reserved_until,
-            "reserved_seconds": RESERVATION_SECONDS,
+            "reserved_seconds": seconds,
             "role": join.role,
             "control_plane": {"name": self.node.node_name, "ip": self.node.node_ip},
             "cluster": self.settings.to_json(),
@@ -259,10 +350,7 @@ class JoinApi:
         cp = self.control_plane
         if cp is None:
             raise ApiError(503, "this agent cannot admit workers: it runs without its control plane")
-        # Reserving again is how a joiner proves it holds the reservation (or may take it).
-        self._authorised(request, lambda: self.store.reserve(join.token, join.holder))
-        self._refuse_conflicts(join)
-        await self._refuse_members(cp, join)
+        await self._admit(request, cp, join)
         try:
             ca = await asyncio.to_thread(cp.ca)
             certificates = await asyncio.to_thread(sign_worker_csrs, ca, join.name, body["csrs"])
@@ -278,6 +366,35 @@ class JoinApi:
             "cluster": self.settings.to_json(),
         })
 
+    async def _admit(self, request: web.Request, cp: ControlPlane, join: JoinRequest,
+                     then: Callable[[], Any] | None = None) -> Any:
+        """Admit ``join``: it holds the token, what an earlier try of it left is undone, and
+        no Node has its name or address. From then on a failure of the join is undone (its
+        kubelet may register a Node, its etcd learner may be added). ``then`` runs (in a
+        thread) while admissions are still held one at a time; its result is returned.
+
+        Raises ApiError: 401/409/410 for the token, 409 for a member conflict, 503 when
+        the control plane does not answer.
+        """
+        self._refuse_conflicts(join)
+        async with self._admissions:
+            # Holding the token is how a joiner proves it holds the reservation (or may take it).
+            record = self._authorised(request, lambda: self.store.hold(join.token, join.holder))
+            if record.admitted_at is not None and not await self._undo(
+                    record, "is being tried again"):
+                raise ApiError(503, "what an earlier try of this join left cannot be removed "
+                                    "yet: the control plane does not answer; try again")
+            try:
+                nodes = await asyncio.to_thread(cp.roster.nodes)
+            except MicrokubeError as e:
+                raise ApiError(503, f"the control plane's API server does not answer ({e}); "
+                                    "try again once 'microkube status' says it is Ready") from None
+            conflict = member_conflict(nodes, join.name, join.ip)
+            if conflict is not None:
+                raise ApiError(409, conflict)
+            self._authorised(request, lambda: self.store.admit(join.token, join.holder))
+            return await asyncio.to_thread(then) if then is not None else None
+
     async def post_join_control_plane(self, request: web.Request) -> web.Response:
         """Add a control plane's etcd learner and hand it the shared files."""
         from microkube.cluster.admission import MemberConflict
@@ -290,13 +407,10 @@ class JoinApi:
         if cp is None or cp.shared is None or cp.add_learner is None:
             raise ApiError(503, "this agent cannot admit control planes: "
                                 "it runs without its control plane")
-        self._authorised(request, lambda: self.store.reserve(join.token, join.holder))
-        self._refuse_conflicts(join)
-        await self._refuse_members(cp, join)
         add_learner, shared = cp.add_learner, cp.shared
         try:
             files = await asyncio.to_thread(shared)
-            etcd = await asyncio.to_thread(add_learner, join.name, join.ip)
+            etcd = await self._admit(request, cp, join, lambda: add_learner(join.name, join.ip))
         except MemberConflict as e:
             raise ApiError(409, str(e)) from None
         except MembershipError as e:
@@ -332,8 +446,48 @@ class JoinApi:
         """End the token's reservation: the join failed and may be tried again."""
         self._not_limited(request)
         body = _validated(await read_json(request, self.request_timeout), schema.JOIN_RELEASE)
-        released = self._authorised(request, lambda: self.store.release(body["token"]))
+        token = body["token"]
+        async with self._admissions:
+            record = self._authorised(request, lambda: self.store.reservation(token))
+            if record is not None and record.admitted_at is not None \
+                    and self.control_plane is not None and not await self._undo(record, "failed"):
+                raise ApiError(503, "what the join added cannot be removed yet: the control "
+                                    "plane does not answer; it is removed once the join's "
+                                    "deadline passes")
+            released = self._authorised(request, lambda: self.store.release(token))
         return web.json_response({"released": released})
+
+    async def post_leave(self, request: web.Request) -> web.Response:
+        """Remove the datastore member and the Node of the node whose certificate the client
+        presents; with ``dry_run`` only say what would go (or why it may not)."""
+        body = _validated(await read_json(request, self.request_timeout), schema.LEAVE)
+        name = body["name"]
+        proven = node_identity(request.transport.get_extra_info("peercert")
+                               if request.transport is not None else None)
+        if proven is None:
+            raise ApiError(401, "leaving needs the node's own kubelet client certificate "
+                                "(system:node:<name>, signed by this cluster's CA)")
+        if proven != name:
+            raise ApiError(403, f"the certificate is node {proven}'s; it cannot take out {name}")
+        cp = self.control_plane
+        if cp is None:
+            raise ApiError(503, "this agent cannot remove nodes: it runs without its control plane")
+        try:
+            nodes = await asyncio.to_thread(cp.roster.nodes)
+            members = await asyncio.to_thread(cp.roster.members)
+            healthy = await asyncio.to_thread(cp.roster.healthy_voters, members)
+            removal = plan_leave(name, nodes, members, healthy, self.node.node_name)
+            if not body.get("dry_run", False):
+                await asyncio.to_thread(carry_out, cp.roster, removal, lambda _line: None)
+                log.info("%s left: removed %s", name, removal.describe())
+        except NotAMember as e:
+            raise ApiError(404, str(e)) from None
+        except RemovalRefused as e:
+            raise ApiError(409, str(e)) from None
+        except MicrokubeError as e:
+            raise ApiError(503, f"the control plane cannot take {name} out now: {e}") from None
+        return web.json_response({"removed": removal.to_json(),
+                                  "dry_run": bool(body.get("dry_run", False))})
 
     # --- checks --------------------------------------------------------------------------
     def _not_limited(self, request: web.Request) -> None:
@@ -351,18 +505,6 @@ class JoinApi:
         except TokenRefused as e:
             self.limiter.failed(request.remote or "")
             raise ApiError(e.status, str(e)) from None
-
-    async def _refuse_members(self, cp: ControlPlane, join: JoinRequest) -> None:
-        """ApiError 409 if a Node has the joiner's name or address, 503 if the API server
-        does not answer."""
-        try:
-            nodes = await asyncio.to_thread(cp.nodes)
-        except MicrokubeError as e:
-            raise ApiError(503, f"the control plane's API server does not answer ({e}); "
-                                "try again once 'microkube status' says it is Ready") from None
-        conflict = member_conflict(nodes, join.name, join.ip)
-        if conflict is not None:
-            raise ApiError(409, conflict)
 
     def _refuse_conflicts(self, join: JoinRequest) -> None:
         if join.name == self.node.node_name or join.ip == self.node.node_ip:

@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from microkube.cluster.admission import REMOVE_HINT, ControlPlane, MemberConflict
+from microkube.cluster.admission import REMOVE_HINT, MemberConflict
+from microkube.cluster.roster import ControlPlane, LocalRoster
 from microkube.datastore import membership
 from microkube.datastore.membership import Membership, MembershipError
-from microkube.errors import MicrokubeError
 from microkube.paths import Paths
 
 # The files every control plane shares, by the name the join carries them under, and where
@@ -85,17 +85,10 @@ def completed(paths: Paths, name: str, ip: str) -> None:
 
 def control_plane_of(paths: Paths, node_ip: str, api_port: int) -> ControlPlane:
     """The control plane under ``paths``, whose API server workers reach at ``node_ip``:``api_port``."""
-    from microkube.kube.api import KubeApi
     from microkube.pki.ca import load_ca
 
-    def nodes() -> list[dict[str, Any]]:
-        doc = KubeApi.for_admin(paths, timeout=5.0).get("/api/v1/nodes")
-        if not isinstance(doc, dict) or not isinstance(doc.get("items"), list):
-            raise MicrokubeError("the API server did not list the cluster's nodes")
-        return list(doc["items"])
-
     host = f"[{node_ip}]" if ":" in node_ip else node_ip
-    return ControlPlane(ca=lambda: load_ca(paths.pki.ca), nodes=nodes,
+    return ControlPlane(ca=lambda: load_ca(paths.pki.ca), roster=LocalRoster(paths),
                         api_server=f"https://{host}:{api_port}",
                         shared=lambda: read_shared(paths),
                         add_learner=lambda name, ip: add_learner(paths, name, ip),

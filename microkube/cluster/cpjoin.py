@@ -22,26 +22,24 @@ releases the token, as for a worker.
 
 from __future__ import annotations
 
-import contextlib
-import shutil
 import time
-from dataclasses import dataclass
 from typing import Any
 
+from microkube.cluster.client import AgentClient, JoinError
 from microkube.cluster.controlplane import PUBLIC_FILES, SHARED_FILES
 from microkube.cluster.join import (
     DEFAULT_TIMEOUT,
-    AgentClient,
-    JoinError,
     Progress,
-    _reserved,
-    _wait_node_ready,
-    _Written,
+    clean_half_joined,
     fetch_pinned_ca,
     joiner_config,
     refuse_if_in_cluster,
+    reserved,
+    undo_local,
+    wait_node_ready,
 )
 from microkube.cluster.joinstring import JoinString
+from microkube.cluster.peers import save_agents
 from microkube.config import args, node
 from microkube.config.node import CONTROL_PLANE, NodeConfig
 from microkube.datastore import membership
@@ -51,19 +49,6 @@ from microkube.paths import Paths
 
 # Seconds between two looks at the member list while the HA rule settles.
 SETTLE_STEP = 0.5
-
-
-@dataclass
-class _WrittenControlPlane(_Written):
-    """A worker's files, plus what only a control plane has: argument files, etcd's data
-    and its member list."""
-
-    def undo(self) -> None:
-        super().undo()
-        for d in (self.paths.args_dir, self.paths.datastore_dir):
-            shutil.rmtree(d, ignore_errors=True)
-        with contextlib.suppress(FileNotFoundError):
-            membership.cache_file(self.paths).unlink()
 
 
 def join_control_plane(paths: Paths, join: JoinString, progress: Progress,
@@ -80,26 +65,33 @@ def join_control_plane(paths: Paths, join: JoinString, progress: Progress,
     refuse_if_in_cluster(paths, join)
     me = joiner_config(join)
     ca_pem = fetch_pinned_ca(join, progress)
-    client = AgentClient.pinned(join, ca_pem)
+    clean_half_joined(paths, progress)
+    client = AgentClient.pinned(join.address, ca_pem)
     identity = {"token": join.token, "name": me.node_name, "ip": me.node_ip}
-    client.post("/v1/join/check", {**identity, "role": CONTROL_PLANE})
+    remaining = max(1.0, deadline - time.monotonic())
+    client.post("/v1/join/check", {**identity, "role": CONTROL_PLANE,
+                                   "timeout": round(remaining, 1)})
     progress(f"the token is reserved for {me.node_name} ({me.node_ip})")
-    written = _WrittenControlPlane(paths)
-    with _reserved(client, join.token, progress):
+    with reserved(client, join.token, progress):
         try:
+            paths.var_dir.mkdir(parents=True, exist_ok=True)
+            write_atomic(paths.join_marker, f"{join.address}\n")
             answer = client.post("/v1/join/control-plane", identity)
             progress("the cluster's CAs and keys received; this node's etcd member was "
                      "added as a learner")
             config = install(paths, answer, me)
+            save_agents(paths, [join.address])
             progress("files written; starting the control plane's daemons")
-            written.started = True
             from microkube.node.runtime import runtime_for
 
             runtime_for(paths).start(progress)
-            _wait_node_ready(paths, config, deadline, progress)
+            wait_node_ready(paths, config, deadline, progress)
             client.post("/v1/join/complete", identity)
+            paths.join_marker.unlink()
         except BaseException:
-            written.undo()
+            # Stops the daemons and removes the certificates, etcd's data and the settings,
+            # and puts etcd's joining flags back (node/reset.py).
+            undo_local(paths)
             raise
     role = wait_settled(paths, config.node_ip, deadline, progress)
     if role == "voter":
@@ -108,7 +100,7 @@ def join_control_plane(paths: Paths, join: JoinString, progress: Progress,
         # A standby's API server used the other voters; a voter's uses its own member.
         if settle_api_server(paths, lambda: restart_kubelite(paths)):
             progress("the API server moved onto this node's own etcd member")
-            _wait_node_ready(paths, config, max(deadline, time.monotonic() + 30), progress)
+            wait_node_ready(paths, config, max(deadline, time.monotonic() + 30), progress)
     return config, role
 
 

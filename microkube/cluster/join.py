@@ -14,111 +14,34 @@ The order is what keeps a join safe and a failure clean:
 
 If anything fails after step 3 began, the token is released and everything
 this join wrote is removed, so the node is as it was and the retry may use the
-same token. The whole join is bounded by ``timeout`` seconds.
+same token. The whole join is bounded by ``timeout`` seconds, which the agent
+is told: if this process dies or is cut off, the agent undoes the join at that
+deadline (cluster/api.py). A marker file says a join is under way; a node that
+still holds it was left half-joined by a crash, and its next join first
+removes what the crashed one wrote.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
-import shutil
 import socket
-import ssl
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Any
 
+from microkube.cluster.client import AgentClient, JoinError, ca_fingerprint
 from microkube.cluster.joinstring import JoinString
+from microkube.cluster.peers import save_agents
 from microkube.config import node
 from microkube.config.node import WORKER, NodeConfig
 from microkube.errors import MicrokubeError, UsageError
+from microkube.fsutil import write_atomic
 from microkube.paths import Paths
+
+__all__ = ["JoinError", "join_worker", "refuse_if_in_cluster", "reserved", "undo_local",
+           "wait_node_ready"]
 
 Progress = Callable[[str], None]
 DEFAULT_TIMEOUT = 120.0
-# Seconds one request to the agent may take.
-REQUEST_TIMEOUT = 15.0
-
-
-class JoinError(MicrokubeError):
-    """The join did not complete; the node was left as it was."""
-
-
-def ca_fingerprint(ca_pem: bytes) -> str:
-    """The SHA-256 of a PEM certificate's DER form, as 64 lowercase hex digits."""
-    try:
-        der = ssl.PEM_cert_to_DER_cert(ca_pem.decode())
-    except (ValueError, UnicodeDecodeError):
-        raise JoinError("the agent's CA is not a PEM certificate") from None
-    return hashlib.sha256(der).hexdigest()
-
-
-@dataclass
-class AgentClient:
-    """JSON over HTTPS to one cluster agent; ``context`` decides what the client trusts."""
-
-    join: JoinString
-    context: ssl.SSLContext
-    timeout: float = REQUEST_TIMEOUT
-
-    @classmethod
-    def unverified(cls, join: JoinString, timeout: float = REQUEST_TIMEOUT) -> AgentClient:
-        """A client that trusts nothing yet: only for fetching the CA, whose hash is then checked."""
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        return cls(join, context, timeout)
-
-    @classmethod
-    def pinned(cls, join: JoinString, ca_pem: bytes, timeout: float = REQUEST_TIMEOUT) -> AgentClient:
-        """A client that trusts ``ca_pem`` alone, and checks that the agent's certificate names its IP."""
-        return cls(join, ssl.create_default_context(cadata=ca_pem.decode()), timeout)
-
-    def _url(self, path: str) -> str:
-        return f"https://{self.join.address}{path}"
-
-    def _open(self, request: urllib.request.Request) -> bytes:
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout, context=self.context) as resp:
-                body: bytes = resp.read()
-                return body
-        except urllib.error.HTTPError as e:
-            raise JoinError(f"the cluster agent at {self.join.address} refused: "
-                            f"{_error_line(e)}") from None
-        except (urllib.error.URLError, OSError) as e:
-            reason = getattr(e, "reason", e)
-            raise JoinError(f"cannot reach the cluster agent at {self.join.address}: "
-                            f"{reason}") from None
-
-    def get_ca(self) -> bytes:
-        """The PEM CA certificate the agent serves (``GET /v1/ca``)."""
-        return self._open(urllib.request.Request(self._url("/v1/ca")))
-
-    def post(self, path: str, doc: dict[str, Any]) -> dict[str, Any]:
-        """POST ``doc`` as JSON; the JSON object answered. JoinError for a refusal (with the
-        agent's one line), an unreachable agent, or an answer that is not a JSON object."""
-        request = urllib.request.Request(self._url(path), data=json.dumps(doc).encode(),
-                                         headers={"Content-Type": "application/json"},
-                                         method="POST")
-        try:
-            answer = json.loads(self._open(request))
-        except ValueError:
-            raise JoinError(f"the cluster agent's answer to {path} is not JSON") from None
-        if not isinstance(answer, dict):
-            raise JoinError(f"the cluster agent's answer to {path} is not a JSON object")
-        return answer
-
-
-def _error_line(e: urllib.error.HTTPError) -> str:
-    try:
-        message = json.loads(e.read()).get("error")
-    except (ValueError, AttributeError, OSError):
-        message = None
-    return str(message) if message else f"HTTP {e.code}"
 
 
 # --- before anything is sent -------------------------------------------------------------
@@ -126,8 +49,11 @@ def _error_line(e: urllib.error.HTTPError) -> str:
 
 def refuse_if_in_cluster(paths: Paths, join: JoinString) -> None:
     """UsageError (nothing changed) if this node is a worker already, or is the cluster's own
-    control plane, or is a control plane of its own cluster (joining would discard it)."""
-    if not paths.state_file.exists():
+    control plane, or is a control plane of its own cluster (joining would discard it).
+
+    A node left half-joined by a crashed join is not refused: the join cleans it up.
+    """
+    if not paths.state_file.exists() or paths.join_marker.exists():
         return
     config = node.load(paths.state_file)
     if config.is_worker:
@@ -167,7 +93,7 @@ def fetch_pinned_ca(join: JoinString, progress: Progress) -> bytes:
     The token is not sent on this connection or any other before the check passes.
     """
     progress(f"fetching the cluster CA from {join.address}")
-    ca_pem = AgentClient.unverified(join).get_ca()
+    ca_pem = AgentClient.unverified(join.address).get_ca()
     found = ca_fingerprint(ca_pem)
     if found != join.fingerprint:
         raise JoinError(f"the cluster CA at {join.address} has the fingerprint {found}, not the "
@@ -180,27 +106,25 @@ def fetch_pinned_ca(join: JoinString, progress: Progress) -> bytes:
 # --- the join ------------------------------------------------------------------------------
 
 
-@dataclass
-class _Written:
-    """What this join put on disk, so a failure can take it away again."""
+def undo_local(paths: Paths) -> None:
+    """Stop what a join started and remove what it wrote (the join marker last)."""
+    from microkube.node.reset import forget_cluster
 
-    paths: Paths
-    started: bool = False
+    with contextlib.suppress(MicrokubeError):
+        forget_cluster(paths, lambda _line: None)
 
-    def undo(self) -> None:
-        if self.started:
-            from microkube.node.runtime import runtime_for
 
-            with contextlib.suppress(MicrokubeError):
-                runtime_for(self.paths).stop(lambda _line: None)
-        with contextlib.suppress(FileNotFoundError):
-            self.paths.state_file.unlink()
-        for d in (self.paths.certs_dir, self.paths.credentials_dir):
-            shutil.rmtree(d, ignore_errors=True)
+def clean_half_joined(paths: Paths, progress: Progress) -> None:
+    """If a crashed join left this node half-joined, stop and remove what it left."""
+    if paths.join_marker.exists():
+        progress("an earlier join of this node did not finish; removing what it left")
+        from microkube.node.reset import forget_cluster
+
+        forget_cluster(paths, progress)
 
 
 @contextlib.contextmanager
-def _reserved(client: AgentClient, token: str, progress: Progress) -> Iterator[None]:
+def reserved(client: AgentClient, token: str, progress: Progress) -> Iterator[None]:
     """Release the token if the block fails, so a retry may use it."""
     try:
         yield
@@ -224,25 +148,30 @@ def join_worker(paths: Paths, join: JoinString, progress: Progress,
     refuse_if_in_cluster(paths, join)
     me = joiner_config(join)
     ca_pem = fetch_pinned_ca(join, progress)
-    client = AgentClient.pinned(join, ca_pem)
+    clean_half_joined(paths, progress)
+    client = AgentClient.pinned(join.address, ca_pem)
     identity = {"token": join.token, "name": me.node_name, "ip": me.node_ip}
-    client.post("/v1/join/check", {**identity, "role": WORKER})
+    remaining = max(1.0, deadline - time.monotonic())
+    client.post("/v1/join/check", {**identity, "role": WORKER, "timeout": round(remaining, 1)})
     progress(f"the token is reserved for {me.node_name} ({me.node_ip})")
-    written = _Written(paths)
-    with _reserved(client, join.token, progress):
+    with reserved(client, join.token, progress):
         try:
-            config = _admit(paths, client, identity, me, ca_pem, progress, written)
-            _wait_node_ready(paths, config, deadline, progress)
+            paths.var_dir.mkdir(parents=True, exist_ok=True)
+            write_atomic(paths.join_marker, f"{join.address}\n")
+            config = _admit(paths, client, identity, me, ca_pem, progress)
+            save_agents(paths, [join.address])
+            wait_node_ready(paths, config, deadline, progress)
             client.post("/v1/join/complete", identity)
+            paths.join_marker.unlink()
         except BaseException:
-            written.undo()
+            undo_local(paths)
             raise
     progress(f"{me.node_name} joined the cluster as a worker of {config.api_server}")
     return config
 
 
 def _admit(paths: Paths, client: AgentClient, identity: dict[str, str], me: NodeConfig,
-           ca_pem: bytes, progress: Progress, written: _Written) -> NodeConfig:
+           ca_pem: bytes, progress: Progress) -> NodeConfig:
     """Get certificates for keys made here, write the worker's files and start its daemons."""
     from microkube.node.runtime import runtime_for
     from microkube.pki.worker import worker_request, write_worker_credentials
@@ -265,12 +194,11 @@ def _admit(paths: Paths, client: AgentClient, identity: dict[str, str], me: Node
     write_worker_credentials(paths.pki, request, certificates, ca_pem, api_server)
     node.save(paths.state_file, config)  # last: the node counts as set up only now
     progress(f"certificates written; the API server is {api_server}")
-    written.started = True
     runtime_for(paths).start(progress)
     return config
 
 
-def _wait_node_ready(paths: Paths, config: NodeConfig, deadline: float,
+def wait_node_ready(paths: Paths, config: NodeConfig, deadline: float,
                      progress: Progress) -> None:
     """Wait until ``status`` says the node is Ready and every daemon serves; JoinError at ``deadline``."""
     from microkube.node.status import wait_for_ready

@@ -30,6 +30,8 @@ JOIN_CHECK: dict[str, Any] = {
         "name": {"type": "string", "minLength": 1, "maxLength": 253},
         "ip": {"type": "string", "minLength": 2, "maxLength": 45},
         "role": {"enum": list(ROLES)},
+        # Seconds the joiner will wait for its join: the agent undoes it if it is not complete by then.
+        "timeout": {"type": "number", "minimum": 1, "maximum": 3600},
     },
 }
 
@@ -66,8 +68,19 @@ JOIN_COMPLETE: dict[str, Any] = {
     "properties": {k: JOIN_WORKER["properties"][k] for k in ("token", "name", "ip")},
 }
 
+LEAVE: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["name"],
+    "properties": {
+        "name": JOIN_CHECK["properties"]["name"],
+        # Only check that the node may leave; remove nothing.
+        "dry_run": {"type": "boolean"},
+    },
+}
+
 _VALIDATORS = {id(s): Draft202012Validator(s)
-               for s in (JOIN_CHECK, JOIN_RELEASE, JOIN_WORKER, JOIN_COMPLETE)}
+               for s in (JOIN_CHECK, JOIN_RELEASE, JOIN_WORKER, JOIN_COMPLETE, LEAVE)}
 
 
 def problem(schema: dict[str, Any], body: Any) -> str | None:

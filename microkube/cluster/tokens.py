@@ -6,11 +6,15 @@ presented token and compares it with every stored hash with
 ``hmac.compare_digest``, so the time taken says nothing about how close a
 guess was.
 
-A token's life: issued -> reserved while a join runs -> consumed when the join
-completes, or released (issued again) when it fails, so a failed join never
-burns the token. A reservation lapses after ``RESERVATION_SECONDS`` so a
-joiner that died does not hold it forever, and the same joiner (same name and
-address) may take its own reservation again to retry. Spent and expired
+A token's life: issued -> reserved while a join runs -> admitted once the
+cluster gave the joiner something (signed certificates: its kubelet may then
+register a Node) -> consumed when the join completes, or released (issued
+again) when it fails, so a failed join never burns the token. A reservation
+lapses at the deadline the joiner asked for (at most ``RESERVATION_SECONDS``)
+so a joiner that died does not hold it forever, and the same joiner (same name
+and address) may take its own reservation again to retry. A lapsed admission
+is undone by the agent (cluster/pending.py) before anyone else may use the
+token. Spent and expired
 tokens are remembered for a day so a retry is told why, not just "invalid".
 Every change happens under an exclusive lock on a file beside the store,
 because ``add-node`` and the agent write it from different processes.
@@ -119,6 +123,30 @@ class TokenInUse(TokenRefused):
                          "or use another token")
 
 
+class JoinBeingUndone(TokenRefused):
+    status = 409
+
+    def __init__(self, holder: Holder) -> None:
+        super().__init__(f"the token's earlier join of node '{holder.name}' ({holder.ip}) did "
+                         "not complete and is being undone; retry in a few seconds")
+
+
+class JoinLapsed(TokenRefused):
+    status = 409
+
+    def __init__(self) -> None:
+        super().__init__("the join's deadline passed before it completed, so the cluster undid "
+                         "it; run the join again with the same join string")
+
+
+class JoinRunning(TokenRefused):
+    status = 409
+
+    def __init__(self, holder: Holder) -> None:
+        super().__init__(f"another join of node '{holder.name}' ({holder.ip}) is running with "
+                         "another token; wait until it completes or fails")
+
+
 class TokenStoreError(MicrokubeError):
     """The token file cannot be read or written: a fault of this node, not of the joiner."""
 
@@ -144,6 +172,13 @@ class TokenRecord:
     reserved_until: float | None = None
     consumed_by: str | None = None
     consumed_at: float | None = None
+    # When ``reserved_by`` was admitted (given certificates): from then on a failure must be undone.
+    admitted_at: float | None = None
+
+    def lapsed_admission(self, now: float) -> bool:
+        """True when a holder was admitted, did not complete, and its reservation lapsed."""
+        return self.admitted_at is not None and self.consumed_by is None \
+            and self.reserved_at(now) is None
 
     def reserved_at(self, now: float) -> Holder | None:
         """The holder of a reservation that has not lapsed at ``now``, if any."""
@@ -155,7 +190,8 @@ class TokenRecord:
     def forgettable(self, now: float) -> bool:
         """True once nobody needs to be told about this token any more."""
         ended = self.consumed_at if self.consumed_at is not None else self.expires
-        return now > ended + REMEMBER_SECONDS and self.reserved_at(now) is None
+        return now > ended + REMEMBER_SECONDS and self.reserved_at(now) is None \
+            and self.admitted_at is None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -173,6 +209,7 @@ class TokenRecord:
                 reserved_until=_opt_float(raw.get("reserved_until")),
                 consumed_by=None if raw.get("consumed_by") is None else str(raw["consumed_by"]),
                 consumed_at=_opt_float(raw.get("consumed_at")),
+                admitted_at=_opt_float(raw.get("admitted_at")),
             )
         except (AttributeError, KeyError, TypeError, ValueError) as e:
             raise TokenStoreError(f"a token record is damaged ({type(e).__name__})") from None
@@ -222,7 +259,8 @@ class TokenStore:
                 seconds: float = RESERVATION_SECONDS) -> TokenRecord:
         """Hold ``token`` for ``holder``'s join for ``seconds``; returns the new record.
 
-        The same holder may reserve again (a retry after its joiner died).
+        The same holder may reserve again (a retry after its joiner died); an
+        admission of its earlier try is kept, for the agent to undo.
         """
         with self._locked() as records:
             index, record = self._usable(records, token, holder)
@@ -230,18 +268,80 @@ class TokenStore:
             records[index] = record
             return record
 
+    def hold(self, token: str, holder: Holder) -> TokenRecord:
+        """``token``'s record once ``holder`` holds it: its live reservation unchanged, else a new
+        one of ``RESERVATION_SECONDS``. Refusals as for :meth:`reserve`."""
+        with self._locked() as records:
+            index, record = self._usable(records, token, holder)
+            if record.reserved_at(self.clock()) != holder:
+                record = replace(record, reserved_by=holder,
+                                 reserved_until=self.clock() + RESERVATION_SECONDS)
+                records[index] = record
+            return record
+
+    def admit(self, token: str, holder: Holder) -> TokenRecord:
+        """Record that ``holder``, holding ``token``, is being given what makes it a member.
+
+        Raises JoinRunning when another token's join of the same name or address
+        is admitted and not yet completed or undone, so two joins never race for
+        one name; other refusals as for :meth:`reserve`.
+        """
+        with self._locked() as records:
+            index, record = self._usable(records, token, holder)
+            now = self.clock()
+            for other in records:
+                if other.hash != record.hash and other.admitted_at is not None \
+                        and other.consumed_by is None and other.reserved_by is not None \
+                        and (other.reserved_by.name == holder.name
+                             or other.reserved_by.ip == holder.ip):
+                    raise JoinRunning(other.reserved_by)
+            until = record.reserved_until if record.reserved_at(now) == holder \
+                else now + RESERVATION_SECONDS
+            record = replace(record, reserved_by=holder, reserved_until=until, admitted_at=now)
+            records[index] = record
+            return record
+
+    def reservation(self, token: str) -> TokenRecord | None:
+        """``token``'s record while it is reserved (its reservation live), else None; changes
+        nothing. Raises UnknownToken."""
+        record = self._lookup(self._read(), token)[1]
+        return record if record.reserved_at(self.clock()) is not None else None
+
+    def lapsed_admissions(self) -> list[TokenRecord]:
+        """Records whose admitted holder neither completed nor released before its deadline."""
+        now = self.clock()
+        return [r for r in self._read() if r.lapsed_admission(now)]
+
+    def forget_admission(self, record: TokenRecord) -> bool:
+        """Make ``record``'s token usable again once its failed admission was undone.
+
+        Changes nothing (returns False) if the record changed since it was read:
+        its holder came back and is retrying.
+        """
+        with self._locked() as records:
+            for i, current in enumerate(records):
+                if current == record:
+                    records[i] = replace(current, reserved_by=None, reserved_until=None,
+                                         admitted_at=None)
+                    return True
+            return False
+
     def consume(self, token: str, holder: Holder) -> TokenRecord:
         """Spend ``token``: ``holder``'s join completed. It is never usable again.
 
         A reservation by ``holder`` keeps the token usable past its expiry, so a
-        join that started in time may finish.
+        join that started in time may finish. Raises JoinLapsed for an admitted
+        join whose reservation lapsed: the agent undoes it.
         """
         with self._locked() as records:
             now = self.clock()
             index, record = self._lookup(records, token)
+            if record.admitted_at is not None and record.consumed_by is None \
+                    and record.reserved_at(now) != holder:
+                raise JoinLapsed()
             if record.reserved_at(now) != holder:
                 index, record = self._usable(records, token, holder)
-            record = replace(record, reserved_by=None, reserved_until=None,
+            record = replace(record, reserved_by=None, reserved_until=None, admitted_at=None,
                              consumed_by=holder.name, consumed_at=now)
             records[index] = record
             return record
@@ -249,13 +349,15 @@ class TokenStore:
     def release(self, token: str) -> bool:
         """End the reservation of ``token``: its join failed, and it is usable again.
 
-        Returns False if it was not reserved. Raises TokenRefused for an unknown token.
+        The caller undoes an admission first (see :meth:`reservation`). Returns
+        False if it was not reserved. Raises TokenRefused for an unknown token.
         """
         with self._locked() as records:
             index, record = self._lookup(records, token)
             if record.reserved_at(self.clock()) is None:
                 return False
-            records[index] = replace(record, reserved_by=None, reserved_until=None)
+            records[index] = replace(record, reserved_by=None, reserved_until=None,
+                                     admitted_at=None)
             return True
 
     @contextlib.contextmanager
@@ -294,6 +396,9 @@ class TokenStore:
         if record.consumed_by is not None:
             raise UsedToken(record.consumed_by)
         held_by = record.reserved_at(now)
+        if held_by is None and record.lapsed_admission(now) and record.reserved_by != holder:
+            assert record.reserved_by is not None
+            raise JoinBeingUndone(record.reserved_by)
         if held_by is not None and held_by != holder:
             assert record.reserved_until is not None
             raise TokenInUse(held_by, record.reserved_until - now)

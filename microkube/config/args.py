@@ -110,3 +110,17 @@ def set_flag(paths: Paths, daemon: str, name: str, value: str | None) -> None:
     if value is not None:
         lines.append(f"--{name}={value}")
     write_atomic(path, "\n".join(lines) + "\n")
+
+
+def restore_default_flag(paths: Paths, daemon: str, name: str) -> None:
+    """Put ``--name`` in a daemon's argument file back to its shipped default (or remove it
+    when the default has none). A missing argument file is left alone: the next start
+    installs the defaults."""
+    if not paths.args_file(daemon).exists():
+        return
+    default = None
+    for line in default_text(daemon).splitlines():
+        match = re.match(rf"^--{re.escape(name)}(?:=(.*))?$", line.strip())
+        if match:
+            default = match.group(1) if match.group(1) is not None else "true"
+    set_flag(paths, daemon, name, default)

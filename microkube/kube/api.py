@@ -19,7 +19,7 @@ import yaml
 from microkube.errors import MicrokubeError
 from microkube.fsutil import write_private
 from microkube.paths import Paths
-from microkube.probes import http_get, http_json
+from microkube.probes import http_get, http_json, http_request
 
 
 def client_pem(kubeconfig: Path) -> Path:
@@ -82,6 +82,11 @@ class KubeApi:
     def get(self, path: str) -> Any:
         """The decoded JSON at ``path`` ("/api/v1/nodes/x"), or None unless it answers 200."""
         return http_json(self.server + path, context=self.context, timeout=self.timeout)
+
+    def delete(self, path: str) -> int:
+        """DELETE ``path``; the HTTP status (200 or 202 deleted, 404 absent), 0 when nothing answers."""
+        return http_request("DELETE", self.server + path, context=self.context,
+                            timeout=self.timeout)[0]
 
     def status_code(self, path: str) -> int:
         """The HTTP status of GET ``path``; 0 when nothing answers."""

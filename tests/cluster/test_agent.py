@@ -250,3 +250,22 @@ def test_a_request_that_is_not_http_gets_a_json_400(agent: Agent) -> None:
 def test_the_agent_is_still_up(agent: Agent) -> None:
     assert agent.alive()
     assert agent.client().request("GET", "/v1/ca").status == 200
+
+
+def test_leave_needs_the_leaving_nodes_own_certificate(agent: Agent) -> None:
+    from microkube.kube.api import client_pem
+
+    body = {"name": "worker-1", "dry_run": True}
+    assert_json_error(agent.client().post("/v1/leave", body), 401,
+                      "needs the node's own kubelet client certificate")
+    # The node's kubelet certificate (system:node:cp-1) proves cp-1, and nobody else.
+    context = pinned_context(agent.ca_pem)
+    context.load_cert_chain(str(client_pem(agent.paths.kubeconfig("kubelet"))))
+    as_node = Client(agent.port, context, "127.0.0.251")
+    assert_json_error(as_node.post("/v1/leave", body), 403,
+                      f"the certificate is node {NODE_NAME}'s; it cannot take out worker-1")
+    # Proven, it reaches the control plane, which has no API server in this test.
+    resp = as_node.post("/v1/leave", {"name": NODE_NAME, "dry_run": True})
+    assert resp.status == 503 and "cannot take cp-1 out now" in resp.json()["error"]
+    # A malformed body is a 400, as everywhere.
+    assert_json_error(agent.client().post("/v1/leave", {"name": 5}), 400, "name")

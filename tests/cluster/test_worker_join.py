@@ -3,19 +3,27 @@ no cluster secret; bad joins are refused and change nothing.
 
 One cluster (tests/multinode.py) is shared by the module: the control plane
 starts, the worker joins once, and a third node that is never started tries
-the joins that must be refused.
+the joins that must be refused. Last, the membership changes: the third node's
+join is killed half-way and undone by the agent, then retried; it is killed
+and removed with ``remove-node --force``, and joins again with the same name
+and address; then the worker leaves and comes back as a fresh single node.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
+import hashlib
 import json
 import re
+import shutil
+import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 import pytest
 import yaml
 from cryptography.hazmat.primitives.serialization import (
@@ -346,8 +354,6 @@ def test_a_name_that_is_already_a_member_is_refused_and_the_token_stays_usable(
     _untouched(nodes.spare)
     doc = yaml.safe_load((nodes.cp.root / "data" / "credentials" / "cluster-tokens.json")
                          .read_text())
-    import hashlib
-
     token = js.split("/")[1]
     record = next(r for r in doc["tokens"] if r["hash"] == hashlib.sha256(token.encode()).hexdigest())
     assert record["reserved_by"] is None and record["consumed_by"] is None
@@ -359,3 +365,113 @@ def test_joins_a_node_may_not_make_are_refused_in_one_line(nodes: Nodes) -> None
     assert "already a worker" in _refused(nodes.worker, "join", js, "--worker")
     assert "is not an IP address" in _refused(nodes.spare, "join", "nowhere:25000/x/y", "--worker")
     _untouched(nodes.spare)
+
+
+# --- a failed join leaves nothing behind; leave and remove-node ------------------------------
+# These change the membership, so they run last, in this order: the spare joins (killed, then
+# retried), is killed and removed by force, joins again; then the worker leaves.
+
+
+def _node_names(cp: TestNode) -> set[str]:
+    return {n["metadata"]["name"] for n in cp.kubectl_json("get", "nodes")["items"]}
+
+
+def _kill_machine(node: TestNode) -> None:
+    """The node's machine dies: each of its processes is killed at once, by pid."""
+    for p in node.processes():
+        with contextlib.suppress(psutil.Error):
+            p.kill()
+    for p in node.processes():
+        with contextlib.suppress(psutil.Error):
+            p.wait(10)
+
+
+def _replace_machine(node: TestNode) -> None:
+    """A new machine with the same name and address: nothing of the old node's disk is left."""
+    _kill_machine(node)
+    for point in node.mounts():
+        subprocess.run(["umount", "-l", point], capture_output=True)
+    shutil.rmtree(node.root)
+
+
+def _token_record(cp: TestNode, join_string: str) -> dict[str, object]:
+    doc = yaml.safe_load((cp.root / "data" / "credentials" / "cluster-tokens.json").read_text())
+    wanted = hashlib.sha256(join_string.split("/")[1].encode()).hexdigest()
+    record: dict[str, object] = next(r for r in doc["tokens"] if r["hash"] == wanted)
+    return record
+
+
+def _agent_log(cp: TestNode) -> str:
+    return (cp.root / "common" / "var" / "log" / "cluster-agent.log").read_text()
+
+
+def test_a_joiner_killed_mid_join_leaves_nothing_behind_and_its_retry_succeeds(
+        nodes: Nodes, tmp_path: Path) -> None:
+    cp, spare = nodes.cp, nodes.spare
+    before = _node_names(cp)
+    assert before == {CP, WORKER}
+    js = nodes.lan.join_string(cp)
+    with open(tmp_path / "join.log", "w") as out:
+        joiner = subprocess.Popen(spare.in_netns([*spare.cli, "join", js, "--worker",
+                                                  "--timeout", "30"]),
+                                  env=spare.env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            cp.wait_for("the joiner's kubelet to register its Node",
+                        lambda: SPARE in _node_names(cp), timeout=60, every=0.2)
+            assert joiner.poll() is None, "the join completed before it could be killed"
+        finally:
+            joiner.kill()
+            joiner.wait()
+    _kill_machine(spare)
+    assert _token_record(cp, js)["admitted_at"] is not None
+    # At the deadline the joiner announced (30 s, plus the agent's grace), the agent undoes it.
+    cp.wait_for("the Nodes as before the join", lambda: _node_names(cp) == before, timeout=90)
+    record = _token_record(cp, js)
+    assert record["reserved_by"] is None and record["consumed_by"] is None, record
+    assert f"the join of {SPARE} ({spare.ip}) did not complete by its deadline; removed the " \
+           f"Node {SPARE}" in _agent_log(cp)
+    # The machine comes back; the same join string joins it, cleaning up what the crash left.
+    out = nodes.lan.join_worker(spare, js)
+    assert "an earlier join of this node did not finish" in out.stderr, out.stderr
+    assert _ready_nodes(cp) == {CP: True, WORKER: True, SPARE: True}
+
+
+def test_remove_node_force_takes_out_a_killed_worker_that_then_joins_again(nodes: Nodes) -> None:
+    cp, spare = nodes.cp, nodes.spare
+    assert SPARE in _node_names(cp)
+    _kill_machine(spare)
+    assert "no node of this cluster is named or has the address no-such-node" in _refused(
+        cp, "remove-node", "no-such-node")
+    # Its Node still says Ready until the controller notices: only --force takes it.
+    assert f"node {SPARE} is Ready: run 'microkube leave' on it first" in _refused(
+        cp, "remove-node", SPARE)
+    out = cp.run("remove-node", spare.ip, "--force")  # found by its address
+    assert f"removed the Node {SPARE}" in out.stdout
+    assert _node_names(cp) == {CP, WORKER}
+    assert "no node of this cluster is named" in _refused(cp, "remove-node", SPARE, "--force")
+    _replace_machine(spare)
+    nodes.lan.join_worker(spare, nodes.lan.join_string(cp))
+    assert _ready_nodes(cp) == {CP: True, WORKER: True, SPARE: True}
+
+
+def test_a_worker_that_leaves_is_gone_and_runs_as_a_fresh_single_node(nodes: Nodes) -> None:
+    cp, worker = nodes.cp, nodes.worker
+    line = _refused(cp, "leave")
+    assert "this node is the cluster's only voting control plane" in line
+    assert f"{WORKER}, {SPARE} depend on it" in line
+    old_ca = (worker.root / "data" / "certs" / "ca.crt").read_bytes()
+    assert old_ca == (cp.root / "data" / "certs" / "ca.crt").read_bytes()
+    out = worker.run("leave", timeout=300)
+    assert f"the control plane removed the Node {WORKER}" in out.stderr, out.stderr
+    assert f"{WORKER} left the cluster and runs as a fresh single node" in out.stdout
+    assert _node_names(cp) == {CP, SPARE}
+    assert f"{WORKER} left: removed the Node {WORKER}" in _agent_log(cp)
+    try:
+        worker.run("status", "--wait-ready", "--timeout", "240", timeout=300)
+        st = yaml.safe_load(worker.run("status", "--format", "yaml").stdout)
+        assert st["role"] == "control-plane"
+        assert st["nodes"] == [{"name": WORKER, "role": "control-plane", "ready": True}]
+        new_ca = (worker.root / "data" / "certs" / "ca.crt").read_bytes()
+        assert new_ca != old_ca
+    finally:
+        worker.stop()  # the cluster tests share two cores

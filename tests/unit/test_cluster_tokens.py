@@ -195,3 +195,69 @@ def test_a_damaged_file_is_one_clear_error(tmp_path: Path, content: str) -> None
     path.write_text(content)
     with pytest.raises(TokenStoreError, match=r"cluster-tokens\.json|damaged"):
         TokenStore(path).check(TOKEN)
+
+
+# --- admitted joins: a failure is undone before the token is used again ----------------------
+
+
+def test_an_admitted_join_that_lapses_is_listed_for_undoing_and_blocks_other_joiners(
+        store: TokenStore, clock: Clock) -> None:
+    store.reserve(TOKEN, W1, seconds=45)
+    record = store.admit(TOKEN, W1)
+    assert record.admitted_at == clock.now and record.reserved_until == clock.now + 45
+    assert store.lapsed_admissions() == []
+    clock.now += 46
+    [lapsed] = store.lapsed_admissions()
+    assert lapsed.reserved_by == W1
+    with pytest.raises(tokens.JoinBeingUndone, match="earlier join of node 'worker-1'"):
+        store.reserve(TOKEN, W2)
+    # The joiner's completion comes too late: the join is being undone.
+    with pytest.raises(tokens.JoinLapsed, match="run the join again"):
+        store.consume(TOKEN, W1)
+    assert store.forget_admission(lapsed) is True
+    assert store.lapsed_admissions() == []
+    assert store.reserve(TOKEN, W2).reserved_by == W2
+
+
+def test_the_same_joiner_may_retry_a_lapsed_admission_and_forgetting_it_then_changes_nothing(
+        store: TokenStore, clock: Clock) -> None:
+    store.reserve(TOKEN, W1, seconds=10)
+    store.admit(TOKEN, W1)
+    clock.now += 11
+    [lapsed] = store.lapsed_admissions()
+    again = store.reserve(TOKEN, W1, seconds=10)
+    assert again.admitted_at == lapsed.admitted_at  # the retry's agent undoes it before admitting
+    assert store.forget_admission(lapsed) is False
+    assert store.hold(TOKEN, W1).reserved_until == again.reserved_until  # not extended
+    assert store.admit(TOKEN, W1).admitted_at == clock.now
+    assert store.consume(TOKEN, W1).admitted_at is None
+
+
+def test_release_ends_an_admission(store: TokenStore) -> None:
+    store.reserve(TOKEN, W1)
+    store.admit(TOKEN, W1)
+    reserved = store.reservation(TOKEN)
+    assert reserved is not None and reserved.admitted_at is not None
+    assert store.release(TOKEN) is True
+    assert store.reservation(TOKEN) is None
+    assert store.lapsed_admissions() == []
+
+
+def test_two_tokens_cannot_admit_the_same_name_or_address_at_once(store: TokenStore) -> None:
+    store.add(OTHER, 3600)
+    store.reserve(TOKEN, W1)
+    store.admit(TOKEN, W1)
+    same_name = Holder(W1.name, "192.0.2.99")
+    store.reserve(OTHER, same_name)
+    with pytest.raises(tokens.JoinRunning, match="another join of node 'worker-1'"):
+        store.admit(OTHER, same_name)
+    store.consume(TOKEN, W1)
+    assert store.admit(OTHER, same_name).admitted_at is not None
+
+
+def test_an_admission_survives_in_the_file(store: TokenStore, tmp_path: Path,
+                                           clock: Clock) -> None:
+    store.reserve(TOKEN, W1)
+    store.admit(TOKEN, W1)
+    reread = TokenStore(store.path, clock).reservation(TOKEN)
+    assert reread is not None and reread.admitted_at == clock.now
