@@ -84,7 +84,7 @@ def test_the_worker_joins_with_progress_and_is_ready(nodes: Nodes) -> None:
     # The worker runs only what a worker runs.
     state = nodes.worker.supervisor_state()
     assert state is not None
-    assert sorted(state["daemons"]) == ["containerd", "flanneld", "kubelite"]
+    assert sorted(state["daemons"]) == ["containerd", "flanneld", "kubelite", "netpol"]
     # ... and its kubelite runs the kubelet and kube-proxy, nothing that holds cluster state.
     spec = json.loads((nodes.worker.root / "common" / "run" / "kubelite.json").read_text())
     assert sorted(spec["parts"]) == ["kube-proxy", "kubelet"]
@@ -253,7 +253,8 @@ def test_no_ca_key_service_account_key_or_etcd_credential_on_the_worker(nodes: N
     worker_root = nodes.worker.root
     worker_keys = _public_keys_of_private_keys_in(
         worker_root, skip=(worker_root / "common" / "var" / "lib",))
-    assert len(worker_keys) == 4, worker_keys  # kubelet client and serving, kube-proxy, flannel
+    # kubelet client and serving, kube-proxy, flannel, the network policy controller
+    assert len(worker_keys) == 5, worker_keys
     leaked = {str(worker_keys[pub]): str(cp_only[pub]) for pub in worker_keys if pub in cp_only}
     assert not leaked
     data = worker_root / "data"
