@@ -12,8 +12,9 @@ from pathlib import Path
 from microkube.datastore import settings
 from microkube.paths import Paths
 
-# kine's plain log lines: time="..." level=error msg="..."
-_LOG_ERROR = re.compile(r'level=(?:error|fatal) msg="((?:[^"\\]|\\.)*)"')
+# kine's plain log lines, colored even into a file: "\x1b[31mERRO\x1b[0m[<time>] <message>".
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_LOG_ERROR = re.compile(r"^(?:ERRO|FATA)\[[^\]]*\]\s*(.*?)\s*$", re.M)
 
 
 def sqlite_file(paths: Paths) -> Path:
@@ -42,8 +43,8 @@ def environment(paths: Paths, store: settings.Datastore) -> dict[str, str]:
 
 def last_error(text: str) -> str | None:
     """The message of the last error or fatal line in kine's log ``text``, unquoted."""
-    found = _LOG_ERROR.findall(text)
-    return found[-1].replace('\\"', '"') if found else None
+    found = _LOG_ERROR.findall(_ANSI.sub("", text))
+    return found[-1] if found else None
 
 
 def log_error(paths: Paths, tail_bytes: int = 65536) -> str | None:

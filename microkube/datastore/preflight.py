@@ -105,21 +105,28 @@ def _parse(raw: bytes) -> tuple[str, str]:
         return "", raw.decode(errors="replace").strip()
     if not isinstance(doc, dict):
         return "", ""
-    return str(doc.get("level", "")), str(doc.get("msg", ""))
+    # kine's JSON lines say "severity" and "message" (logrus's defaults: "level", "msg").
+    return (str(doc.get("severity", doc.get("level", ""))),
+            str(doc.get("message", doc.get("msg", ""))))
 
 
 def _check_etcd(store: Datastore, timeout: float) -> None:
+    import ssl
+
     from microkube.probes import http_get, tls_context
 
     tls = store.tls
-    context = tls_context(tls.get("ca"), tls.get("cert"), tls.get("key"))
-    if "ca" not in tls:
-        # No CA given: the system's trust store, as any HTTPS client.
-        import ssl
-
-        context = ssl.create_default_context()
-        if "cert" in tls:
-            context.load_cert_chain(str(tls["cert"]), str(tls["key"]))
+    try:
+        if "ca" in tls:
+            context = tls_context(tls["ca"], tls.get("cert"), tls.get("key"))
+        else:
+            # No CA given: the system's trust store, as any HTTPS client.
+            context = ssl.create_default_context()
+            if "cert" in tls:
+                context.load_cert_chain(str(tls["cert"]), str(tls["key"]))
+    except (ssl.SSLError, OSError) as e:
+        raise DatastoreUnreachable(f"datastore {store.display()}: its TLS files cannot be "
+                                   f"used ({getattr(e, 'reason', None) or e})") from None
     for url in store.endpoints:
         status, body = http_get(f"{url.rstrip('/')}/health", context=context,
                                 timeout=min(timeout, 5.0))

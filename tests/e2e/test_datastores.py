@@ -28,7 +28,7 @@ import yaml
 from microkube.datastore import encryption
 from microkube.datastore.kine import sqlite_file
 from microkube.paths import Paths
-from tests.testnode import TestNode, require_root_and_node_built, wait_for
+from tests.testnode import SNAP_TREE, TestNode, require_built, require_root_and_node_built, wait_for
 from tests.workloads import web_deployment
 
 pytestmark = pytest.mark.e2e
@@ -169,6 +169,7 @@ def _serves(node: TestNode) -> bool:
 @pytest.mark.parametrize("kind", ["sqlite", "postgres", "mysql"])
 def test_a_node_on_the_datastore(kind: str, tmp_path_factory: pytest.TempPathFactory) -> None:
     require_root_and_node_built()
+    require_built(SNAP_TREE / "bin" / "kine")
     started = time.monotonic()
     tmp = Path(tmp_path_factory.mktemp(f"ds-{kind}"))
     ip = {"sqlite": "10.213.31.2", "postgres": "10.213.32.2", "mysql": "10.213.33.2"}[kind]
