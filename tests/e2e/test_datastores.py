@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import tempfile
@@ -96,7 +97,7 @@ def postgres(node: TestNode) -> Iterator[Database]:
                        [*as_nobody, "psql", "-h", str(scratch), "-U", "postgres", "-d", "kine",
                         "-Atc"])
     finally:
-        proc.terminate()
+        proc.send_signal(signal.SIGINT)  # PostgreSQL's fast shutdown
         proc.wait(timeout=30)
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -180,6 +181,7 @@ def test_a_node_on_the_datastore(kind: str, tmp_path_factory: pytest.TempPathFac
             db = None
             if kind != "sqlite":
                 db = stack.enter_context(postgres(node) if kind == "postgres" else mariadb(node))
+                stack.callback(node.stop)  # the node lets go of the database before it stops
                 shown = db.endpoint.replace(PASSWORD, "***")
                 line = _refused(node, _launch(tmp, "bad-pw", db.wrong_password), shown)
                 assert "password" in line.lower() or "denied" in line.lower(), line
