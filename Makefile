@@ -8,7 +8,7 @@ VENV_STAMP := .venv/.installed
 export MICROKUBE_ROOT ?= /var/lib/microkube
 APT_PACKAGES := iptables ipset conntrack libseccomp-dev pkg-config busybox-static gcc libc6-dev \
                 squashfs-tools ethtool socat kmod iproute2 util-linux snapd python3-apt \
-                chromium chromium-driver
+                chromium chromium-driver mariadb-server
 # xz for the snap people install; the tests accept the faster lzo.
 SNAP_COMPRESSION ?= xz
 

@@ -79,3 +79,13 @@ def http_json(url: str, *, context: ssl.SSLContext | None = None,
         return json.loads(body)
     except ValueError:
         return None
+
+
+def tls_accepts(host: str, port: int, context: ssl.SSLContext, timeout: float = 0.5) -> bool:
+    """True if a TLS handshake with ``host``:``port`` completes under ``context``."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as raw, \
+                context.wrap_socket(raw, server_hostname=host):
+            return True
+    except (OSError, ssl.SSLError):
+        return False

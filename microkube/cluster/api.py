@@ -407,6 +407,9 @@ class JoinApi:
         if cp is None or cp.shared is None or cp.add_learner is None:
             raise ApiError(503, "this agent cannot admit control planes: "
                                 "it runs without its control plane")
+        if self.node.datastore != "etcd":
+            raise ApiError(409, f"this cluster keeps its state in {self.node.datastore}, which "
+                                "only one control plane can use; join with --worker instead")
         add_learner, shared = cp.add_learner, cp.shared
         try:
             files = await asyncio.to_thread(shared)

@@ -21,6 +21,7 @@ _FLAG = re.compile(r"^--[A-Za-z0-9][-A-Za-z0-9_.]*(=.*)?$")
 # Daemons whose default argument file ships with microkube.
 DAEMONS = (
     "etcd",
+    "kine",
     "containerd",
     "kube-apiserver",
     "kube-controller-manager",

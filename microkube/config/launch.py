@@ -5,8 +5,9 @@ Read from the path given to ``microkube start --config FILE``, else from
 only while the node has never been set up. The keys follow MicroK8s's launch
 configuration (``version``, ``extraKubeletArgs``..., ``addons``) plus the node's
 own settings (``nodeName``, ``nodeAddress``, ``podCIDR``, ``serviceCIDR``,
-``clusterDomain``, ``networkPolicy``). Everything is checked (schema, addresses, addon names and
-arguments) before a byte is written; a bad file gets one line naming the key.
+``clusterDomain``, ``networkPolicy``, ``datastore``). Everything is checked (schema,
+addresses, addon names and arguments) before a byte is written; a bad file gets one
+line naming the key.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import yaml
 from microkube import yamlerrors
 from microkube.config import node
 from microkube.config.node import NodeConfig, NodeNameError
+from microkube.datastore import settings as datastore_settings
+from microkube.datastore.settings import Datastore
 from microkube.errors import UsageError
 from microkube.fsutil import write_atomic
 from microkube.paths import Paths
@@ -45,6 +48,8 @@ NODE_SETTINGS = {"nodeName": "node_name", "nodeAddress": "node_ip", "podCIDR": "
 # launch-file key -> NodeConfig field, for the on/off settings.
 NODE_SWITCHES = {"networkPolicy": "network_policy"}
 FLAG_PATTERN = r"^--[A-Za-z0-9][-A-Za-z0-9_.]*$"
+# launch-file key of a TLS file -> its role (datastore/settings.py).
+DATASTORE_TLS = {"caFile": "ca", "certFile": "cert", "keyFile": "key"}
 
 SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -60,6 +65,10 @@ SCHEMA: dict[str, Any] = {
             # "--flag": value; null removes the flag from the default arguments.
             "patternProperties": {FLAG_PATTERN: {"type": ["string", "number", "boolean", "null"]}},
         } for key in EXTRA_ARGS},
+        # etcd | sqlite | postgres://… | mysql://… | https://… (a list: one etcd cluster),
+        # or {endpoint: …, caFile, certFile, keyFile} for an external one with TLS. Checked
+        # by _datastore, whose messages never repeat a value (it may hold a password).
+        "datastore": {"type": ["string", "array", "object"]},
         "addons": {"type": "array", "items": {
             "type": "object",
             "additionalProperties": False,
@@ -85,6 +94,7 @@ class LaunchConfig:
     settings: dict[str, Any]  # NodeConfig field -> value (text, or a bool for a switch)
     flags: dict[str, dict[str, str | None]]
     addons: list[tuple[str, list[str]]]
+    datastore: Datastore | None = None
 
 
 def well_known(paths: Paths) -> Path:
@@ -117,7 +127,33 @@ def parse(text: str, source: Path) -> LaunchConfig:
              for key, daemon in EXTRA_ARGS.items() if key in doc}
     addons = [("disable" if a.get("disabled") else "enable", [a["name"], *a.get("args", [])])
               for a in doc.get("addons", [])]
-    return LaunchConfig(source, settings, flags, addons)
+    store = _datastore(doc.get("datastore"), source)
+    if store is not None:
+        settings["datastore"] = store.kind
+    return LaunchConfig(source, settings, flags, addons, store)
+
+
+def _datastore(raw: Any, source: Path) -> Datastore | None:
+    """The file's ``datastore`` checked (TLS file paths relative to the file's folder)."""
+    if raw is None:
+        return None
+    endpoint, tls = raw, {}
+    try:
+        if isinstance(raw, dict):
+            unknown = sorted(set(raw) - {"endpoint", *DATASTORE_TLS})
+            if unknown:
+                raise UsageError(f"unknown key '{unknown[0]}'")
+            if "endpoint" not in raw:
+                raise UsageError("'endpoint' is missing")
+            for key in DATASTORE_TLS:
+                if key in raw and not (isinstance(raw[key], str) and raw[key]):
+                    raise UsageError(f"{key}: expected a file path")
+            endpoint = raw["endpoint"]
+            tls = {DATASTORE_TLS[k]: source.parent / v for k, v in raw.items()
+                   if k in DATASTORE_TLS}
+        return datastore_settings.parse(endpoint, tls)
+    except UsageError as e:
+        raise UsageError(f"{source}: datastore: {e}") from None
 
 
 def load(path: Path) -> LaunchConfig:

@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from microkube import yamlerrors
+from microkube.datastore.settings import KINDS as DATASTORE_KINDS
 from microkube.errors import UsageError
 from microkube.fsutil import write_atomic
 from microkube.paths import Ports
@@ -78,12 +79,18 @@ class NodeConfig:
     # NetworkPolicy enforced (the netpol daemon runs); a launch file's networkPolicy: false
     # or MICROKUBE_NETWORK_POLICY=false turns it off.
     network_policy: bool = True
+    # The kind of datastore (datastore/settings.py), chosen before the first start and kept;
+    # an external one's endpoint and TLS files are kept 0600 under credentials/.
+    datastore: str = DATASTORE_KINDS[0]
 
     def __post_init__(self) -> None:
         if not _NODE_NAME.match(self.node_name):
             raise NodeNameError(self.node_name)
         if self.role not in ROLES:
             raise UsageError(f"role '{self.role}' is not one of {', '.join(ROLES)}")
+        if self.datastore not in DATASTORE_KINDS:
+            raise UsageError(f"datastore '{self.datastore}' is not one of "
+                             f"{', '.join(DATASTORE_KINDS)}")
         if (self.role == WORKER) != (self.api_server is not None):
             raise UsageError("api_server is set on a worker, and only on a worker")
         _ip(self.node_ip, "node_ip")

@@ -4,7 +4,7 @@ Members, all regular files at the top level:
 
 - ``manifest.json``: format name and version, when and where it was taken, the
   datastore's kind and version, and the size and sha256 of every other member;
-- ``snapshot.db``: the etcd snapshot;
+- ``snapshot.db``: the etcd snapshot, or the copy of a sqlite node's kine database;
 - ``encryption-config.yaml``: the keys the snapshot's Secrets are encrypted with.
 
 Because of the last one the file is as secret as the node's keys: it is written
@@ -33,6 +33,8 @@ MANIFEST = "manifest.json"
 SNAPSHOT = "snapshot.db"
 ENCRYPTION_CONFIG = "encryption-config.yaml"
 MEMBERS = (SNAPSHOT, ENCRYPTION_CONFIG)
+# The datastores a backup may hold: the embedded ones (datastore/settings.py).
+KINDS = ("etcd", "sqlite")
 _CHUNK = 1 << 20
 
 
@@ -121,8 +123,9 @@ def parse_manifest(data: bytes, source: str) -> Manifest:
             raise bad(f"its manifest has a bad entry for '{name}'")
         parsed[name] = (entry["size"], entry["sha256"])
     datastore = raw.get("datastore")
-    if not isinstance(datastore, dict) or datastore.get("kind") != "etcd":
-        raise BackupFileError(f"{source}: the backup is of a datastore other than etcd")
+    if not isinstance(datastore, dict) or datastore.get("kind") not in KINDS:
+        raise BackupFileError(f"{source}: the backup is of a datastore other than "
+                              f"{' or '.join(KINDS)}")
     node = raw.get("node") if isinstance(raw.get("node"), dict) else {}
     return Manifest(str(raw.get("created", "")), dict(node or {}), datastore, parsed,
                     str(raw.get("microkube_version", "")))

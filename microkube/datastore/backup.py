@@ -1,4 +1,8 @@
-"""``microkube dbctl backup`` and ``restore`` for the embedded etcd.
+"""``microkube dbctl backup`` and ``restore`` for the embedded datastores (etcd, sqlite).
+
+On a sqlite node the snapshot is a consistent copy of kine's SQLite file
+(sqlite_backup.py), packed and checked the same way. An external datastore
+is backed up with its own tools; microkube refuses it with one line.
 
 A backup is etcd's own consistent snapshot of the running member (etcdctl
 ``snapshot save``), packed with a manifest and the encryption keys
@@ -20,7 +24,7 @@ from pathlib import Path
 
 from microkube import __version__
 from microkube.config import args
-from microkube.datastore import archive, encryption, rotation
+from microkube.datastore import archive, encryption, kine, rotation, settings, sqlite_backup
 from microkube.datastore.etcdtools import EtcdTools
 from microkube.errors import UsageError
 from microkube.paths import Paths
@@ -56,14 +60,23 @@ def backup(paths: Paths, output: Path | None) -> BackupResult:
 
     runtime_for(paths).require_running()
     ctx = load_context(paths)
+    kind = embedded_kind(ctx.node.datastore)
     dest = (output or Path(default_name(ctx.node.node_name))).absolute()
     if dest.is_dir():
         raise UsageError(f"{dest} is a directory; give a file name with -o")
-    tools = EtcdTools(paths)
     with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".microkube-backup-") as tmp:
         snapshot = Path(tmp) / archive.SNAPSHOT
-        tools.snapshot_save(snapshot)
-        facts = tools.snapshot_status(snapshot)
+        if kind == settings.SQLITE:
+            facts = sqlite_backup.save(kine.sqlite_file(paths), snapshot)
+            store = {"kind": kind, "version": facts["version"], "revision": facts["revision"],
+                     "total_keys": facts["total_keys"]}
+        else:
+            tools = EtcdTools(paths)
+            tools.snapshot_save(snapshot)
+            etcd = tools.snapshot_status(snapshot)
+            store = {"kind": kind, "version": tools.server_version(),
+                     "storage_version": etcd.get("version", ""),
+                     "revision": etcd.get("revision"), "total_keys": etcd.get("totalKey")}
         members = {archive.SNAPSHOT: snapshot}
         if paths.encryption_config.exists():
             members[archive.ENCRYPTION_CONFIG] = paths.encryption_config
@@ -71,15 +84,21 @@ def backup(paths: Paths, output: Path | None) -> BackupResult:
             created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             node={"name": ctx.node.node_name, "ip": ctx.node.node_ip,
                   "api_url": ctx.node.api_url, "hostname": socket.gethostname()},
-            datastore={"kind": "etcd", "version": tools.server_version(),
-                       "storage_version": facts.get("version", ""),
-                       "revision": facts.get("revision"), "total_keys": facts.get("totalKey")},
+            datastore=store,
             files={name: archive.file_digest(p) for name, p in members.items()},
             microkube_version=__version__,
         )
         archive.write(dest, manifest, members)
-    return BackupResult(dest, int(facts.get("totalKey", 0)), dest.stat().st_size,
-                        int(facts.get("revision", 0)))
+    return BackupResult(dest, int(store.get("total_keys") or 0), dest.stat().st_size,
+                        int(store.get("revision") or 0))
+
+
+def embedded_kind(kind: str) -> str:
+    """``kind`` if microkube backs it up (etcd, sqlite); UsageError for an external store."""
+    if kind not in settings.EMBEDDED_KINDS:
+        raise UsageError(f"this node's datastore is an external {kind}; back it up with that "
+                         "database's own tools")
+    return kind
 
 
 @dataclass(frozen=True)
@@ -123,19 +142,21 @@ def restore(paths: Paths, source: Path, say: Callable[[str], None]) -> archive.M
     if runtime_for(paths).is_running():
         raise UsageError("the node is running; stop it first with 'microkube stop', "
                          "then restore, then 'microkube start'")
+    from microkube.node.setup import load_context
+
+    kind = embedded_kind(load_context(paths).node.datastore)
+    if kind == settings.SQLITE:
+        return _restore_sqlite(paths, source, say)
     me = member(paths)
     datastore = paths.datastore_dir
     datastore.parent.mkdir(parents=True, exist_ok=True)
     recover_interrupted(datastore)
     with tempfile.TemporaryDirectory(dir=datastore.parent, prefix=".restore-") as tmp:
         work = Path(tmp)
-        manifest = archive.extract(source, work)
+        manifest = _extract(source, work, kind)
         say(f"backup of node {manifest.node.get('name', '?')} taken {manifest.created}: "
             f"{manifest.datastore.get('total_keys', '?')} keys")
-        keys = None
-        if archive.ENCRYPTION_CONFIG in manifest.files:
-            cfg = work / archive.ENCRYPTION_CONFIG
-            keys = encryption.parse(cfg.read_text(), f"{source}: {archive.ENCRYPTION_CONFIG}")
+        keys = _keys(manifest, work, source)
         fresh = work / "etcd"
         EtcdTools(paths).etcdutl([
             "snapshot", "restore", str(work / archive.SNAPSHOT), "--data-dir", str(fresh),
@@ -148,11 +169,49 @@ def restore(paths: Paths, source: Path, say: Callable[[str], None]) -> archive.M
         if datastore.exists():
             datastore.rename(old)
         fresh.rename(datastore)
-        if keys is not None:
-            encryption.write_keys(paths.encryption_config, keys)
-        # A rotation under way belonged to the data just replaced.
-        rotation.save_state(paths.encryption_rotation_file, None)
+        _restore_keys(paths, keys)
         shutil.rmtree(old, ignore_errors=True)
+    return manifest
+
+
+def _extract(source: Path, work: Path, kind: str) -> archive.Manifest:
+    """The checked backup's manifest, its members written into ``work``; BackupFileError
+    for a backup of another kind of datastore than the node's."""
+    manifest = archive.extract(source, work)
+    if manifest.datastore.get("kind") != kind:
+        raise archive.BackupFileError(f"{source}: the backup is of a {manifest.datastore.get('kind')} "
+                                      f"datastore; this node's is {kind}")
+    return manifest
+
+
+def _keys(manifest: archive.Manifest, work: Path, source: Path) -> list[encryption.Key] | None:
+    if archive.ENCRYPTION_CONFIG not in manifest.files:
+        return None
+    cfg = work / archive.ENCRYPTION_CONFIG
+    return encryption.parse(cfg.read_text(), f"{source}: {archive.ENCRYPTION_CONFIG}")
+
+
+def _restore_keys(paths: Paths, keys: list[encryption.Key] | None) -> None:
+    if keys is not None:
+        encryption.write_keys(paths.encryption_config, keys)
+    # A rotation under way belonged to the data just replaced.
+    rotation.save_state(paths.encryption_rotation_file, None)
+
+
+def _restore_sqlite(paths: Paths, source: Path, say: Callable[[str], None]) -> archive.Manifest:
+    """Restore a sqlite node: the backup and its database checked, then the file swapped."""
+    db = kine.sqlite_file(paths)
+    db.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with tempfile.TemporaryDirectory(dir=db.parent, prefix=".restore-") as tmp:
+        work = Path(tmp)
+        manifest = _extract(source, work, settings.SQLITE)
+        copy = work / archive.SNAPSHOT
+        found = sqlite_backup.facts(copy, str(source))
+        say(f"backup of node {manifest.node.get('name', '?')} taken {manifest.created}: "
+            f"{found['total_keys']} keys")
+        keys = _keys(manifest, work, source)
+        sqlite_backup.install(copy, db)
+        _restore_keys(paths, keys)
     return manifest
 
 

@@ -52,6 +52,10 @@ def _pretty(st: NodeStatus) -> list[str]:
         f"  datastore standby nodes: {' '.join(st.standbys) or 'none'}",
         _network_policy(st),
     ]
+    if st.datastore:
+        where = f" at {st.datastore_endpoint}" if st.datastore_endpoint != st.datastore else ""
+        rests = " (high availability rests on it)" if where else ""
+        lines.append(f"datastore: {st.datastore}{where}{rests}")
     if st.cert_days_left is not None:
         warn = ("  <- renew with 'microkube refresh-certs'"
                 if st.cert_days_left < RENEW_HINT_DAYS else "")

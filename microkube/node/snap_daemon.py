@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import fcntl
 import os
+import signal
 import sys
 import time
 
@@ -34,7 +35,10 @@ def prepare_once(paths: Paths) -> NodeContext:
 
 def wait_for_dependencies(ctx: NodeContext, name: str) -> None:
     for dep_name in by_name(name, ctx.node).after:
-        dep = by_name(dep_name, ctx.node)
+        try:
+            dep = by_name(dep_name, ctx.node)
+        except KeyError:
+            continue  # a datastore this node does not run (etcd on a sqlite node)
         while not dep.ready(ctx):
             time.sleep(WAIT_STEP)
         dep.after_ready(ctx)  # idempotent: e.g. only missing images are imported
@@ -42,7 +46,15 @@ def wait_for_dependencies(ctx: NodeContext, name: str) -> None:
 
 def run(name: str) -> None:
     ctx = prepare_once(Paths.from_env())
-    daemon = by_name(name, ctx.node)
+    try:
+        daemon = by_name(name, ctx.node)
+    except KeyError:
+        # snapd starts every app; a datastore this node does not use (etcd on a sqlite
+        # node) idles instead of exiting, which snapd would answer with a restart loop.
+        print(f"{name} is not one of this node's daemons (datastore {ctx.node.datastore}); "
+              "idle", flush=True)
+        while True:
+            signal.pause()
     wait_for_dependencies(ctx, name)
     while not daemon.can_start(ctx):
         time.sleep(WAIT_STEP)

@@ -8,6 +8,7 @@ from :attr:`NodeStatus.running`.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import time
 from collections.abc import Callable
@@ -59,6 +60,9 @@ class NodeStatus:
     nodes: list[tuple[str, str, bool]] = field(default_factory=list)
     # The node's setting: NetworkPolicy enforced by its netpol daemon.
     network_policy: bool = True
+    # A control plane's datastore: its kind and, for an external one, where (password masked).
+    datastore: str = ""
+    datastore_endpoint: str = ""
 
     @property
     def running(self) -> bool:
@@ -98,6 +102,8 @@ class NodeStatus:
             "api-server": self.api_server,
             "daemons": self.daemons,
             "network-policy": {"enforced": self.network_policy},
+            **({"datastore": {"kind": self.datastore, "endpoint": self.datastore_endpoint}}
+               if self.datastore else {}),
             "certificates": {"earliest": self.cert_earliest, "days-left": self.cert_days_left},
         })
         if self.running and self.role == WORKER:
@@ -150,6 +156,18 @@ def _with_failed_part(paths: Paths, states: dict[str, str]) -> dict[str, str]:
     return {**states, "kubelite": f"{state}: {failed[0]} failed ({failed[1][:200]})"}
 
 
+def _with_datastore_error(paths: Paths, states: dict[str, str]) -> dict[str, str]:
+    """``states`` with kine's, when it is not ready, carrying the last error it logged
+    (a database that refuses the password or went away)."""
+    from microkube.datastore.kine import log_error
+
+    state = states.get("kine")
+    if state is None or state == "ready":
+        return states
+    error = log_error(paths)
+    return states if error is None else {**states, "kine": f"{state}: {error[:300]}"}
+
+
 def gather(paths: Paths) -> NodeStatus:
     """Look at the node once; never raises for a node that is down or was never set up."""
     if not is_set_up(paths):
@@ -159,12 +177,18 @@ def gather(paths: Paths) -> NodeStatus:
     st = NodeStatus(NodeState.STOPPED, node_name=ctx.node.node_name, api_server=ctx.node.api_url,
                     role=ctx.node.role, control_plane=ctx.node.api_server or "",
                     network_policy=ctx.node.network_policy)
+    if not worker:
+        from microkube.datastore import settings
+
+        st.datastore = ctx.node.datastore
+        with contextlib.suppress(MicrokubeError):
+            st.datastore_endpoint = settings.load(paths, ctx.node.datastore).display()
     runtime = runtime_for(paths)
     st.cert_earliest, st.cert_days_left = runtime.certificate_summary()
     states = runtime.daemon_states()
     api_ready, node_ready = 0, False
     if states is not None:
-        states = st.daemons = _with_failed_part(paths, states)
+        states = st.daemons = _with_datastore_error(paths, _with_failed_part(paths, states))
         try:
             # A worker has no admin credentials; its kubelet's may read its own Node.
             api = KubeApi.for_user(paths, "kubelet" if worker else "admin", timeout=1.0)
@@ -182,7 +206,8 @@ def gather(paths: Paths) -> NodeStatus:
     if st.running and not worker:
         from microkube.addons.listing import addon_statuses
 
-        st.voters, st.standbys = datastore_members(paths, ctx.node.node_name)
+        if ctx.node.datastore == "etcd":
+            st.voters, st.standbys = datastore_members(paths, ctx.node.node_name)
         st.addons = addon_statuses(paths, ctx.node.substitutions())
     return st
 

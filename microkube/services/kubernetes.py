@@ -50,7 +50,8 @@ class Kubelite(Daemon):
     binary = "kube"
     # containerd's after_ready imports the shipped images (the pause image among them);
     # kubelite also waits for containerd's socket itself before it starts the kubelet.
-    after: ClassVar[tuple[str, ...]] = ("etcd", "containerd")
+    # The node's local datastore, whichever it runs (none with an external etcd).
+    after: ClassVar[tuple[str, ...]] = ("etcd", "kine", "containerd")
     # The kubelet and the API server shut down gracefully within kubelite's own 8 s.
     stop_timeout = 15.0
     parts: ClassVar[tuple[str, ...]] = CONTROL_PLANE_PARTS

@@ -3,19 +3,41 @@
 from __future__ import annotations
 
 from microkube.config.node import NodeConfig
+from microkube.datastore import settings
 from microkube.services.base import Daemon
 from microkube.services.cluster_agent import ClusterAgent
 from microkube.services.containerd import Containerd
 from microkube.services.etcd import Etcd
 from microkube.services.flannel import Flanneld
+from microkube.services.kine import Kine
 from microkube.services.kubernetes import Kubelite, WorkerKubelite
 from microkube.services.netpol import NAME as NETPOL
 from microkube.services.netpol import NetworkPolicy
 
 
-def control_plane_daemons() -> list[Daemon]:
-    """A control-plane node's daemons, in start order."""
-    return [Etcd(), Containerd(), Kubelite(), Flanneld(), NetworkPolicy(), ClusterAgent()]
+def datastore_daemons(kind: str) -> list[Daemon]:
+    """The local datastore daemon of a node whose datastore is ``kind``: etcd, kine, or
+    none at all for an external etcd cluster."""
+    if kind == settings.ETCD:
+        return [Etcd()]
+    if kind in settings.KINE_KINDS:
+        return [Kine()]
+    return []
+
+
+def control_plane_daemons(datastore: str = settings.ETCD) -> list[Daemon]:
+    """A control-plane node's daemons, in start order, for its datastore kind."""
+    return [*datastore_daemons(datastore), Containerd(), Kubelite(), Flanneld(), NetworkPolicy(),
+            ClusterAgent()]
+
+
+def all_daemons() -> list[Daemon]:
+    """Every daemon any node may run, once each (the snap has one app per daemon)."""
+    found: dict[str, Daemon] = {}
+    for kind in settings.KINDS:
+        for d in control_plane_daemons(kind):
+            found.setdefault(d.name, d)
+    return list(found.values())
 
 
 def worker_daemons() -> list[Daemon]:
@@ -28,16 +50,16 @@ def worker_daemons() -> list[Daemon]:
 
 
 def daemons_for(node: NodeConfig) -> list[Daemon]:
-    """The daemons of a node with the settings ``node``, by its role; without the network
-    policy controller when the node does not enforce NetworkPolicy."""
-    daemons = worker_daemons() if node.is_worker else control_plane_daemons()
+    """The daemons of a node with the settings ``node``, by its role and datastore; without
+    the network policy controller when the node does not enforce NetworkPolicy."""
+    daemons = worker_daemons() if node.is_worker else control_plane_daemons(node.datastore)
     return [d for d in daemons if node.network_policy or d.name != NETPOL]
 
 
 def by_name(name: str, node: NodeConfig | None = None) -> Daemon:
-    """The daemon called ``name`` on a node with the settings ``node`` (a control plane's
-    when None); KeyError if there is none."""
-    for d in (control_plane_daemons() if node is None else daemons_for(node)):
+    """The daemon called ``name`` on a node with the settings ``node`` (any node's when
+    None); KeyError if there is none."""
+    for d in (all_daemons() if node is None else daemons_for(node)):
         if d.name == name:
             return d
     raise KeyError(name)
@@ -49,7 +71,7 @@ def daemon_running(name: str) -> str:
 
     Raises KeyError for a name that is neither a daemon nor a part.
     """
-    for d in control_plane_daemons():
+    for d in all_daemons():
         if d.name == name or name in d.parts:
             return d.name
     raise KeyError(name)

@@ -228,7 +228,7 @@ class Supervisor:
         self.state.save(self.ctx.paths.supervisor_state)
         order = list(reversed(self.slots.values()))
         # Kubernetes first, all at once; then the pods' processes; then the runtime and datastore.
-        last = [s for s in order if s.daemon.name in ("containerd", "etcd")]
+        last = [s for s in order if s.daemon.name in ("containerd", "etcd", "kine")]
         self._stop_slots([s for s in order if s not in last])
         self._kill_adopted()
         for slot in last:

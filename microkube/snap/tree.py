@@ -45,7 +45,7 @@ def required_paths() -> list[str]:
     from microkube.components.manifest import load
     from microkube.images.addon_recipes import addon_recipes
     from microkube.images.recipes import all_recipes
-    from microkube.services.registry import control_plane_daemons
+    from microkube.services.registry import all_daemons
 
     manifest = load()
     snap = Paths(Path(), Path(), Path())  # so its folders come out relative to $SNAP
@@ -57,7 +57,7 @@ def required_paths() -> list[str]:
         base = snap.component_dir(comp.dest)
         need += [f"{base}/{b.name}" for b in comp.binaries]
         need += [f"{base}/{link}" for link, _ in comp.links]
-    need += [f"bin/{d.binary}" for d in control_plane_daemons()]
+    need += [f"bin/{d.binary}" for d in all_daemons()]
     need += [f"images/{r.name}.tar" for r in all_recipes()]
     need += [f"images/addons/{r.name}.tar" for r in addon_recipes(Path("/nonexistent"))]
     return sorted(dict.fromkeys(need))

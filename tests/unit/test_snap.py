@@ -18,7 +18,7 @@ from microkube.errors import UsageError
 from microkube.images.addon_recipes import addon_recipes
 from microkube.paths import CHECKOUT, Paths
 from microkube.services import cgroups
-from microkube.services.registry import control_plane_daemons
+from microkube.services.registry import all_daemons
 from microkube.snap import hooks, leftovers, options, parts, project, revision, snapyaml, tree
 
 SNAPCRAFT = yaml.safe_load((CHECKOUT / "snapcraft.yaml").read_text())
@@ -42,7 +42,7 @@ def test_metadata_follows_the_issue(proj: project.Project) -> None:
 
 
 def test_one_daemon_app_per_node_daemon(proj: project.Project) -> None:
-    daemons = {d.name: d for d in control_plane_daemons()}
+    daemons = {d.name: d for d in all_daemons()}
     apps = proj.daemon_apps()
     assert set(apps) == {f"daemon-{n}" for n in daemons}
     for name, d in daemons.items():
@@ -140,7 +140,7 @@ def test_prune_drops_image_only_binaries_and_their_records(tmp_path: Path) -> No
 
 def test_required_paths_cover_daemons_tools_images_and_hooks() -> None:
     need = set(tree.required_paths())
-    for d in control_plane_daemons():
+    for d in all_daemons():
         assert f"bin/{d.binary}" in need
     assert {"bin/ctr", "bin/helm", "bin/kubectl", "opt/cni/bin/bridge", "opt/cni/bin/flannel",
             "images/pause.tar", "images/addons/coredns.tar", "addons/addons.yaml",
