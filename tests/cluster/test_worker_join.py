@@ -471,7 +471,8 @@ def test_a_worker_that_leaves_is_gone_and_runs_as_a_fresh_single_node(nodes: Nod
         worker.run("status", "--wait-ready", "--timeout", "240", timeout=300)
         st = yaml.safe_load(worker.run("status", "--format", "yaml").stdout)
         assert st["role"] == "control-plane"
-        assert st["nodes"] == [{"name": WORKER, "role": "control-plane", "ready": True}]
+        assert st["nodes"] == [{"name": WORKER, "role": "control-plane", "ready": True,
+                               "datastore": "voter"}]
         new_ca = (worker.root / "data" / "certs" / "ca.crt").read_bytes()
         assert new_ca != old_ca
     finally:
