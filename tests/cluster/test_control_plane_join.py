@@ -114,3 +114,33 @@ def test_an_object_written_through_one_api_server_is_read_through_the_others(
             "get", "secret", "written-on-cp3", "-o", "jsonpath={.data.k}", check=False),
             timeout=60)
         assert got == "ZnJvbS1jcDM="  # base64 of from-cp3
+
+
+def test_a_control_plane_leaves_and_the_other_two_keep_serving(plane: Plane) -> None:
+    first, second, third = plane.nodes
+    old_ca = (third.root / "data" / "certs" / "ca.crt").read_bytes()
+    out = third.run("leave", timeout=300)
+    assert "mk-cp3 left the cluster and runs as a fresh single node" in out.stdout, out.stderr
+
+    def without_leaver(node: TestNode) -> dict[str, Any] | None:
+        st = status(node)
+        return st if st["high-availability"]["voters"] == ["mk-cp1", "mk-cp2"] else None
+
+    for node in (first, second):
+        st = node.wait_for("the leaver gone from the voters", lambda n=node: without_leaver(n),
+                           timeout=60)
+        assert [n["name"] for n in st["nodes"]] == ["mk-cp1", "mk-cp2"], node.name
+        # Both remaining voters are needed for a write now, and a write goes through.
+        node.run("kubectl", "create", "configmap", f"after-leave-{node.name}",
+                 "--from-literal=k=v")
+    assert first.kubectl("get", "configmap", "after-leave-mk-cp2", "-o",
+                         "jsonpath={.data.k}") == "v"
+    third.run("status", "--wait-ready", "--timeout", "240", timeout=300)
+    st = status(third)
+    assert st["nodes"] == [{"name": "mk-cp3", "role": "control-plane", "ready": True,
+                            "datastore": "voter"}]
+    assert st["high-availability"] == {"enabled": False, "voters": ["mk-cp3"], "standbys": []}
+    assert (third.root / "data" / "certs" / "ca.crt").read_bytes() != old_ca
+    # The fresh node's etcd is a cluster of one, not a member trying to reach the old peers.
+    gone = third.run("kubectl", "get", "configmap", "written-on-cp1", check=False)
+    assert gone.returncode != 0 and "NotFound" in gone.stderr, gone.stderr
