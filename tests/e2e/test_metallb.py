@@ -13,13 +13,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests import netns
 from tests.e2e.addon_support import (
     addon_state,
     assert_all_gone,
@@ -27,6 +25,7 @@ from tests.e2e.addon_support import (
     require_node_and_images,
     status_addons,
 )
+from tests.lanhost import LanHost
 from tests.multinode import SUBNET, Cluster
 from tests.testnode import TestNode, wait_for
 from tests.workloads import web_deployment
@@ -37,52 +36,19 @@ POOL = f"{SUBNET}.200-{SUBNET}.203"
 POOL_ADDRESSES = {f"{SUBNET}.{i}" for i in range(200, 204)}
 CLIENT_IP = f"{SUBNET}.50"
 
-WEB = web_deployment("web", "hello through metallb").replace(
-    "spec:\n  selector: {app: web}", "spec:\n  type: LoadBalancer\n  selector: {app: web}")
-
-
-class Client:
-    """A host on the node's link: a namespace of its own with one address on the bridge."""
-
-    def __init__(self, bridge_ns: str, tag: str) -> None:
-        self.netns = f"mk-lbclient-{tag}"
-        netns.create_on_bridge(self.netns, CLIENT_IP, bridge_ns, f"pc-{tag}"[:15])
-
-    def run(self, *argv: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(netns.in_netns(self.netns, list(argv)), capture_output=True,
-                              text=True, timeout=timeout, check=False)
-
-    def get(self, url: str, timeout: float = 3) -> str:
-        """The body of a GET from the client, or the error's text."""
-        code = f"""
-import urllib.request
-try:
-    with urllib.request.urlopen({url!r}, timeout={timeout}) as r:
-        print(r.read().decode().strip())
-except Exception as e:
-    print("error:", e)
-"""
-        return self.run(sys.executable, "-c", code, timeout=timeout + 20).stdout.strip()
-
-    def neighbour(self, ip: str) -> str:
-        """The link-layer address the client learned for ``ip`` ('' if none)."""
-        entries = json.loads(self.run("ip", "-j", "neigh", "show", ip).stdout or "[]")
-        return str(entries[0].get("lladdr", "")) if entries else ""
-
-    def delete(self) -> None:
-        netns.delete(self.netns)
+WEB = web_deployment("web", "hello through metallb", service_type="LoadBalancer")
 
 
 @pytest.fixture(scope="module")
-def lan(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestNode, Client]]:
+def lan(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestNode, LanHost]]:
     require_node_and_images("metallb-controller", "metallb-speaker")
     tag = f"lb{os.getpid()}"
     cluster = Cluster(Path(tmp_path_factory.mktemp("metallb")), tag=tag)
-    client: Client | None = None
+    client: LanHost | None = None
     try:
         cluster.create()
         node = cluster.add(f"mk-lb-{os.getpid()}")
-        client = Client(cluster.bridge_ns, tag)
+        client = LanHost(f"mk-lbclient-{tag}", CLIENT_IP, cluster.bridge_ns, f"pc-{tag}")
         node.start()
         yield node, client
     finally:
@@ -103,7 +69,7 @@ def _node_mac(node: TestNode) -> str:
     return str(json.loads(out)[0]["address"])
 
 
-def test_bad_pool_is_refused_and_nothing_applied(lan: tuple[TestNode, Client]) -> None:
+def test_bad_pool_is_refused_and_nothing_applied(lan: tuple[TestNode, LanHost]) -> None:
     node, _ = lan
     for args, expected in (
             (["metallb"], "metallb needs the addresses it may give out"),
@@ -119,7 +85,7 @@ def test_bad_pool_is_refused_and_nothing_applied(lan: tuple[TestNode, Client]) -
     assert addon_state(node) == {}
 
 
-def test_loadbalancer_service_is_reached_from_another_host(lan: tuple[TestNode, Client]) -> None:
+def test_loadbalancer_service_is_reached_from_another_host(lan: tuple[TestNode, LanHost]) -> None:
     node, client = lan
     node.apply(WEB)
     node.kubectl("rollout", "status", "deployment/web", "--timeout=120s", timeout=150)
@@ -143,7 +109,7 @@ def test_loadbalancer_service_is_reached_from_another_host(lan: tuple[TestNode, 
     assert f'"{ip}"' not in held
 
 
-def test_disable_releases_the_address(lan: tuple[TestNode, Client]) -> None:
+def test_disable_releases_the_address(lan: tuple[TestNode, LanHost]) -> None:
     node, client = lan
     ip = _ingress_ip(node)
     assert ip in POOL_ADDRESSES
@@ -156,6 +122,6 @@ def test_disable_releases_the_address(lan: tuple[TestNode, Client]) -> None:
     svc = node.kubectl_json("get", "service", "web")
     assert "metallb.io/ip-allocated-from-pool" not in svc["metadata"].get("annotations", {})
     # Nobody answers for the address any more.
-    client.run("ip", "neigh", "flush", "all")
+    client.forget_neighbours()
     assert client.get(f"http://{ip}/").startswith("error:")
     assert client.neighbour(ip) in ("", "00:00:00:00:00:00")
