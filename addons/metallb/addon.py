@@ -83,7 +83,7 @@ def _release(ctx: AddonContext, ranges: list[IPRange]) -> list[str]:
             continue
         name, namespace = svc["metadata"]["name"], svc["metadata"]["namespace"]
         ctx.kubectl.run(["patch", "service", name, "-n", namespace, "--subresource=status",
-                         "--type=merge", "-p", '{"status":{"loadBalancer":{}}}'],
+                         "--type=merge", "-p", '{"status":{"loadBalancer":{"ingress":null}}}'],
                         what=f"releasing {', '.join(held)}")
         ctx.kubectl.run(["annotate", "service", name, "-n", namespace, f"{POOL_ANNOTATION}-"],
                         what=f"releasing {', '.join(held)}")

@@ -359,7 +359,7 @@ def test_metallb_disable_removes_everything_and_releases_the_pool(paths: Paths) 
     patches = [c for c in kubectl2.calls if c[0] in ("patch", "annotate")]
     assert patches == [
         ["patch", "service", "web", "-n", "default", "--subresource=status", "--type=merge",
-         "-p", '{"status":{"loadBalancer":{}}}'],
+         "-p", '{"status":{"loadBalancer":{"ingress":null}}}'],
         ["annotate", "service", "web", "-n", "default", "metallb.io/ip-allocated-from-pool-"]]
 
 
