@@ -6,6 +6,9 @@ it found it (the addon disabled again). ``addon_bench(node)`` runs them all:
 * dns: from ``enable dns`` until a Service name and an upstream name resolve
   through the cluster DNS address (the upstream is a resolver this bench runs);
 * ingress: from ``enable ingress`` until HTTP through it reaches a Service;
+* metallb: from ``enable metallb:RANGE`` until a LoadBalancer Service answers a host on
+  the node's link (a node and a client of its own on a test bridge: the client reaches
+  the address only through the speaker's ARP reply);
 * every addon: the wall time of ``enable``, until it works, the memory (RSS, PSS)
   the node's processes grew by once it settled, and the wall time of ``enable``
   again once it is enabled (which has nothing to do).
@@ -96,7 +99,7 @@ def _enable_measured(node: TestNode, addon_args: list[str], works: Callable[[], 
     working_s = _timed_until(what, works, t0)
     time.sleep(SETTLE_SECONDS)
     after = node_memory(node)
-    reenable_s = _reenable(node, addon_args[0])
+    reenable_s = _reenable(node, addon_args[0].partition(":")[0])
     return {
         "enable_command_s": enable_s,
         "working_after_s": working_s,
@@ -152,6 +155,51 @@ def bench_ingress(node: TestNode) -> dict[str, Any]:
     return result
 
 
+def _lb_address(node: TestNode, service: str) -> str:
+    svc = node.kubectl_json("get", "service", service)
+    ingress = svc.get("status", {}).get("loadBalancer", {}).get("ingress") or [{}]
+    return str(ingress[0].get("ip", ""))
+
+
+def bench_metallb() -> dict[str, Any]:
+    """From 'enable metallb:RANGE' until a LoadBalancer Service answers a client on the link.
+
+    Runs on a node of its own on a test bridge (with a client host beside it), started
+    and destroyed here, since the shared bench node has no link another host can share.
+    """
+    from tests.lanhost import LanHost
+    from tests.multinode import SUBNET, Cluster
+
+    tag = f"mlb{os.getpid()}"
+    web = web_deployment("bench-lb", "bench-lb", service_type="LoadBalancer")
+    with tempfile.TemporaryDirectory(prefix="mk-bench-metallb-") as tmp:
+        cluster = Cluster(Path(tmp), tag=tag)
+        client: LanHost | None = None
+        try:
+            cluster.create()
+            node = cluster.add(f"mk-bench-lb-{os.getpid()}")
+            client = LanHost(f"mk-benchlbc-{tag}", f"{SUBNET}.50", cluster.bridge_ns, f"pc-{tag}")
+            node.start()
+            node.apply(web)
+            node.kubectl("rollout", "status", "deployment/bench-lb", "--timeout=120s", timeout=150)
+            host = client
+
+            def answers() -> bool:
+                ip = _lb_address(node, "bench-lb")
+                return bool(ip) and host.get(f"http://{ip}/", timeout=1) == "bench-lb"
+
+            result = _enable_measured(node, [f"metallb:{SUBNET}.200-{SUBNET}.203"], answers,
+                                      "a LoadBalancer Service answering on the link")
+            t0 = time.monotonic()
+            node.run("disable", "metallb")
+            result["disable_s"] = round(time.monotonic() - t0, 2)
+            return result
+        finally:
+            if client is not None:
+                client.delete()
+            cluster.destroy()
+
+
 def bench_generic(node: TestNode, addon: str, works: Callable[[], bool] | None = None,
                   disable_args: tuple[str, ...] = ()) -> dict[str, Any]:
     """enable (wall time, ends when the addon reports ready) and the memory it adds."""
@@ -183,6 +231,7 @@ def addon_bench(node: TestNode) -> dict[str, Any]:
     node.run("disable", "hostpath-storage", "--destroy-storage")
     node.kubectl("delete", "deployment/bench-web", "service/bench-web", "ingress/bench-web",
                  "pod/bench-client", "--ignore-not-found", "--wait=true", timeout=120)
+    results["metallb"] = bench_metallb()
     return results
 
 

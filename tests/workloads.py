@@ -22,20 +22,24 @@ def _httpd_container(body: str) -> str:
         readinessProbe: {{httpGet: {{path: /, port: 8080}}, periodSeconds: 1}}"""
 
 
-def service(name: str) -> str:
+def service(name: str, service_type: str = "ClusterIP") -> str:
+    """A Service of ``service_type`` on port 80 for the pods labelled app=``name`` (8080)."""
     return f"""
 ---
 apiVersion: v1
 kind: Service
 metadata: {{name: {name}}}
 spec:
+  type: {service_type}
   selector: {{app: {name}}}
   ports: [{{port: 80, targetPort: 8080}}]
 """
 
 
-def web_deployment(name: str, body: str, replicas: int = 1) -> str:
-    """A Deployment of busybox httpd serving ``body`` on 8080, and a Service on port 80."""
+def web_deployment(name: str, body: str, replicas: int = 1,
+                   service_type: str = "ClusterIP") -> str:
+    """A Deployment of busybox httpd serving ``body`` on 8080, and a Service (of
+    ``service_type``) on port 80."""
     return f"""
 apiVersion: apps/v1
 kind: Deployment
@@ -48,7 +52,7 @@ spec:
     spec:
       terminationGracePeriodSeconds: 0
       containers:{_httpd_container(body)}
-""" + service(name)
+""" + service(name, service_type)
 
 
 def _on_node(node: str | None) -> str:

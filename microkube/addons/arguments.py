@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from microkube.addons.ipranges import parse_ranges
 from microkube.addons.repository import AddonSpec, ArgumentSpec
 from microkube.errors import UsageError
 
@@ -167,6 +168,8 @@ def convert(spec: ArgumentSpec, raw: str | bool | int) -> Any:
         if not text or not all(items):
             raise ValueError(f"'{text}' is not a comma-separated list of IP addresses")
         return [_ip_port(p) for p in items]
+    if spec.type == "ip-ranges":
+        return [r.text for r in parse_ranges(text)]
     if spec.type == "quantity":
         if not _QUANTITY.match(text):
             raise ValueError(f"'{text}' is not a size (e.g. 20Gi)")
@@ -237,5 +240,6 @@ def usage(addon: AddonSpec, disable: bool = False) -> str:
 def _metavar(spec: ArgumentSpec) -> str:
     if spec.metavar:
         return spec.metavar
-    return {"ip-list": "IP[,IP...]", "quantity": "SIZE", "secret-ref": "NAMESPACE/SECRET",
+    return {"ip-list": "IP[,IP...]", "ip-ranges": "FIRST-LAST|CIDR[,...]", "quantity": "SIZE",
+            "secret-ref": "NAMESPACE/SECRET",
             "choice": "|".join(spec.choices), "int": "N"}.get(spec.type, "VALUE")

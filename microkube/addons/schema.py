@@ -15,7 +15,7 @@ NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 # An addon reference in 'requires': NAME (same repository) or REPO/NAME.
 REF_PATTERN = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?/)?[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 ARCHITECTURES = ["amd64", "arm64", "arm", "ppc64le", "s390x", "riscv64"]
-ARGUMENT_TYPES = ["string", "flag", "ip-list", "quantity", "secret-ref", "choice", "int"]
+ARGUMENT_TYPES = ["string", "flag", "ip-list", "ip-ranges", "quantity", "secret-ref", "choice", "int"]
 
 _ARGUMENT: dict[str, Any] = {
     "type": "object",

@@ -29,6 +29,9 @@ TRAEFIK_MODULE = "github.com/traefik/traefik/v3"
 # v3.7.x needs github.com/traefik/traefik/dynamic/ext, a nested module its go.mod
 # replaces with a local folder that the module proxy's zip does not contain.
 TRAEFIK_VERSION = "v3.6.12"
+# v0.16.2 needs github.com/metallb/frr-k8s v0.0.27, which the module proxy does not serve.
+METALLB_MODULE = "go.universe.tf/metallb"
+METALLB_VERSION = "v0.15.2"
 DASHBOARD_SOURCE = CHECKOUT / "components" / "dashboard"
 DASHBOARD_VERSION = "0.1.0"
 
@@ -93,6 +96,14 @@ def traefik_binary() -> gobuild.GoBinary:
     )
 
 
+def metallb_binary(name: str) -> gobuild.GoBinary:
+    """MetalLB's ``controller`` or ``speaker`` main, from the pinned module."""
+    return gobuild.GoBinary(
+        name=f"metallb-{name}", package=f"{METALLB_MODULE}/{name}", module=METALLB_MODULE,
+        version=METALLB_VERSION,
+        ldflags=(f"-X {METALLB_MODULE}/internal/version.gitBranch={METALLB_VERSION}",))
+
+
 def dashboard_binary() -> gobuild.GoBinary:
     return gobuild.GoBinary(name="dashboard", package=".", source_dir=DASHBOARD_SOURCE,
                             ldflags=(f"-X main.version={DASHBOARD_VERSION}",))
@@ -121,6 +132,10 @@ def addon_recipes(bin_dir: Path, echo: Callable[[str], None] = print) -> list[Bi
                     ["/bin/registry"], cmd=["serve", "/etc/distribution/config.yml"],
                     dirs={"/var/lib/registry": 0o777},
                     history="CNCF Distribution registry from components.yaml"),
+        *(BinaryImage(f"metallb-{part}", METALLB_VERSION.removeprefix("v"),
+                      _built(metallb_binary(part), echo), [f"/{part}"],
+                      history=f"MetalLB's {part} {METALLB_VERSION} from {METALLB_MODULE}")
+          for part in ("controller", "speaker")),
         BinaryImage("dashboard", DASHBOARD_VERSION, _built(dashboard_binary(), echo),
                     ["/dashboard"], history="microkube's dashboard (components/dashboard)"),
     ]

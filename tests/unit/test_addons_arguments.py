@@ -98,3 +98,37 @@ def test_usage_lists_disable_flags_and_requirements() -> None:
     storage = CATALOG.find("storage")
     assert "--destroy-storage" in arguments.usage(storage, disable=True)
     assert "Enables first: core/hostpath-storage" in arguments.usage(CATALOG.find("registry"))
+
+
+def test_metallb_pool_in_every_spelling() -> None:
+    assert parse("metallb:10.64.140.43-10.64.140.49,192.168.1.240/28") == {
+        "metallb": {"addresses": ["10.64.140.43-10.64.140.49", "192.168.1.240/28"]}}
+    assert parse("metallb", "--addresses", " 10.0.9.1 , fd00::10-fd00::1f") == {
+        "metallb": {"addresses": ["10.0.9.1-10.0.9.1", "fd00::10-fd00::1f"]}}
+    assert parse("metallb:addresses=10.0.9.0/30,10.0.9.8/30") == {
+        "metallb": {"addresses": ["10.0.9.0/30", "10.0.9.8/30"]}}
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("10.0.0.20-10.0.0.10", "'10.0.0.20-10.0.0.10' ends before it starts"),
+    ("10.0.0.1-fd00::1", "mixes IPv4 and IPv6"),
+    ("10.0.0.1-10.0.0", "'10.0.0' is not an IP address"),
+    ("10.0.0.0/33", "'10.0.0.0/33' is not a CIDR"),
+    ("10.0.0.5/24", "is not a network address; did you mean 10.0.0.0/24?"),
+    ("10.0.0.0/24,10.0.0.100-10.0.0.110", "'10.0.0.0/24' and '10.0.0.100-10.0.0.110' overlap"),
+    ("10.0.0.1-10.0.0.5,", "is not a comma-separated list of address ranges"),
+    ("127.0.0.10-127.0.0.20", "holds loopback addresses"),
+    ("224.0.0.0/28", "holds multicast addresses"),
+    ("pool", "'pool' is not an IP address"),
+])
+def test_bad_metallb_pool_is_one_line(value: str, message: str) -> None:
+    with pytest.raises(UsageError) as e:
+        parse(f"metallb:{value}")
+    assert str(e.value).startswith("metallb: --addresses: ")
+    assert message in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_metallb_usage_shows_the_short_form() -> None:
+    text = arguments.usage(CATALOG.find("metallb"))
+    assert "microkube enable metallb:FIRST-LAST|CIDR[,...]" in text

@@ -54,7 +54,7 @@ def test_work_gomod_refuses_local_replaces() -> None:
 def test_recipes_name_every_addon_image(tmp_path: Path) -> None:
     names = [r.name for r in addon_recipes(tmp_path)]
     assert names == ["coredns", "traefik", "local-path-provisioner", "metrics-server", "registry",
-                     "dashboard"]
+                     "metallb-controller", "metallb-speaker", "dashboard"]
     # Every image an addon lists has a recipe.
     from microkube.addons.repository import load
     from microkube.paths import CHECKOUT

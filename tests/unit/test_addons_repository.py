@@ -39,7 +39,7 @@ def test_core_repository_is_valid() -> None:
     repo = repository.load(CORE, "core")
     names = [a.name for a in repo.addons]
     assert names == ["dns", "ingress", "hostpath-storage", "metrics-server", "registry",
-                     "dashboard", "rbac", "helm"]
+                     "dashboard", "metallb", "rbac", "helm"]
     assert repo.get("storage") is repo.get("hostpath-storage")
     assert repo.get("registry") is not None and repo.get("registry").requires == (  # type: ignore[union-attr]
         "core/hostpath-storage",)
@@ -60,6 +60,17 @@ def test_ingress_version_matches_the_traefik_pin() -> None:
 
     spec = repository.load(CORE, "core").get("ingress")
     assert spec is not None and spec.version == TRAEFIK_VERSION.removeprefix("v")
+
+
+def test_metallb_version_matches_its_pin_and_vendored_manifests() -> None:
+    from microkube.images.addon_recipes import METALLB_VERSION
+
+    spec = repository.load(CORE, "core").get("metallb")
+    assert spec is not None and spec.version == METALLB_VERSION.removeprefix("v")
+    # The CRDs and RBAC are copied from the module: they must come from the version built.
+    for name in ("10-crds.yaml.j2", "20-rbac.yaml.j2"):
+        head = (CORE / "metallb" / name).read_text().splitlines()[:2]
+        assert f"go.universe.tf/metallb@{METALLB_VERSION} " in " ".join(head) + " ", name
 
 
 def test_every_core_addon_folder_has_logic_and_no_shell_scripts() -> None:

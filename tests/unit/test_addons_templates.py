@@ -268,3 +268,105 @@ def test_rbac_disable_edits_the_args_file(paths: Paths) -> None:
     hooks.enable(_ctx(paths, "rbac", RecordingKubectl()))
     assert "--authorization-mode=RBAC,Node" in (paths.args_dir / "kube-apiserver").read_text()
     assert "already enabled" in hooks.already_enabled(_ctx(paths, "rbac", RecordingKubectl()))
+
+
+class ServicesKubectl(RecordingKubectl):
+    """Also answers 'get services -A' with the given Services."""
+
+    def __init__(self, services: list[dict[str, Any]]) -> None:
+        super().__init__()
+        self.services = services
+
+    def run(self, args: Sequence[str], **kw: Any) -> str:
+        super().run(args, **kw)
+        if list(args[:3]) == ["get", "services", "-A"]:
+            import json
+
+            return json.dumps({"items": self.services})
+        return ""
+
+
+def _lb_service(name: str, ip: str) -> dict[str, Any]:
+    return {"metadata": {"name": name, "namespace": "default"},
+            "status": {"loadBalancer": {"ingress": [{"ip": ip}]}}}
+
+
+def test_metallb_applies_definitions_then_the_pool(paths: Paths) -> None:
+    kubectl = RecordingKubectl()
+    ctx = _ctx(paths, "metallb", kubectl, {"addresses": "10.0.0.200-10.0.0.210,10.0.1.0/28"})
+    hooks = load_hooks(ctx.addon)
+    hooks.validate(ctx)
+    hooks.enable(ctx)
+    base, pool = (_docs([m]) for m in kubectl.applied)
+    kinds = [d["kind"] for d in base]
+    assert kinds[0] == "Namespace" and "ValidatingWebhookConfiguration" not in kinds
+    crds = [d for d in base if d["kind"] == "CustomResourceDefinition"]
+    assert {d["spec"]["names"]["kind"] for d in crds} >= {"IPAddressPool", "L2Advertisement"}
+    assert all("conversion" not in d["spec"] for d in crds)  # no webhook to convert with
+    # The CRDs are waited for between the two applies; then the workloads roll out.
+    wait = next(c for c in kubectl.calls if c[0] == "wait")
+    assert kubectl.calls.index(wait) == 0 and "crd/ipaddresspools.metallb.io" in wait
+    assert kubectl.calls[1:] == [["rollout", "deployment/controller", "metallb-system"],
+                                 ["rollout", "daemonset/speaker", "metallb-system"]]
+    assert [d["kind"] for d in pool] == ["IPAddressPool", "L2Advertisement"]
+    assert pool[0]["spec"]["addresses"] == ["10.0.0.200-10.0.0.210", "10.0.1.0/28"]
+    for d in base + pool:
+        assert d["metadata"]["labels"]["microkube.io/addon"] == "metallb", d["metadata"]["name"]
+        if d["kind"] not in CLUSTER_SCOPED | {"CustomResourceDefinition"}:
+            assert d["metadata"]["namespace"] == "metallb-system", d["metadata"]["name"]
+    workloads = {d["metadata"]["name"]: d for d in base if d["kind"] in ("Deployment", "DaemonSet")}
+    controller, = _containers(workloads["controller"])
+    speaker, = _containers(workloads["speaker"])
+    assert controller["image"] == "microkube.local/metallb-controller:test"
+    assert "--webhook-mode=disabled" in controller["args"]
+    assert workloads["controller"]["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"]
+    assert speaker["image"] == "microkube.local/metallb-speaker:test"
+    assert speaker["securityContext"]["capabilities"] == {"drop": ["ALL"], "add": ["NET_RAW"]}
+    assert workloads["speaker"]["spec"]["template"]["spec"]["hostNetwork"] is True
+    for c in (controller, speaker):
+        assert c["imagePullPolicy"] == "IfNotPresent"
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    ({}, "metallb needs the addresses it may give out, e.g. microkube enable metallb:"),
+    ({"addresses": "10.152.183.100-10.152.183.110"},
+     "'10.152.183.100-10.152.183.110' overlaps the service network 10.152.183.0/24"),
+    ({"addresses": "10.1.0.0/24"}, "'10.1.0.0/24' overlaps the pod network 10.1.0.0/16"),
+])
+def test_metallb_refuses_a_pool_it_cannot_use(paths: Paths, args: dict[str, Any],
+                                               message: str) -> None:
+    from microkube.errors import UsageError
+
+    kubectl = RecordingKubectl()
+    ctx = _ctx(paths, "metallb", kubectl, args)
+    with pytest.raises(UsageError, match=message.replace(".", r"\.")):
+        load_hooks(ctx.addon).validate(ctx)
+    assert kubectl.applied == [] and kubectl.calls == []
+
+
+def test_metallb_disable_removes_everything_and_releases_the_pool(paths: Paths) -> None:
+    kubectl = RecordingKubectl()
+    ctx = _ctx(paths, "metallb", kubectl, {"addresses": "10.0.0.200-10.0.0.210"})
+    load_hooks(ctx.addon).enable(ctx)
+    previous = EnabledAddon("0.15.2", dict(ctx.args), list(ctx.objects))
+    services = [_lb_service("web", "10.0.0.201"), _lb_service("other", "192.0.2.7"),
+                {"metadata": {"name": "plain", "namespace": "default"}, "status": {}}]
+    kubectl2 = ServicesKubectl(services)
+    ctx2 = _ctx(paths, "metallb", kubectl2, previous=previous)
+    ctx2.args = {}  # disable takes no arguments
+    load_hooks(ctx2.addon).disable(ctx2)
+    assert kubectl2.deleted == list(reversed(previous.objects))
+    patches = [c for c in kubectl2.calls if c[0] in ("patch", "annotate")]
+    assert patches == [
+        ["patch", "service", "web", "-n", "default", "--subresource=status", "--type=merge",
+         "-p", '{"status":{"loadBalancer":{"ingress":null}}}'],
+        ["annotate", "service", "web", "-n", "default", "metallb.io/ip-allocated-from-pool-"]]
+
+
+def test_metallb_disable_without_a_record_still_renders(paths: Paths) -> None:
+    kubectl = ServicesKubectl([])
+    ctx = _ctx(paths, "metallb", kubectl)
+    ctx.args = {}
+    load_hooks(ctx.addon).disable(ctx)
+    kinds = {r.kind for r in kubectl.deleted}
+    assert {"Deployment", "DaemonSet", "IPAddressPool", "Namespace"} <= kinds
