@@ -29,6 +29,7 @@ DAEMONS = (
     "kube-proxy",
     "flanneld",
     "cluster-agent",
+    "manifests",
 )
 
 

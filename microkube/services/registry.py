@@ -9,11 +9,12 @@ from microkube.services.containerd import Containerd
 from microkube.services.etcd import Etcd
 from microkube.services.flannel import Flanneld
 from microkube.services.kubernetes import Kubelite, WorkerKubelite
+from microkube.services.manifests import ManifestDeployer
 
 
 def control_plane_daemons() -> list[Daemon]:
     """A control-plane node's daemons, in start order."""
-    return [Etcd(), Containerd(), Kubelite(), Flanneld(), ClusterAgent()]
+    return [Etcd(), Containerd(), Kubelite(), Flanneld(), ClusterAgent(), ManifestDeployer()]
 
 
 def worker_daemons() -> list[Daemon]:
