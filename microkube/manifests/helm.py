@@ -85,8 +85,9 @@ class Helm:
             self.run(args, f"installing chart {request.release} in {request.namespace}")
 
     def releases(self, key: str) -> set[tuple[str, str]]:
-        """The (release, namespace) pairs labelled with ``key``, in every namespace."""
-        out = self.run(["list", "--all-namespaces", "--all", "--selector", f"{MANIFEST_LABEL}={key}",
+        """The (release, namespace) pairs labelled with ``key``, in every namespace and
+        every state (failed and pending ones too)."""
+        out = self.run(["list", "--all-namespaces", "--selector", f"{MANIFEST_LABEL}={key}",
                         "--output", "json"], f"listing the releases of {key}")
         try:
             return {(str(r["name"]), str(r["namespace"])) for r in json.loads(out or "[]")}

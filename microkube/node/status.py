@@ -17,6 +17,7 @@ from microkube.addons.listing import AddonStatus
 from microkube.config.node import WORKER
 from microkube.errors import MicrokubeError, NotRunningError
 from microkube.kube.api import KubeApi
+from microkube.manifests.record import FAILED, Report, load_report
 from microkube.node.guard import NOT_RUNNING_MESSAGE, NOT_SET_UP_MESSAGE, is_set_up
 from microkube.node.runtime import runtime_for
 from microkube.paths import Paths
@@ -55,6 +56,16 @@ class NodeStatus:
     control_plane: str = ""  # a worker's API server
     # On a control plane that runs: every Node, as (name, role, Ready?).
     nodes: list[tuple[str, str, bool]] = field(default_factory=list)
+    # On a control plane: the deploy folder, and its deployer's last outcome per file
+    # (None until the deployer has finished a pass).
+    manifests_dir: str = ""
+    manifests: Report | None = None
+
+    def failed_manifests(self) -> list[tuple[str, str]]:
+        """The deploy folder's files that failed, as (file, message), sorted."""
+        if self.manifests is None:
+            return []
+        return sorted((n, o.message) for n, o in self.manifests.files.items() if o.state == FAILED)
 
     @property
     def running(self) -> bool:
@@ -95,6 +106,11 @@ class NodeStatus:
                                         "nodes": self.datastore_members}
             doc["nodes"] = [{"name": n, "role": r, "ready": ok} for n, r, ok in self.nodes]
             doc["addons"] = [a.record() for a in self.addons]
+            files = self.manifests.files if self.manifests is not None else {}
+            doc["manifests"] = {
+                "folder": self.manifests_dir,
+                "files": [{"file": n, "state": o.state, "message": o.message}
+                          for n, o in sorted(files.items())]}
         return doc
 
 
@@ -166,6 +182,9 @@ def gather(paths: Paths) -> NodeStatus:
 
         st.datastore_members = [f"{ctx.node.node_ip}:{paths.ports.datastore_peer}"]
         st.addons = addon_statuses(paths, ctx.node.substitutions())
+    if not worker:
+        st.manifests_dir = str(paths.manifests_dir)
+        st.manifests = load_report(paths.manifests_report_file) if st.running else None
     return st
 
 
