@@ -119,12 +119,14 @@ class Deployer:
         failure: that is logged, reported and posted as an Event.
         """
         units = {u.name: u for u in folder.scan(self.folder)}
+        # Files first, removals after: an object moved from a removed file into another
+        # is relabelled by the apply, so the removal no longer selects it.
+        for unit in units.values():
+            self._sync_unit(unit, everything)
         for name in sorted(set(self.state) - set(units)):
             self._remove(name)
         for name in set(self.report.files) - set(units) - set(self.state):
             del self.report.files[name]
-        for unit in units.values():
-            self._sync_unit(unit, everything)
         record.save_report(self.paths.manifests_report_file, self.report)
 
     def _sync_unit(self, unit: folder.Unit, everything: bool) -> None:
