@@ -353,6 +353,30 @@ class Paths:
     def addons_state_file(self) -> Path:
         return self.var_dir / "addons.yaml"
 
+    # --- auto-deployed manifests and charts (microkube.manifests) --------------
+    @property
+    def manifests_dir(self) -> Path:
+        """The folder whose manifests and Helm charts are applied on their own
+        ($SNAP_COMMON/manifests: it outlives a refresh, as users' files should)."""
+        return self.common / "manifests"
+
+    @property
+    def manifests_state_file(self) -> Path:
+        """What each file of :attr:`manifests_dir` was last applied as: its digest, the kinds
+        it created (so removal and pruning know where to look by label)."""
+        return self.var_dir / "manifests.json"
+
+    @property
+    def manifests_report_file(self) -> Path:
+        """The running deployer's last outcome per file, read by ``status``; written after
+        its first pass, removed before it starts (so its presence means "serving")."""
+        return self.run_dir / "manifests-report.json"
+
+    @property
+    def helm_home(self) -> Path:
+        """The bundled helm's cache, configuration and data (HELM_*_HOME) for the deployer."""
+        return self.common / "var" / "lib" / "helm"
+
     # --- build caches (per user, shared by every node and checkout) ----------
     @property
     def components_cache(self) -> Path:
@@ -387,7 +411,8 @@ class Paths:
     def ensure(self) -> None:
         """Create the writable tree; credentials are private to root."""
         for d in (self.args_dir, self.certs_dir, self.var_dir, self.run_dir, self.log_dir,
-                  self.containerd_root, self.kubelet_root, self.addon_repos_dir):
+                  self.containerd_root, self.kubelet_root, self.addon_repos_dir,
+                  self.manifests_dir):
             d.mkdir(parents=True, exist_ok=True)
         self.credentials_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(self.credentials_dir, 0o700)

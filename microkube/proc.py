@@ -1,10 +1,15 @@
-"""Waiting on long-running child processes (builds, packing) while showing they are alive."""
+"""Child and parent processes: waiting on long-running children (builds, packing) while
+showing they are alive, and leaving with the parent."""
 
 from __future__ import annotations
 
+import ctypes
+import signal
 import subprocess
 import time
 from collections.abc import Callable
+
+PR_SET_PDEATHSIG = 1
 
 
 def wait_with_heartbeat(proc: subprocess.Popen[str], every: float,
@@ -25,3 +30,16 @@ def wait_with_heartbeat(proc: subprocess.Popen[str], every: float,
         proc.kill()
         proc.wait()
         raise
+
+
+def stop_with_parent() -> None:
+    """Ask the kernel for SIGTERM when the process that started us dies.
+
+    The node's other daemons are found and ended by their command lines when a
+    killed supervisor leaves them behind; microkube's own daemons (the cluster
+    agent, the manifest deployer) run from the Python interpreter, which those
+    rules do not match, so they leave with their parent. (In the snap the parent
+    is systemd, which does not die.)
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)

@@ -122,6 +122,17 @@ def latency(node: TestNode, *args: str) -> dict[str, Any]:
     return {"median_ms": round(statistics.median(times) * 1000), "max_ms": round(max(times) * 1000)}
 
 
+def manifest_figures(node: TestNode, runs: int = LATENCY_RUNS) -> dict[str, Any]:
+    """Seconds from a manifest file written in the deploy folder until its object exists
+    (``runs`` files, one after another, timed from inside the node's namespace)."""
+    out = subprocess.run(node.in_netns([sys.executable, "-m", "tests.bench_manifests", str(runs)]),
+                         env=node.env, capture_output=True, text=True, timeout=60 * runs,
+                         check=True).stdout
+    times = json.loads(out)
+    return {"median_s": round(statistics.median(times), 2), "max_s": round(max(times), 2),
+            "runs_s": [round(t, 2) for t in times]}
+
+
 def datastore_figures(node: TestNode, base: Path) -> dict[str, Any]:
     """Seconds ``dbctl backup`` takes on the running node (median of LATENCY_RUNS), the
     backup's size, and seconds ``dbctl restore`` takes once the node is stopped (it is
@@ -199,6 +210,8 @@ def main() -> int:
             print("CLI latency:", flush=True)
             results["status_latency"] = latency(node, "status")
             results["kubectl_get_pods_latency"] = latency(node, "kubectl", "get", "pods")
+            print("deploy folder:", flush=True)
+            results["manifest_to_object"] = manifest_figures(node)
             if not opts.quick:
                 print("addons:", flush=True)
                 results["addons"] = addon_bench(node)
@@ -267,6 +280,10 @@ def render(r: dict[str, Any]) -> str:
         before = BEFORE["status_ms" if key.startswith("status") else "kubectl_get_pods_ms"]
         out.append(f"{key.replace('_', ' ')}: median {v.get('median_ms')} ms, "
                    f"max {v.get('max_ms')} ms (target <= 150 ms; before: {before} ms)")
+    mf = r.get("manifest_to_object", {})
+    if mf:
+        out.append(f"deploy folder: a manifest file written until its object exists: median "
+                   f"{mf['median_s']} s, max {mf['max_s']} s (runs: {mf['runs_s']}; bound 5 s)")
     if r.get("addons"):
         out.append(bench_addons.render(r["addons"]))
     ds = r.get("datastore", {})

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ctypes
 import logging
 import signal
 import ssl
@@ -30,10 +29,10 @@ from microkube.cluster.tokens import TokenStore
 from microkube.config import node
 from microkube.errors import MicrokubeError, UsageError, report_errors
 from microkube.paths import Paths, PkiPaths, Ports
+from microkube.proc import stop_with_parent
 
 log = logging.getLogger("microkube.cluster.agent")
 
-PR_SET_PDEATHSIG = 1
 DEFAULT_IDLE_TIMEOUT = 30.0
 # One line per request: client, request line, status, bytes, seconds.
 ACCESS_LOG_FORMAT = '%a "%r" %s %b %Tf'
@@ -154,21 +153,9 @@ async def serve(app: web.Application, options: AgentOptions, tls: ssl.SSLContext
         await runner.cleanup()
 
 
-def _stop_with_parent() -> None:
-    """Ask the kernel for SIGTERM when the process that started us dies.
-
-    The node's other daemons are found and ended by their command lines when a
-    killed supervisor leaves them behind; the agent runs from the Python
-    interpreter, which those rules do not match, so it leaves with its parent.
-    (In the snap the parent is systemd, which does not die.)
-    """
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-
-
 def run(options: AgentOptions, paths: Paths | None = None) -> None:
     """Serve this node's cluster agent until SIGTERM or SIGINT (or its parent's death)."""
-    _stop_with_parent()
+    stop_with_parent()
     paths = paths or Paths.from_env()
     api = build_api(paths, options.request_timeout)
     tls = server_tls(paths.pki)

@@ -31,6 +31,7 @@ DAEMONS = (
     "flanneld",
     "netpol",
     "cluster-agent",
+    "manifests",
 )
 
 

@@ -32,7 +32,13 @@ STUCK_REASONS = frozenset({"CrashLoopBackOff", "ErrImageNeverPull", "ImagePullBa
                            "CreateContainerError", "RunContainerError"})
 
 
-APPLY = ("apply", "--server-side", "--force-conflicts", f"--field-manager={FIELD_MANAGER}")
+
+
+def apply_args(field_manager: str = FIELD_MANAGER) -> tuple[str, ...]:
+    """kubectl's arguments for a server-side apply that owns what it sets as ``field_manager``."""
+    return ("apply", "--server-side", "--force-conflicts", f"--field-manager={field_manager}")
+
+
 
 
 class KubectlError(MicrokubeError):
@@ -87,18 +93,20 @@ class Kubectl:
                                f"{detail.removeprefix('error: ')}")
         return proc.stdout
 
-    def apply(self, manifest: str, what: str = "applying") -> None:
-        """Server-side apply of a multi-document YAML ``manifest`` as microkube.
+    def apply(self, manifest: str, what: str = "applying",
+              field_manager: str = FIELD_MANAGER) -> None:
+        """Server-side apply of a multi-document YAML ``manifest`` as ``field_manager``
+        (microkube's addons by default).
 
         Raises KubectlError with ``what`` in its line.
         """
-        self.run([*APPLY, "-f", "-"], input=manifest, what=what)
+        self.run([*apply_args(field_manager), "-f", "-"], input=manifest, what=what)
 
     def apply_dry_run(self, manifest: str, what: str = "checking") -> None:
         """Have the API server check an apply of ``manifest`` (admission, validation,
         allocation, conflicts) and keep nothing. Raises KubectlError with the server's refusal.
         """
-        self.run([*APPLY, "--dry-run=server", "-f", "-"], input=manifest, what=what)
+        self.run([*apply_args(), "--dry-run=server", "-f", "-"], input=manifest, what=what)
 
     def existing(self, objects: Sequence[ObjectRef]) -> list[ObjectRef]:
         """Those of ``objects`` the cluster has now, in the given order (one kubectl call).
@@ -128,6 +136,17 @@ class Kubectl:
         self.run(["delete", "--ignore-not-found", "--wait=true", "--cascade=foreground",
                   f"--timeout={int(timeout)}s", "-f", "-"],
                  input=text, timeout=timeout + 30, what=what)
+
+    def delete_selected(self, resources: Sequence[str], selector: str,
+                        what: str = "deleting") -> None:
+        """Delete, in every namespace, the objects of ``resources`` (kubectl's names:
+        ``configmap``, ``deployment.v1.apps``) whose labels match ``selector``; does not wait
+        for them to go. Raises KubectlError (e.g. for a kind the server does not know).
+        """
+        if not resources:
+            return
+        self.run(["delete", ",".join(resources), "--all-namespaces", "--selector", selector,
+                  "--ignore-not-found", "--wait=false"], what=what)
 
     def exists(self, resource: str, namespace: str | None) -> bool:
         args = ["get", resource, "--ignore-not-found", "-o", "name"]

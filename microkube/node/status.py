@@ -18,6 +18,7 @@ from microkube.addons.listing import AddonStatus
 from microkube.config.node import WORKER
 from microkube.errors import MicrokubeError, NotRunningError
 from microkube.kube.api import KubeApi
+from microkube.manifests.record import FAILED, Report, load_report
 from microkube.node.guard import NOT_RUNNING_MESSAGE, NOT_SET_UP_MESSAGE, is_set_up
 from microkube.node.runtime import runtime_for
 from microkube.paths import Paths
@@ -63,6 +64,16 @@ class NodeStatus:
     # A control plane's datastore: its kind and, for an external one, where (password masked).
     datastore: str = ""
     datastore_endpoint: str = ""
+    # On a control plane: the deploy folder, and its deployer's last outcome per file
+    # (None until the deployer has finished a pass).
+    manifests_dir: str = ""
+    manifests: Report | None = None
+
+    def failed_manifests(self) -> list[tuple[str, str]]:
+        """The deploy folder's files that failed, as (file, message), sorted."""
+        if self.manifests is None:
+            return []
+        return sorted((n, o.message) for n, o in self.manifests.files.items() if o.state == FAILED)
 
     @property
     def running(self) -> bool:
@@ -114,6 +125,11 @@ class NodeStatus:
             doc["nodes"] = [{"name": n, "role": r, "ready": ok,
                              "datastore": self.datastore_role(n)} for n, r, ok in self.nodes]
             doc["addons"] = [a.record() for a in self.addons]
+            files = self.manifests.files if self.manifests is not None else {}
+            doc["manifests"] = {
+                "folder": self.manifests_dir,
+                "files": [{"file": n, "state": o.state, "message": o.message}
+                          for n, o in sorted(files.items())]}
         return doc
 
 
@@ -209,6 +225,9 @@ def gather(paths: Paths) -> NodeStatus:
         if ctx.node.datastore == "etcd":
             st.voters, st.standbys = datastore_members(paths, ctx.node.node_name)
         st.addons = addon_statuses(paths, ctx.node.substitutions())
+    if not worker:
+        st.manifests_dir = str(paths.manifests_dir)
+        st.manifests = load_report(paths.manifests_report_file) if st.running else None
     return st
 
 

@@ -24,6 +24,7 @@ def test_report_names_every_figure() -> None:
                            "reenable_s": 1.4,
                            "memory_added_mb": {"rss_mb": 83.0, "pss_mb": 75.0}}},
         "snap": {"size_mb": 221.6},
+        "manifest_to_object": {"median_s": 0.49, "max_s": 0.57, "runs_s": [0.49, 0.57]},
     }
     text = bench.render(results)
     assert "Node Ready, 5 cold starts: median 8.8 s, max 9.5 s" in text
@@ -38,6 +39,7 @@ def test_report_names_every_figure() -> None:
     assert "dns" in text and "7.8 s" in text and "enable again 1.4 s" in text
     assert "PKI generation, median of 5: fresh node 0.123 s" in text and "nothing to do 0.031 s" in text
     assert "221.6" in text
+    assert "a manifest file written until its object exists: median 0.49 s, max 0.57 s" in text
     assert bench_addons.render(results["addons"]).startswith("addons")
 
 
