@@ -25,19 +25,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from microkube.cluster.client import AgentClient, JoinError
+from microkube.cluster.client import JoinError
 from microkube.cluster.controlplane import PUBLIC_FILES, SHARED_FILES
-from microkube.cluster.join import (
-    DEFAULT_TIMEOUT,
-    Progress,
-    clean_half_joined,
-    fetch_pinned_ca,
-    joiner_config,
-    refuse_if_in_cluster,
-    reserved,
-    undo_local,
-    wait_node_ready,
-)
+from microkube.cluster.join import DEFAULT_TIMEOUT, Progress, joining, wait_node_ready
 from microkube.cluster.joinstring import JoinString
 from microkube.cluster.peers import save_agents
 from microkube.config import args, node
@@ -61,38 +51,19 @@ def join_control_plane(paths: Paths, join: JoinString, progress: Progress,
     when the agent refuses or cannot be reached or the node is not Ready in time
     (then the node is as it was and the token released).
     """
-    deadline = time.monotonic() + timeout
-    refuse_if_in_cluster(paths, join)
-    me = joiner_config(join)
-    ca_pem = fetch_pinned_ca(join, progress)
-    clean_half_joined(paths, progress)
-    client = AgentClient.pinned(join.address, ca_pem)
-    identity = {"token": join.token, "name": me.node_name, "ip": me.node_ip}
-    remaining = max(1.0, deadline - time.monotonic())
-    client.post("/v1/join/check", {**identity, "role": CONTROL_PLANE,
-                                   "timeout": round(remaining, 1)})
-    progress(f"the token is reserved for {me.node_name} ({me.node_ip})")
-    with reserved(client, join.token, progress):
-        try:
-            paths.var_dir.mkdir(parents=True, exist_ok=True)
-            write_atomic(paths.join_marker, f"{join.address}\n")
-            answer = client.post("/v1/join/control-plane", identity)
-            progress("the cluster's CAs and keys received; this node's etcd member was "
-                     "added as a learner")
-            config = install(paths, answer, me)
-            save_agents(paths, [join.address])
-            progress("files written; starting the control plane's daemons")
-            from microkube.node.runtime import runtime_for
+    with joining(paths, join, CONTROL_PLANE, progress, timeout) as session:
+        answer = session.client.post("/v1/join/control-plane", session.identity)
+        progress("the cluster's CAs and keys received; this node's etcd member was "
+                 "added as a learner")
+        config = install(paths, answer, session.me)
+        save_agents(paths, [join.address])
+        progress("files written; starting the control plane's daemons")
+        from microkube.node.runtime import runtime_for
 
-            runtime_for(paths).start(progress)
-            wait_node_ready(paths, config, deadline, progress)
-            client.post("/v1/join/complete", identity)
-            paths.join_marker.unlink()
-        except BaseException:
-            # Stops the daemons and removes the certificates, etcd's data and the settings,
-            # and puts etcd's joining flags back (node/reset.py).
-            undo_local(paths)
-            raise
+        runtime_for(paths).start(progress)
+        wait_node_ready(paths, config, session.deadline, progress)
+        session.complete()
+    deadline = session.deadline
     role = wait_settled(paths, config.node_ip, deadline, progress)
     if role == "voter":
         from microkube.cluster.ha import restart_kubelite, settle_api_server

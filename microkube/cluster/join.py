@@ -27,6 +27,7 @@ import contextlib
 import socket
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 from microkube.cluster.client import AgentClient, JoinError, ca_fingerprint
 from microkube.cluster.joinstring import JoinString
@@ -37,7 +38,7 @@ from microkube.errors import MicrokubeError, UsageError
 from microkube.fsutil import write_atomic
 from microkube.paths import Paths
 
-__all__ = ["JoinError", "join_worker", "refuse_if_in_cluster", "reserved", "undo_local",
+__all__ = ["JoinError", "JoinSession", "join_worker", "joining", "refuse_if_in_cluster",
            "wait_node_ready"]
 
 Progress = Callable[[str], None]
@@ -135,14 +136,37 @@ def reserved(client: AgentClient, token: str, progress: Progress) -> Iterator[No
         raise
 
 
-def join_worker(paths: Paths, join: JoinString, progress: Progress,
-                timeout: float = DEFAULT_TIMEOUT) -> NodeConfig:
-    """Join this node to the cluster ``join`` names, as a worker; returns its new settings.
+@dataclass(frozen=True)
+class JoinSession:
+    """A join under way, after the CA was pinned and the token reserved for this joiner.
 
-    ``progress`` gets a line per step; the join is bounded by ``timeout`` seconds.
-    Raises UsageError for a node that may not join (nothing changed), JoinError
-    when the agent refuses or cannot be reached, or the node is not Ready in time
-    (then the token is released and what the join wrote is gone).
+    ``client`` trusts only the pinned CA (its PEM is ``ca_pem``); ``me`` is what this
+    node will be; ``identity`` is the token, name and IP every agent call carries;
+    ``deadline`` is a ``time.monotonic()`` value bounding the whole join.
+    """
+
+    join: JoinString
+    client: AgentClient
+    me: NodeConfig
+    identity: dict[str, str]
+    ca_pem: bytes
+    deadline: float
+
+    def complete(self) -> None:
+        """Tell the agent the node is up, so it spends the token."""
+        self.client.post("/v1/join/complete", self.identity)
+
+
+@contextlib.contextmanager
+def joining(paths: Paths, join: JoinString, role: str, progress: Progress,
+            timeout: float) -> Iterator[JoinSession]:
+    """The steps every join shares, around what the role's join does in the block.
+
+    Before the block: refuse a node that may not join, pin the CA (before the
+    token is sent), clean up after a crashed join, reserve the token for this
+    joiner (the agent is told the deadline) and mark the join as under way. If the
+    block fails, what the join wrote is removed and the token released; if it
+    succeeds, the marker goes. Raises UsageError (nothing changed) or JoinError.
     """
     deadline = time.monotonic() + timeout
     refuse_if_in_cluster(paths, join)
@@ -152,21 +176,37 @@ def join_worker(paths: Paths, join: JoinString, progress: Progress,
     client = AgentClient.pinned(join.address, ca_pem)
     identity = {"token": join.token, "name": me.node_name, "ip": me.node_ip}
     remaining = max(1.0, deadline - time.monotonic())
-    client.post("/v1/join/check", {**identity, "role": WORKER, "timeout": round(remaining, 1)})
+    client.post("/v1/join/check", {**identity, "role": role, "timeout": round(remaining, 1)})
     progress(f"the token is reserved for {me.node_name} ({me.node_ip})")
     with reserved(client, join.token, progress):
         try:
             paths.var_dir.mkdir(parents=True, exist_ok=True)
             write_atomic(paths.join_marker, f"{join.address}\n")
-            config = _admit(paths, client, identity, me, ca_pem, progress)
-            save_agents(paths, [join.address])
-            wait_node_ready(paths, config, deadline, progress)
-            client.post("/v1/join/complete", identity)
+            yield JoinSession(join, client, me, identity, ca_pem, deadline)
             paths.join_marker.unlink()
         except BaseException:
+            # Stops the daemons and removes the certificates, the datastore and the
+            # settings, and puts etcd's joining flags back (node/reset.py).
             undo_local(paths)
             raise
-    progress(f"{me.node_name} joined the cluster as a worker of {config.api_server}")
+
+
+def join_worker(paths: Paths, join: JoinString, progress: Progress,
+                timeout: float = DEFAULT_TIMEOUT) -> NodeConfig:
+    """Join this node to the cluster ``join`` names, as a worker; returns its new settings.
+
+    ``progress`` gets a line per step; the join is bounded by ``timeout`` seconds.
+    Raises UsageError for a node that may not join (nothing changed), JoinError
+    when the agent refuses or cannot be reached, or the node is not Ready in time
+    (then the token is released and what the join wrote is gone).
+    """
+    with joining(paths, join, WORKER, progress, timeout) as session:
+        config = _admit(paths, session.client, session.identity, session.me, session.ca_pem,
+                        progress)
+        save_agents(paths, [join.address])
+        wait_node_ready(paths, config, session.deadline, progress)
+        session.complete()
+    progress(f"{session.me.node_name} joined the cluster as a worker of {config.api_server}")
     return config
 
 
