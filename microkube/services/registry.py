@@ -29,7 +29,7 @@ def datastore_daemons(kind: str) -> list[Daemon]:
 def control_plane_daemons(datastore: str = settings.ETCD) -> list[Daemon]:
     """A control-plane node's daemons, in start order, for its datastore kind."""
     return [*datastore_daemons(datastore), Containerd(), Kubelite(), Flanneld(), NetworkPolicy(),
-            ClusterAgent(), ManifestDeployer()]
+            ManifestDeployer(), ClusterAgent()]
 
 
 def all_daemons() -> list[Daemon]:

@@ -18,7 +18,7 @@ import yaml
 
 from microkube.images.names import BUSYBOX_IMAGE
 from microkube.services.cgroups import CGROUP_FS
-from microkube.services.registry import control_plane_daemons
+from microkube.services.registry import all_daemons, control_plane_daemons
 from tests.e2e.addon_support import DnsResponder, status_addons
 from tests.snap.snapnode import SnapNode, require_root_and_tools, snap_node
 from tests.workloads import PVC, client_pod, pvc_pod
@@ -34,6 +34,8 @@ UPSTREAM_NAME = "upstream.example.test"
 UPSTREAM_ADDRESS = "192.0.2.53"
 # Every daemon of the node is a daemon app of the snap (snapcraft.yaml; test_snap.py checks that).
 DAEMON_APPS = [f"daemon-{d.name}" for d in control_plane_daemons()]
+# The snap's other daemon apps: a datastore this etcd node does not use (kine).
+UNUSED_APPS = sorted({f"daemon-{d.name}" for d in all_daemons()} - set(DAEMON_APPS))
 
 
 def pod_processes() -> list[int]:
@@ -84,8 +86,10 @@ def test_plain_snap_install_with_no_options_starts_a_ready_node(
     assert settings["node_name"] == socket.gethostname().lower()
     assert settings["node_ip"] == IP
     assert settings.get("cgroup_root") is None and settings.get("registry_mirror") is None
-    # snapd started every daemon app after the install hook, as after `snap install`.
-    assert services(node) == {app: ("enabled", "active") for app in DAEMON_APPS}
+    # snapd started every daemon app after the install hook, as after `snap install`
+    # (one this node does not use idles until `microkube start` disables it).
+    assert UNUSED_APPS == ["daemon-kine"]
+    assert services(node) == {app: ("enabled", "active") for app in DAEMON_APPS + UNUSED_APPS}
     took = wait_ready(node)
     print(f"\nsnap install to Ready: {time.monotonic() - t0:.1f} s ({took:.1f} s waiting)")
     st = yaml.safe_load(node.run("status", "--format", "yaml").stdout)
@@ -157,7 +161,7 @@ def test_enable_and_the_users_path_in_the_snap(node: SnapNode, tmp_path: Path) -
 
     # stop: snapd stops and disables every daemon app; status says so.
     node.run("stop", timeout=400)
-    assert services(node) == {app: ("disabled", "inactive") for app in DAEMON_APPS}
+    assert services(node) == {app: ("disabled", "inactive") for app in DAEMON_APPS + UNUSED_APPS}
     assert node.snapd.processes() == []
     assert pod_processes() == [], "the pods outlived the stop"
     proc = node.run("status", check=False)
@@ -169,7 +173,8 @@ def test_enable_and_the_users_path_in_the_snap(node: SnapNode, tmp_path: Path) -
 
     # start: enabled and running again, Ready, and the claim's data is still there.
     node.run("start", timeout=400)
-    assert services(node) == {app: ("enabled", "active") for app in DAEMON_APPS}
+    assert services(node) == {**{app: ("enabled", "active") for app in DAEMON_APPS},
+                              **{app: ("disabled", "inactive") for app in UNUSED_APPS}}
     wait_ready(node)
     node.kubectl("wait", "--for=condition=Ready", "pod/writer", "--timeout=180s", timeout=200)
     assert node.kubectl("exec", "writer", "--", "cat", "/data/note").strip() == "written in the snap"

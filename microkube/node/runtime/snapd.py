@@ -11,7 +11,12 @@ from microkube.errors import MicrokubeError, UsageError
 from microkube.node.runtime.base import NodeRuntime, Progress, wait_until
 from microkube.services import snapctl
 from microkube.services.base import Daemon, NodeContext
-from microkube.services.registry import control_plane_daemons, daemon_running, daemons_for
+from microkube.services.registry import (
+    all_daemons,
+    control_plane_daemons,
+    daemon_running,
+    daemons_for,
+)
 
 
 class SnapdRuntime(NodeRuntime):
@@ -44,6 +49,7 @@ class SnapdRuntime(NodeRuntime):
         from microkube.node import setup
 
         setup.prepare(self.paths)
+        self._disable_unused()
         snapctl.start(self._names())
         progress("microkube started; the node becomes Ready in a few seconds")
         return True
@@ -54,8 +60,18 @@ class SnapdRuntime(NodeRuntime):
         if not self.is_running():
             return False
         progress("stopping microkube")
-        snapctl.stop(self._names())
+        # Every app, not only this node's: one that idles (see _disable_unused) stops too.
+        snapctl.stop([d.name for d in all_daemons()])
         return True
+
+    def _disable_unused(self) -> None:
+        """Stop and disable the daemon apps this node does not run (snapd starts every app at
+        install: etcd on a sqlite node, kine on an etcd node, a control plane's on a worker),
+        so ``snap services`` shows only what runs."""
+        own = set(self._names())
+        unused = [d.name for d in all_daemons() if d.name not in own]
+        if any(snapctl.active(unused).values()):
+            snapctl.stop(unused)
 
     def restart_daemon(self, name: str, timeout: float = 60.0) -> None:
         try:
