@@ -111,11 +111,19 @@ def test_daemon_apps_bring_up_a_ready_node_that_serves_a_pod(node: SnapNode) -> 
         "status", "--format", "yaml").stdout)["daemons"]["netpol"] == "ready", timeout=60)
     node.run("kubectl", "apply", "-f", "-", input=WEB_OPEN)
     ipset = snapd.snap_dir() / "bin" / "ipset"
-    linked = subprocess.run(snapd.in_netns([str(ipset)]), capture_output=True, text=True,
+    # A static shell runs the launcher, so the loader lists ipset's libraries, not the shell's.
+    linked = subprocess.run(["busybox", "sh", str(ipset)], capture_output=True, text=True,
                             env={"LD_TRACE_LOADED_OBJECTS": "1"}, timeout=30, check=True).stdout
     lib = next(line for line in linked.splitlines() if "libipset.so" in line)
     assert str(snapd.snap_dir().resolve()) in lib, linked
-    # The controller makes the policy's sets with it (and the remove hook takes them away).
+    # The controller runs it (the snap's bin/ comes first on its PATH) to make the policy's
+    # sets, which the remove hook takes away again.
+    netpol = snapd.daemons["daemon-netpol"].proc
+    assert netpol is not None
+    environ = dict(v.split("=", 1) for v in Path(f"/proc/{netpol.pid}/environ").read_text()
+                   .split("\0") if "=" in v)
+    found = shutil.which("ipset", path=environ["PATH"])
+    assert found and Path(found).resolve() == ipset.resolve(), environ["PATH"]
     node.wait_for("the policy's ipsets", lambda: "KUBE-DST-" in subprocess.run(
         snapd.in_netns([str(ipset), "list", "-n"]), capture_output=True, text=True, timeout=30,
         check=True).stdout, timeout=60)
