@@ -49,7 +49,7 @@ def prepare(paths: Paths, launch_file: Path | None = None) -> NodeContext:
         # Enforcement turned off: no chain or set of the policy controller may stay behind.
         from microkube.services.netpol import remove_rules
 
-        remove_rules()
+        remove_rules(paths.bin_dir)
     ctx = NodeContext(paths, config)
     for daemon in daemons_for(config):
         # Each argument file: a daemon's own, or one per part of kubelite.

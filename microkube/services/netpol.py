@@ -10,13 +10,13 @@ takes its chains and sets away.
 
 from __future__ import annotations
 
-import shutil
+from pathlib import Path
 from typing import ClassVar
 
 from microkube.errors import MicrokubeError
 from microkube.probes import http_ok
 from microkube.services.base import Daemon, NodeContext
-from microkube.snap.leftovers import IPSET_PREFIXES, remove_chains, remove_ipsets
+from microkube.snap.leftovers import IPSET_PREFIXES, find_ipset, remove_chains, remove_ipsets
 
 NAME = "netpol"
 # The filter-table chains kube-router's policy controller makes.
@@ -41,7 +41,7 @@ class NetworkPolicy(Daemon):
 
     def prepare(self, ctx: NodeContext) -> None:
         """Raises MicrokubeError when the ipset tool, which the controller runs, is missing."""
-        if shutil.which("ipset", path=self.environment(ctx)["PATH"]) is None:
+        if find_ipset(ctx.paths.bin_dir) is None:
             raise MicrokubeError(
                 "netpol needs the ipset tool (Debian/Ubuntu: apt-get install ipset); or turn "
                 "NetworkPolicy enforcement off (network_policy: false in the node's settings)")
@@ -50,11 +50,12 @@ class NetworkPolicy(Daemon):
         return http_ok(f"http://127.0.0.1:{ctx.paths.ports.netpol_ready}/healthz")
 
 
-def remove_rules() -> list[str]:
-    """Take kube-router's policy chains, then its sets, off the host (enforcement off).
+def remove_rules(bin_dir: Path) -> list[str]:
+    """Take kube-router's policy chains, then its sets, off the host (enforcement off);
+    ``bin_dir`` is the tree's bin/, whose ipset (the snap's) is run before the host's.
 
     Returns what was removed ("iptables filter", "ipset KUBE-SRC-..."), for a log line.
     Every other rule and set of the host stays as it was.
     """
     done = [f"iptables {t}" for t in remove_chains(prefixes=CHAIN_PREFIXES)]
-    return done + [f"ipset {name}" for name in remove_ipsets(IPSET_PREFIXES)]
+    return done + [f"ipset {name}" for name in remove_ipsets(bin_dir, IPSET_PREFIXES)]

@@ -73,14 +73,22 @@ def ipset_names(listing: str, prefixes: Iterable[str] = IPSET_PREFIXES) -> list[
     return [n for n in (line.strip() for line in listing.splitlines()) if n.startswith(prefixes)]
 
 
-def remove_ipsets(prefixes: Iterable[str] = IPSET_PREFIXES) -> list[str]:
-    """Destroy the sets named with ``prefixes``; returns their names. A set that a rule
-    still names stays (so remove the chains first)."""
-    if shutil.which("ipset") is None:
+def find_ipset(bin_dir: Path) -> str | None:
+    """The ipset to run: the one in ``bin_dir`` (the snap carries its own), else the host's
+    on PATH; None when there is neither."""
+    return shutil.which("ipset", path=str(bin_dir)) or shutil.which("ipset")
+
+
+def remove_ipsets(bin_dir: Path, prefixes: Iterable[str] = IPSET_PREFIXES) -> list[str]:
+    """Destroy the sets named with ``prefixes``, with the ipset :func:`find_ipset` finds from
+    ``bin_dir``; returns their names. A set that a rule still names stays (so remove the
+    chains first)."""
+    ipset = find_ipset(bin_dir)
+    if ipset is None:
         return []
-    listing = _run(["ipset", "list", "-n"])
+    listing = _run([ipset, "list", "-n"])
     return [name for name in ipset_names(listing.stdout, prefixes)
-            if _run(["ipset", "destroy", name]).returncode == 0]
+            if _run([ipset, "destroy", name]).returncode == 0]
 
 
 def remove_links(names: Iterable[str] = LINKS) -> list[str]:
@@ -98,4 +106,4 @@ def clean_network(kube_proxy: Path) -> list[str]:
     done += [f"link {n}" for n in remove_links()]
     for save, restore in (("iptables-save", "iptables-restore"), ("ip6tables-save", "ip6tables-restore")):
         done += [f"{save.split('-')[0]} {t}" for t in remove_chains(save, restore)]
-    return done + [f"ipset {name}" for name in remove_ipsets()]
+    return done + [f"ipset {name}" for name in remove_ipsets(kube_proxy.parent)]

@@ -21,6 +21,8 @@ IMAGE_ONLY = ("coredns", "local-path-provisioner", "metrics-server", "registry")
 
 HOOKS = ("install", "configure", "remove", "post-refresh")
 LAUNCHERS = ("bin/microkube", "bin/microkube-daemon", "bin/microkube-hook", "bin/python3")
+# Host tools the snap carries (the ipset part): the netpol daemon runs ipset.
+TOOLS = ("bin/ipset", "usr/sbin/ipset")
 
 
 def prune_image_inputs(tree: Path) -> list[str]:
@@ -49,7 +51,7 @@ def required_paths() -> list[str]:
 
     manifest = load()
     snap = Paths(Path(), Path(), Path())  # so its folders come out relative to $SNAP
-    need = [*LAUNCHERS, "versions.json", "addons/addons.yaml", "meta/snap.yaml"]
+    need = [*LAUNCHERS, *TOOLS, "versions.json", "addons/addons.yaml", "meta/snap.yaml"]
     need += [f"meta/hooks/{h}" for h in HOOKS]
     for comp in manifest.components:
         if comp.name in IMAGE_ONLY:

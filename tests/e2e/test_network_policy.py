@@ -17,42 +17,23 @@ from pathlib import Path
 import pytest
 import yaml
 
-from microkube.images.names import BUSYBOX_IMAGE
+from tests.netpolicy import SERVE, SLEEP, expect, namespace, pod, pod_ip, reach
 from tests.testnode import TestNode, require_root_and_node_built
 
 pytestmark = pytest.mark.e2e
 
 PORTS = (8080, 9090)
-PROBE_SECONDS = 2
 # Client pod -> its namespace. np-web holds the server; np-trusted's label admits it.
 CLIENTS = {"friend": "np-web", "stranger": "np-web", "trusted": "np-trusted", "other": "np-other"}
 
-
-def _namespace(name: str, labels: dict[str, str]) -> str:
-    return yaml.safe_dump({"apiVersion": "v1", "kind": "Namespace",
-                           "metadata": {"name": name, "labels": labels}})
-
-
-def _pod(name: str, namespace: str, labels: dict[str, str], command: str) -> str:
-    return yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": name, "namespace": namespace, "labels": labels},
-        "spec": {"terminationGracePeriodSeconds": 0, "containers": [{
-            "name": "main", "image": BUSYBOX_IMAGE, "imagePullPolicy": "Never",
-            "command": ["sh", "-c", command]}]},
-    })
-
-
-SERVE = ("mkdir -p /www && echo served > /www/index.html && httpd -p 9090 -h /www && "
-         "exec httpd -f -p 8080 -h /www")
 WORKLOADS = "---\n".join([
-    _namespace("np-web", {}),
-    _namespace("np-trusted", {"trust": "yes"}),
-    _namespace("np-other", {}),
-    _pod("web", "np-web", {"app": "web"}, SERVE),
+    namespace("np-web", {}),
+    namespace("np-trusted", {"trust": "yes"}),
+    namespace("np-other", {}),
+    pod("web", "np-web", {"app": "web"}, SERVE),
     # A second server, in np-other, for the egress step: an address the egress rule leaves out.
-    _pod("web", "np-other", {"app": "web"}, SERVE),
-    *(_pod(name, ns, {"role": name}, "exec sleep 100000") for name, ns in CLIENTS.items()),
+    pod("web", "np-other", {"app": "web"}, SERVE),
+    *(pod(name, ns, {"role": name}, SLEEP) for name, ns in CLIENTS.items()),
 ])
 
 DENY_INGRESS = """
@@ -114,26 +95,11 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestNode]:
         n.destroy()
 
 
-def _ip(node: TestNode, namespace: str, pod: str) -> str:
-    return node.kubectl("get", "pod", pod, "-n", namespace,
-                        "-o", "jsonpath={.status.podIP}").strip()
-
-
-def _reach(node: TestNode, client: str, targets: dict[str, str]) -> set[str]:
-    """Which of ``targets`` (label -> host:port) ``client`` gets an HTTP answer from."""
-    script = " ".join(
-        f"(timeout {PROBE_SECONDS} wget -qO- http://{addr}/ >/dev/null 2>&1 && echo {label}) &"
-        for label, addr in targets.items()) + " wait"
-    out = node.kubectl("exec", client, "-n", CLIENTS[client], "--", "sh", "-c", script,
-                       timeout=30)
-    return set(out.split())
-
-
 def _matrix(node: TestNode) -> dict[str, set[str]]:
     """client -> the targets it reaches: web:8080, web:9090 (np-web), other-web:8080."""
-    web, other_web = _ip(node, "np-web", "web"), _ip(node, "np-other", "web")
+    web, other_web = pod_ip(node, "np-web", "web"), pod_ip(node, "np-other", "web")
     targets = {f"web:{p}": f"{web}:{p}" for p in PORTS} | {"other-web:8080": f"{other_web}:8080"}
-    return {client: _reach(node, client, targets) for client in CLIENTS}
+    return {client: reach(node, client, ns, targets) for client, ns in CLIENTS.items()}
 
 
 ALL = {"web:8080", "web:9090", "other-web:8080"}
@@ -141,15 +107,7 @@ OPEN = dict.fromkeys(CLIENTS, ALL)
 
 
 def _expect(node: TestNode, expected: dict[str, set[str]], what: str) -> None:
-    """Wait (the controller applies a change within seconds) until the matrix is ``expected``;
-    on timeout the error shows the last matrix seen."""
-    def check() -> bool:
-        seen = _matrix(node)
-        if seen != expected:
-            raise AssertionError(f"reached: {seen}")
-        return True
-
-    node.wait_for(what, check, timeout=45, every=1)
+    expect(node, lambda: _matrix(node), expected, what)
 
 
 def test_status_says_network_policy_is_enforced(node: TestNode) -> None:

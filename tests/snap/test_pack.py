@@ -96,10 +96,14 @@ def test_packed_snap_holds_binaries_addons_and_images_where_the_apps_expect_them
     missing = [p for p in tree.required_paths() if p not in entries]
     assert not missing, f"{snap_file.name} lacks {missing}"
     for rel in ("bin/kube", "bin/containerd", "bin/runc", "bin/etcd", "bin/microkube",
-                "meta/hooks/install", "opt/cni/bin/bridge"):
+                "meta/hooks/install", "opt/cni/bin/bridge", "bin/ipset", "usr/sbin/ipset"):
         assert entries[rel].startswith("-rwx"), (rel, entries[rel])
     for name in tree.IMAGE_ONLY:  # carried by their images only
         assert f"bin/{name}" not in entries
+    # ipset's own library comes along; the C library is the base's (or the host's), not ours.
+    libs = [e for e in entries if e.startswith("usr/lib/")]
+    assert any("/libipset.so.13" in e for e in libs), libs
+    assert not any("/libc.so" in e for e in libs), libs
 
 
 def test_packed_metadata_is_snapcraft_yaml_rendered(snap_file: Path) -> None:

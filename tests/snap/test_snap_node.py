@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from microkube.services.cgroups import CGROUP_FS
-from microkube.services.registry import all_daemons
+from microkube.services.registry import all_daemons, control_plane_daemons
 from tests.snap.snapnode import SnapNode, require_root_and_tools, snap_node
 from tests.workloads import web_pod
 
@@ -32,6 +32,16 @@ IP = "10.215.0.2"
 CGROUP_ROOT = f"/microkube-test/{NAME}"
 
 WEB = web_pod("web", "hello from the snap")
+# Every source may reach the web pod: the controller still makes sets for its rule.
+WEB_OPEN = """
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: web-open}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  policyTypes: [Ingress]
+  ingress: [{}]
+"""
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +95,10 @@ def test_configure_hook_applies_and_refuses_options(node: SnapNode) -> None:
 def test_daemon_apps_bring_up_a_ready_node_that_serves_a_pod(node: SnapNode) -> None:
     snapd = node.snapd
     snapd.start_daemons()
+    # One app per daemon any node may run; snapd starts them all, and the one of a datastore
+    # this node does not use (kine, with etcd) idles.
     assert set(snapd.daemons) == {f"daemon-{d.name}" for d in all_daemons()}
+    assert {f"daemon-{d.name}" for d in control_plane_daemons()} < set(snapd.daemons)
     took = node.wait_ready()
     print(f"node Ready {took:.1f} s after the daemon apps started")
     node.kubectl_apply_when_accounts_exist(WEB)
@@ -96,6 +109,28 @@ def test_daemon_apps_bring_up_a_ready_node_that_serves_a_pod(node: SnapNode) -> 
     assert node.fetch(f"http://{pod_ip}:8080/").strip() == "hello from the snap"
     cluster_ip = node.kubectl_json("get", "service", "web")["spec"]["clusterIP"]
     assert node.fetch(f"http://{cluster_ip}/").strip() == "hello from the snap"
+    # NetworkPolicy is enforced with the snap's own ipset, which finds its library in the snap.
+    node.wait_for("the netpol daemon Ready", lambda: yaml.safe_load(node.run(
+        "status", "--format", "yaml").stdout)["daemons"]["netpol"] == "ready", timeout=60)
+    node.run("kubectl", "apply", "-f", "-", input=WEB_OPEN)
+    ipset = snapd.snap_dir() / "bin" / "ipset"
+    # A static shell runs the launcher, so the loader lists ipset's libraries, not the shell's.
+    linked = subprocess.run(["busybox", "sh", str(ipset)], capture_output=True, text=True,
+                            env={"LD_TRACE_LOADED_OBJECTS": "1"}, timeout=30, check=True).stdout
+    lib = next(line for line in linked.splitlines() if "libipset.so" in line)
+    assert str(snapd.snap_dir().resolve()) in lib, linked
+    # The controller runs it (the snap's bin/ comes first on its PATH) to make the policy's
+    # sets, which the remove hook takes away again.
+    netpol = snapd.daemons["daemon-netpol"].proc
+    assert netpol is not None
+    environ = dict(v.split("=", 1) for v in Path(f"/proc/{netpol.pid}/environ").read_text()
+                   .split("\0") if "=" in v)
+    found = shutil.which("ipset", path=environ["PATH"])
+    assert found and Path(found).resolve() == ipset.resolve(), environ["PATH"]
+    node.wait_for("the policy's ipsets", lambda: "KUBE-DST-" in subprocess.run(
+        snapd.in_netns([str(ipset), "list", "-n"]), capture_output=True, text=True, timeout=30,
+        check=True).stdout, timeout=60)
+    assert node.fetch(f"http://{pod_ip}:8080/").strip() == "hello from the snap"
     # Every daemon process runs from the snap's read-only tree.
     for d in snapd.daemons.values():
         assert d.proc is not None
@@ -139,4 +174,7 @@ def test_remove_hook_leaves_nothing_behind(node: SnapNode) -> None:
                            check=True).stdout
     for prefix in ("KUBE-", "FLANNEL-", "CNI-"):
         assert prefix not in rules, rules
+    sets = subprocess.run(snapd.in_netns(["ipset", "list", "-n"]), capture_output=True,
+                          text=True, check=True).stdout
+    assert "KUBE-" not in sets, sets
     assert not any((h / CGROUP_ROOT.strip("/")).exists() for h in CGROUP_FS.iterdir())

@@ -144,7 +144,7 @@ def test_required_paths_cover_daemons_tools_images_and_hooks() -> None:
         assert f"bin/{d.binary}" in need
     assert {"bin/ctr", "bin/helm", "bin/kubectl", "opt/cni/bin/bridge", "opt/cni/bin/flannel",
             "images/pause.tar", "images/addons/coredns.tar", "addons/addons.yaml",
-            "meta/hooks/install", "bin/python3"} <= need
+            "meta/hooks/install", "bin/python3", "bin/ipset", "usr/sbin/ipset"} <= need
     assert not any(p == f"bin/{n}" for n in tree.IMAGE_ONLY for p in need)
 
 
