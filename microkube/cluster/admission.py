@@ -107,7 +107,11 @@ class ControlPlane:
 def control_plane_of(paths: Paths, node_ip: str, api_port: int) -> ControlPlane:
     """The control plane under ``paths``, whose API server workers reach at ``node_ip``:``api_port``."""
     from microkube.kube.api import KubeApi
-    from microkube.pki.ca import load_ca
+
+    def ca() -> CertificateAuthority:
+        from microkube.pki.ca import load_ca  # cryptography: loaded by the first join only
+
+        return load_ca(paths.pki.ca)
 
     def nodes() -> list[dict[str, Any]]:
         doc = KubeApi.for_admin(paths, timeout=5.0).get("/api/v1/nodes")
@@ -116,5 +120,5 @@ def control_plane_of(paths: Paths, node_ip: str, api_port: int) -> ControlPlane:
         return list(doc["items"])
 
     host = f"[{node_ip}]" if ":" in node_ip else node_ip
-    return ControlPlane(ca=lambda: load_ca(paths.pki.ca), nodes=nodes,
+    return ControlPlane(ca=ca, nodes=nodes,
                         api_server=f"https://{host}:{api_port}")
