@@ -76,7 +76,22 @@ def time_to_ready(base: Path) -> dict[str, Any]:
             "timelines": timelines}
 
 
+def pss_split(pid: int) -> tuple[float, float]:
+    """(anonymous, file-backed) PSS of process ``pid`` in MB, from /proc/PID/smaps_rollup.
+
+    File-backed pages are mostly the binary's own code and read-only data: clean, and
+    given back by the kernel under memory pressure. Raises OSError if the process is gone.
+    """
+    fields = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+        key, _, value = line.partition(":")
+        fields[key] = int(value.split()[0]) / 1024
+    return fields.get("Pss_Anon", 0.0), fields.get("Pss_File", 0.0)
+
+
 def idle_memory(node: TestNode) -> dict[str, Any]:
+    """RSS and PSS (anonymous and file-backed) of each of the node's processes, in MB, by
+    label, IDLE_SETTLE_SECONDS after the call, with the totals."""
     print(f"  waiting {IDLE_SETTLE_SECONDS} s for the node to settle", flush=True)
     time.sleep(IDLE_SETTLE_SECONDS)
     per: dict[str, dict[str, float]] = {}
@@ -84,17 +99,23 @@ def idle_memory(node: TestNode) -> dict[str, Any]:
         try:
             name = _label(p)
             mem = p.memory_full_info()
-        except psutil.Error:
+            anon, filed = pss_split(p.pid)
+        except (psutil.Error, OSError):
             continue
-        entry = per.setdefault(name, {"rss_mb": 0.0, "pss_mb": 0.0, "count": 0})
+        entry = per.setdefault(name, {"rss_mb": 0.0, "pss_mb": 0.0, "pss_anon_mb": 0.0,
+                                      "pss_file_mb": 0.0, "count": 0})
         entry["rss_mb"] += mem.rss / 2**20
         entry["pss_mb"] += mem.pss / 2**20
+        entry["pss_anon_mb"] += anon
+        entry["pss_file_mb"] += filed
         entry["count"] += 1
     per = {k: {kk: round(vv, 1) for kk, vv in v.items()} for k, v in sorted(per.items())}
     return {
         "processes": per,
         "total_rss_mb": round(sum(v["rss_mb"] for v in per.values()), 1),
         "total_pss_mb": round(sum(v["pss_mb"] for v in per.values()), 1),
+        "total_pss_anon_mb": round(sum(v["pss_anon_mb"] for v in per.values()), 1),
+        "total_pss_file_mb": round(sum(v["pss_file_mb"] for v in per.values()), 1),
         # NetworkPolicy enforcement's share (the netpol daemon), None if it did not run.
         "network_policy_pss_mb": per.get("netpol", {}).get("pss_mb"),
     }
@@ -265,11 +286,15 @@ def render(r: dict[str, Any]) -> str:
     mem = r.get("idle_memory", {})
     out.append(f"idle memory {IDLE_SETTLE_SECONDS} s after Ready, no addons: RSS "
                f"{mem.get('total_rss_mb')} MB, PSS {mem.get('total_pss_mb')} MB "
-               f"(target <= 300 MB, goal 250 MB; before: PSS {BEFORE['idle_pss_mb']} MB)")
+               f"(anonymous {mem.get('total_pss_anon_mb')} MB, file-backed "
+               f"{mem.get('total_pss_file_mb')} MB; target <= 300 MB, goal 250 MB; "
+               f"before: PSS {BEFORE['idle_pss_mb']} MB)")
     out.append(f"  of which NetworkPolicy enforcement (netpol): PSS "
                f"{mem.get('network_policy_pss_mb')} MB")
     for name, v in mem.get("processes", {}).items():
-        out.append(f"  {name:<28} RSS {v['rss_mb']:>7.1f} MB  PSS {v['pss_mb']:>7.1f} MB  x{int(v['count'])}")
+        out.append(f"  {name:<28} RSS {v['rss_mb']:>7.1f} MB  PSS {v['pss_mb']:>7.1f} MB "
+                   f"(anon {v.get('pss_anon_mb', 0):>6.1f}, file {v.get('pss_file_mb', 0):>6.1f})"
+                   f"  x{int(v['count'])}")
     pki = r.get("pki", {})
     if pki:
         out.append(f"PKI generation, median of {PKI_RUNS}: fresh node {pki['fresh']['median_s']} s "

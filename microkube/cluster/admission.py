@@ -12,19 +12,14 @@ worker receives lets it sign, act as another node, or reach the datastore.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from microkube.errors import MicrokubeError
-from microkube.pki.ca import CertificateAuthority, sign_csr
-from microkube.pki.certs import cert_pem
-from microkube.pki.profiles import (
-    SigningProfile,
-    flannel_profile,
-    kube_proxy_profile,
-    kubelet_client_profile,
-    kubelet_serving_profile,
-    netpol_profile,
-)
+
+if TYPE_CHECKING:
+    # The signing code loads cryptography; the agent imports it only when a join needs it.
+    from microkube.pki.ca import CertificateAuthority
+    from microkube.pki.profiles import SigningProfile
 
 # The credentials a worker asks for, by the key its join request names them with.
 WORKER_CSRS = ("kubelet", "kubelet-serving", "kube-proxy", "flannel", "netpol")
@@ -38,6 +33,14 @@ class MemberConflict(MicrokubeError):
 
 def worker_profiles(name: str) -> dict[str, SigningProfile]:
     """The profile each of a worker's requests is signed with; the node name is fixed to ``name``."""
+    from microkube.pki.profiles import (
+        flannel_profile,
+        kube_proxy_profile,
+        kubelet_client_profile,
+        kubelet_serving_profile,
+        netpol_profile,
+    )
+
     return {
         "kubelet": kubelet_client_profile(name),
         "kubelet-serving": kubelet_serving_profile(name),
@@ -54,6 +57,8 @@ def sign_worker_csrs(ca: CertificateAuthority, name: str,
     Raises CsrRefused (naming the credential) if any request asks for more than
     its profile allows; then nothing is signed.
     """
+    from microkube.pki.ca import sign_csr
+    from microkube.pki.certs import cert_pem
     from microkube.pki.errors import CsrRefused
 
     profiles = worker_profiles(name)

@@ -68,7 +68,7 @@ from microkube.cluster.tokens import (
 from microkube.config.node import WORKER, NodeConfig
 from microkube.errors import MicrokubeError
 from microkube.pki.errors import PkiError
-from microkube.pki.profiles import is_dns1123_subdomain
+from microkube.pki.names import is_dns1123_subdomain
 
 log = logging.getLogger("microkube.cluster.agent")
 

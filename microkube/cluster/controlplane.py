@@ -11,13 +11,16 @@ promotes it later under the HA rule.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from microkube.cluster.admission import REMOVE_HINT, MemberConflict
 from microkube.cluster.roster import ControlPlane, LocalRoster
 from microkube.datastore import membership
 from microkube.datastore.membership import Membership, MembershipError
 from microkube.paths import Paths
+
+if TYPE_CHECKING:
+    from microkube.pki.ca import CertificateAuthority
 
 # The files every control plane shares, by the name the join carries them under, and where
 # each lives on a node. Keys among them are written 0600.
@@ -85,10 +88,13 @@ def completed(paths: Paths, name: str, ip: str) -> None:
 
 def control_plane_of(paths: Paths, node_ip: str, api_port: int) -> ControlPlane:
     """The control plane under ``paths``, whose API server workers reach at ``node_ip``:``api_port``."""
-    from microkube.pki.ca import load_ca
+    def ca() -> CertificateAuthority:
+        from microkube.pki.ca import load_ca  # cryptography: loaded by the first join only
+
+        return load_ca(paths.pki.ca)
 
     host = f"[{node_ip}]" if ":" in node_ip else node_ip
-    return ControlPlane(ca=lambda: load_ca(paths.pki.ca), roster=LocalRoster(paths),
+    return ControlPlane(ca=ca, roster=LocalRoster(paths),
                         api_server=f"https://{host}:{api_port}",
                         shared=lambda: read_shared(paths),
                         add_learner=lambda name, ip: add_learner(paths, name, ip),

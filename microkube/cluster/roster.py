@@ -12,13 +12,16 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from microkube.cluster.removal import Removal
 from microkube.datastore.membership import Member
 from microkube.errors import MicrokubeError
 from microkube.paths import Paths
-from microkube.pki.ca import CertificateAuthority
+
+if TYPE_CHECKING:
+    # cryptography: the agent loads it only when a join is signed.
+    from microkube.pki.ca import CertificateAuthority
 
 log = logging.getLogger("microkube.cluster.roster")
 

@@ -13,9 +13,8 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from microkube.config import args, node, render
+from microkube.config import args, node
 from microkube.config.node import NodeConfig
-from microkube.datastore import encryption
 from microkube.paths import Paths
 from microkube.services.base import NodeContext
 from microkube.services.registry import daemons_for
@@ -32,6 +31,10 @@ def prepare(paths: Paths, launch_file: Path | None = None) -> NodeContext:
     A node never set up takes its settings from ``launch_file``, else from the
     well-known launch file if there is one (node/launch.py), else the environment.
     """
+    # Loaded here, not at the top: the supervisor imports this module too, and should not
+    # keep jinja2 and the datastore's encryption in memory for the node's lifetime.
+    from microkube.config import render
+    from microkube.datastore import encryption
     from microkube.node.launch import first_start
 
     # Settings first: a name, address or launch file that is refused leaves nothing on disk.
@@ -45,6 +48,10 @@ def prepare(paths: Paths, launch_file: Path | None = None) -> NodeContext:
         # it joins (cluster/join.py), and it has no API server to encrypt for.
         encryption.ensure(paths)
         ensure_pki(paths, config)
+        # Fresh now, so the supervisor's certificate checks answer without cryptography.
+        from microkube.pki.expiry_summary import earliest_expiry_summary
+
+        earliest_expiry_summary(paths)
     if not config.network_policy:
         # Enforcement turned off: no chain or set of the policy controller may stay behind.
         from microkube.services.netpol import remove_rules

@@ -44,7 +44,8 @@ from microkube.pki.keys import (
     public_pem,
 )
 from microkube.pki.kubeconfig import read_kubeconfig, render_kubeconfig
-from microkube.pki.profiles import NODE_PREFIX, NODES_GROUP, is_dns1123_subdomain
+from microkube.pki.names import is_dns1123_subdomain
+from microkube.pki.profiles import NODE_PREFIX, NODES_GROUP
 
 LOOPBACK = parse_ips(["127.0.0.1"])
 

@@ -10,7 +10,6 @@ for someone else's name.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass
 from typing import NoReturn
 
@@ -19,18 +18,12 @@ from cryptography.x509.oid import NameOID
 
 from microkube.pki.certs import LEAF_VALIDITY, IPAddress, LeafSpec, Usage
 from microkube.pki.errors import CsrRefused
+from microkube.pki.names import is_dns1123_subdomain
 
 NODE_PREFIX = "system:node:"
 NODES_GROUP = "system:nodes"
 
 # A DNS-1123 subdomain: what Kubernetes accepts as a node name.
-_DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-
-
-def is_dns1123_subdomain(name: str) -> bool:
-    return len(name) <= 253 and bool(_DNS1123.match(name))
-
-
 @dataclass(frozen=True)
 class SigningProfile:
     name: str

@@ -1,9 +1,17 @@
-"""When the node's certificates expire, and when a leaf is due for renewal."""
+"""When the node's certificates expire, and when a leaf is due for renewal.
+
+Importing this module loads no ``cryptography``: the supervisor reads RENEW_WITHIN_DAYS
+from it for the life of the node (see pki/expiry_summary.py for the cheap check).
+"""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from microkube.paths import Paths
-from microkube.pki.expiry import Expiry, check_expiry
+
+if TYPE_CHECKING:
+    from microkube.pki.expiry import Expiry
 
 # Leaf certificates are renewed when fewer days than this remain.
 RENEW_WITHIN_DAYS = 30
@@ -11,6 +19,8 @@ RENEW_WITHIN_DAYS = 30
 
 def expiries(paths: Paths) -> list[Expiry]:
     """Every certificate of the node (certs and kubeconfigs), soonest expiry first."""
+    from microkube.pki.expiry import check_expiry  # loads cryptography
+
     return check_expiry(paths.certs_dir, paths.credentials_dir)
 
 

@@ -54,6 +54,7 @@ class Kubelite(Daemon):
     after: ClassVar[tuple[str, ...]] = ("etcd", "kine", "containerd")
     # The kubelet and the API server shut down gracefully within kubelite's own 8 s.
     stop_timeout = 15.0
+    gogc = "10"
     parts: ClassVar[tuple[str, ...]] = CONTROL_PLANE_PARTS
 
     def spec_file(self, paths: Paths) -> Path:

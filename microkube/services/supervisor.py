@@ -13,6 +13,7 @@ import ctypes
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,7 +23,8 @@ from typing import IO
 import psutil
 
 from microkube.errors import MicrokubeError
-from microkube.pki.renewal import expiries, renewal_due
+from microkube.pki.expiry_summary import earliest_expiry_summary
+from microkube.pki.renewal import RENEW_WITHIN_DAYS
 from microkube.services.base import Daemon, NodeContext
 from microkube.services.cleanup import unmount_below
 from microkube.services.logs import open_log, rotate_if_large
@@ -141,10 +143,9 @@ class Supervisor:
 
     def _became_ready(self, slot: _Slot) -> None:
         if not slot.ready_once:
-            try:
-                slot.daemon.after_ready(self.ctx)
-            except MicrokubeError as e:
-                self._log_line(slot, f"after start of {slot.daemon.name}: {e}")
+            error = run_forked(lambda: slot.daemon.after_ready(self.ctx))
+            if error:
+                self._log_line(slot, f"after start of {slot.daemon.name}: {error}")
         slot.ready_once = True
         self._set(slot, "ready")
         elapsed = time.time() - self.state.started_at
@@ -183,20 +184,24 @@ class Supervisor:
 
     # --- certificates -------------------------------------------------------------------
     def _check_certificates(self) -> None:
-        """Record the earliest expiry; renew leaf certificates and restart daemons if it nears."""
+        """Record the earliest expiry; renew leaf certificates and restart daemons if it nears.
+
+        The expiry index answers without loading cryptography while no certificate file
+        changed, so an idle supervisor stays small (see pki/expiry_summary.py).
+        """
         try:
-            due = renewal_due(self.ctx.paths)
-            if due is not None:
-                print(f"{due.path.name} expires in {due.days_left} days: renewing", flush=True)
+            name, days_left = earliest_expiry_summary(self.ctx.paths)
+            if days_left is not None and days_left < RENEW_WITHIN_DAYS:
+                print(f"{name} expires in {days_left} days: renewing", flush=True)
                 self._renew_certificates()
                 self._restart_all()
-            found = expiries(self.ctx.paths)
+                name, days_left = earliest_expiry_summary(self.ctx.paths)
         except MicrokubeError as e:
             print(f"certificate check failed: {e}", flush=True)
             return
-        if found:
-            self.state.cert_earliest = found[0].path.name
-            self.state.cert_days_left = found[0].days_left
+        if days_left is not None:
+            self.state.cert_earliest = name
+            self.state.cert_days_left = days_left
             self._dirty = True
 
     def _restart_all(self) -> None:
@@ -269,6 +274,42 @@ class Supervisor:
                     c.kill()
             time.sleep(0.1)
             self._reap_adopted()
+
+
+def run_forked(work: Callable[[], None]) -> str | None:
+    """Run ``work`` in a forked child and wait for it; None if it succeeded, else why not.
+
+    One-shot work (a daemon's after_ready: rendering manifests, kubectl, image imports)
+    loads libraries the supervisor never needs again; they leave with the child, so the
+    supervisor stays small for the node's lifetime. ``work``'s effects must be on disk or
+    in the cluster: changes to this process's memory are lost. Returns the message of a
+    MicrokubeError, or the type and message of any other exception, raised by ``work``.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report, flush and leave without running the parent's cleanup
+        os.close(read_end)
+        code = 0
+        try:
+            work()
+        except MicrokubeError as e:
+            os.write(write_end, str(e).encode())
+            code = 1
+        except BaseException as e:  # reported to the parent, which carries on
+            os.write(write_end, f"{type(e).__name__}: {e}".encode())
+            code = 2
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        message = pipe.read().decode(errors="replace").strip()
+    _, status = os.waitpid(pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    return None if code == 0 else (message or f"exited with {code}")
 
 
 def _descends_from(proc: psutil.Process, pids: set[int]) -> bool:

@@ -13,9 +13,11 @@ def test_report_names_every_figure() -> None:
                           "timelines": [{}, {"etcd serving": 0.9, "API server ready": 2.25,
                                              "pod CIDR on the Node": 6.0,
                                              "Node Ready": 4.0}]},
-        "idle_memory": {"total_rss_mb": 800.0, "total_pss_mb": 380.0,
-                        "network_policy_pss_mb": 21.5,
-                        "processes": {"kubelet": {"rss_mb": 100.0, "pss_mb": 30.0, "count": 1}}},
+        "idle_memory": {"total_rss_mb": 800.0, "total_pss_mb": 380.0, "total_pss_anon_mb": 250.0,
+                        "total_pss_file_mb": 130.0, "network_policy_pss_mb": 21.5,
+                        "processes": {"kubelet": {"rss_mb": 100.0, "pss_mb": 30.0,
+                                                  "pss_anon_mb": 21.5, "pss_file_mb": 8.5,
+                                                  "count": 1}}},
         "status_latency": {"median_ms": 120, "max_ms": 150},
         "kubectl_get_pods_latency": {"median_ms": 250, "max_ms": 300},
         "pki": {"fresh": {"median_s": 0.123, "max_s": 0.2},
@@ -35,6 +37,7 @@ def test_report_names_every_figure() -> None:
     assert "before: median 6.5 s" in text and "k3s 25-40 s" in text
     assert "PSS 380.0 MB" in text and "kubelet" in text
     assert "NetworkPolicy enforcement (netpol): PSS 21.5 MB" in text
+    assert "anonymous 250.0 MB, file-backed 130.0 MB" in text and "(anon   21.5, file    8.5)" in text
     assert "status latency: median 120 ms" in text
     assert "dns" in text and "7.8 s" in text and "enable again 1.4 s" in text
     assert "PKI generation, median of 5: fresh node 0.123 s" in text and "nothing to do 0.031 s" in text
@@ -49,3 +52,10 @@ def test_pki_figures_time_a_real_generation() -> None:
     assert set(figures) == {"fresh", "again"}
     for v in figures.values():
         assert 0 < v["median_s"] <= v["max_s"]
+
+
+def test_pss_split_reads_this_process() -> None:
+    import os
+
+    anon, filed = bench.pss_split(os.getpid())
+    assert anon > 1 and filed > 0  # a Python process: its heap, and the interpreter's code

@@ -108,3 +108,28 @@ def test_certificates_near_expiry_are_renewed(ctx: NodeContext, monkeypatch: pyt
     sup = Supervisor(ctx, [First()], renew_certificates=lambda: ensure_pki(ctx.paths, ctx.node))
     sup._check_certificates()
     assert sup.state.cert_days_left is not None and sup.state.cert_days_left > 300
+
+
+def test_run_forked_reports_errors_and_keeps_imports_out_of_the_parent(tmp_path: Path) -> None:
+    from microkube.errors import MicrokubeError
+    from microkube.services.supervisor import run_forked
+
+    marker = tmp_path / "done"
+    assert run_forked(lambda: marker.write_text("yes")) is None
+    assert marker.read_text() == "yes"  # the child's work is on disk
+
+    def refuse() -> None:
+        raise MicrokubeError("the API server said no")
+    assert run_forked(refuse) == "the API server said no"
+
+    def crash() -> None:
+        raise ValueError("bad manifest")
+    assert run_forked(crash) == "ValueError: bad manifest"
+
+    import sys
+
+    def load() -> None:
+        import colorsys  # noqa: F401 - any module this process has not loaded
+    sys.modules.pop("colorsys", None)
+    assert run_forked(load) is None
+    assert "colorsys" not in sys.modules
