@@ -51,7 +51,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from microkube.cluster import schema
+from microkube.cluster import schema, skew
 from microkube.cluster.admission import member_conflict, sign_worker_csrs
 from microkube.cluster.ratelimit import FailureLimiter
 from microkube.cluster.removal import NotAMember, RemovalRefused, plan_leave
@@ -328,6 +328,11 @@ class JoinApi:
         join = JoinRequest.from_body(body)
         self._authorised(request, lambda: self.store.check(join.token, join.holder))
         self._refuse_conflicts(join)
+        joiner_version = body.get("kubernetes_version")
+        if joiner_version is not None and self.settings.kubernetes_version is not None:
+            why = skew.refusal(join.role, joiner_version, self.settings.kubernetes_version)
+            if why is not None:
+                raise ApiError(409, why)
         seconds = reservation_seconds(body.get("timeout"))
         record = self._authorised(
             request, lambda: self.store.reserve(join.token, join.holder, seconds))

@@ -176,7 +176,13 @@ def joining(paths: Paths, join: JoinString, role: str, progress: Progress,
     client = AgentClient.pinned(join.address, ca_pem)
     identity = {"token": join.token, "name": me.node_name, "ip": me.node_ip}
     remaining = max(1.0, deadline - time.monotonic())
-    client.post("/v1/join/check", {**identity, "role": role, "timeout": round(remaining, 1)})
+    check = {**identity, "role": role, "timeout": round(remaining, 1)}
+    from microkube.cluster.settings import kubernetes_version
+
+    version = kubernetes_version(paths)
+    if version is not None:
+        check["kubernetes_version"] = version  # the agent applies the skew policy
+    client.post("/v1/join/check", check)
     progress(f"the token is reserved for {me.node_name} ({me.node_ip})")
     with reserved(client, join.token, progress):
         try:

@@ -32,6 +32,8 @@ JOIN_CHECK: dict[str, Any] = {
         "role": {"enum": list(ROLES)},
         # Seconds the joiner will wait for its join: the agent undoes it if it is not complete by then.
         "timeout": {"type": "number", "minimum": 1, "maximum": 3600},
+        # The Kubernetes version the joiner runs, checked against the skew policy (skew.py).
+        "kubernetes_version": {"type": "string", "minLength": 1, "maxLength": 64},
     },
 }
 

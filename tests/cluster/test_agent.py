@@ -269,3 +269,17 @@ def test_leave_needs_the_leaving_nodes_own_certificate(agent: Agent) -> None:
     assert resp.status == 503 and "cannot take cp-1 out now" in resp.json()["error"]
     # A malformed body is a 400, as everywhere.
     assert_json_error(agent.client().post("/v1/leave", {"name": 5}), 400, "name")
+
+
+def test_a_joiner_outside_the_version_skew_is_refused_in_one_line(agent: Agent) -> None:
+    token = new_join_token(agent)
+    client = agent.client()
+    ours = client.post("/v1/join/check", check_body(token)).json()["cluster"]["kubernetes_version"]
+    client.post("/v1/join/release", {"token": token})
+    major, minor = (int(x) for x in ours.lstrip("v").split(".")[:2])
+    newer = {**check_body(token), "kubernetes_version": f"v{major}.{minor + 1}.0"}
+    assert_json_error(client.post("/v1/join/check", newer), 409, "may not be newer")
+    far = {**check_body(token, role="control-plane"), "kubernetes_version": f"v{major}.{minor - 2}.0"}
+    assert_json_error(client.post("/v1/join/check", far), 409, "at most 1 minor version apart")
+    same = {**check_body(token), "kubernetes_version": ours}
+    assert client.post("/v1/join/check", same).status == 200
