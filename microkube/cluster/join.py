@@ -162,6 +162,12 @@ class JoinSession:
         self.client.post("/v1/join/complete", self.identity)
 
 
+def _mark_joining(paths: Paths, join: JoinString) -> None:
+    """Write the marker that says a join to ``join``'s agent is under way."""
+    paths.var_dir.mkdir(parents=True, exist_ok=True)
+    write_atomic(paths.join_marker, f"{join.address}\n")
+
+
 @contextlib.contextmanager
 def joining(paths: Paths, join: JoinString, role: str, progress: Progress,
             timeout: float, force: bool = False) -> Iterator[JoinSession]:
@@ -188,8 +194,7 @@ def joining(paths: Paths, join: JoinString, role: str, progress: Progress,
     progress(f"the token is reserved for {me.node_name} ({me.node_ip})")
     with reserved(client, join.token, progress):
         try:
-            paths.var_dir.mkdir(parents=True, exist_ok=True)
-            write_atomic(paths.join_marker, f"{join.address}\n")
+            _mark_joining(paths, join)
             if discard is not None:
                 # After the agent's checks passed, so a refused join discards nothing; after
                 # the marker, so a crash midway is cleaned up by the next join.
@@ -198,6 +203,7 @@ def joining(paths: Paths, join: JoinString, role: str, progress: Progress,
                 from microkube.node.reset import forget_cluster
 
                 forget_cluster(paths, progress)
+                _mark_joining(paths, join)  # forgetting removed the marker, last
             yield JoinSession(join, client, me, identity, ca_pem, deadline)
             paths.join_marker.unlink()
         except BaseException:
