@@ -17,13 +17,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 from tests import bench_addons, bench_cluster
 from tests.bench_addons import addon_bench
+from tests.bench_memory import IDLE_SETTLE_SECONDS, idle_memory
 from tests.testnode import TestNode, components_built
 
-IDLE_SETTLE_SECONDS = 60
 COLD_STARTS = 5
 LATENCY_RUNS = 10
 PKI_RUNS = 5
@@ -74,64 +72,6 @@ def time_to_ready(base: Path) -> dict[str, Any]:
             "all_serving_runs_s": [round(t, 2) for t in waited],
             "all_serving_median_s": round(statistics.median(waited), 2),
             "timelines": timelines}
-
-
-def pss_split(pid: int) -> tuple[float, float]:
-    """(anonymous, file-backed) PSS of process ``pid`` in MB, from /proc/PID/smaps_rollup.
-
-    File-backed pages are mostly the binary's own code and read-only data: clean, and
-    given back by the kernel under memory pressure. Raises OSError if the process is gone.
-    """
-    fields = {}
-    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
-        key, _, value = line.partition(":")
-        fields[key] = int(value.split()[0]) / 1024
-    return fields.get("Pss_Anon", 0.0), fields.get("Pss_File", 0.0)
-
-
-def idle_memory(node: TestNode) -> dict[str, Any]:
-    """RSS and PSS (anonymous and file-backed) of each of the node's processes, in MB, by
-    label, IDLE_SETTLE_SECONDS after the call, with the totals."""
-    print(f"  waiting {IDLE_SETTLE_SECONDS} s for the node to settle", flush=True)
-    time.sleep(IDLE_SETTLE_SECONDS)
-    per: dict[str, dict[str, float]] = {}
-    for p in node.processes():
-        try:
-            name = _label(p)
-            mem = p.memory_full_info()
-            anon, filed = pss_split(p.pid)
-        except (psutil.Error, OSError):
-            continue
-        entry = per.setdefault(name, {"rss_mb": 0.0, "pss_mb": 0.0, "pss_anon_mb": 0.0,
-                                      "pss_file_mb": 0.0, "count": 0})
-        entry["rss_mb"] += mem.rss / 2**20
-        entry["pss_mb"] += mem.pss / 2**20
-        entry["pss_anon_mb"] += anon
-        entry["pss_file_mb"] += filed
-        entry["count"] += 1
-    per = {k: {kk: round(vv, 1) for kk, vv in v.items()} for k, v in sorted(per.items())}
-    return {
-        "processes": per,
-        "total_rss_mb": round(sum(v["rss_mb"] for v in per.values()), 1),
-        "total_pss_mb": round(sum(v["pss_mb"] for v in per.values()), 1),
-        "total_pss_anon_mb": round(sum(v["pss_anon_mb"] for v in per.values()), 1),
-        "total_pss_file_mb": round(sum(v["pss_file_mb"] for v in per.values()), 1),
-        # NetworkPolicy enforcement's share (the netpol daemon), None if it did not run.
-        "network_policy_pss_mb": per.get("netpol", {}).get("pss_mb"),
-    }
-
-
-def _label(p: psutil.Process) -> str:
-    cmd = p.cmdline()
-    if cmd[1:3] == ["-m", "microkube.node.supervise"]:
-        return "microkube-supervisor"
-    if "microkube.cluster.agent" in cmd[1:4]:
-        return "microkube-cluster-agent"
-    base = Path(cmd[0]).name if cmd else p.name()
-    if base == "kube" and cmd[1:2] == ["kubelite"]:
-        return "kubelite"
-    return (base if base.startswith(("kube", "etcd", "containerd", "flanneld", "netpol"))
-            else "pod:" + base)
 
 
 def latency(node: TestNode, *args: str) -> dict[str, Any]:
@@ -243,7 +183,10 @@ def main() -> int:
     if not opts.quick:
         with tempfile.TemporaryDirectory(prefix="mk-bench-cluster-") as tmp:
             print("control-plane joins:", flush=True)
-            results["control_plane_join"] = bench_cluster.control_plane_join_figures(Path(tmp))
+            results["control_plane_join"] = bench_cluster.control_plane_join_figures(
+                Path(tmp) / "cp")
+            print("worker join and idle memory:", flush=True)
+            results["worker_join"] = bench_cluster.worker_join_figures(Path(tmp) / "worker")
     opts.json.write_text(json.dumps(results, indent=1) + "\n")
     print(render(results))
     print(f"(JSON in {opts.json})")
@@ -323,6 +266,8 @@ def render(r: dict[str, Any]) -> str:
         out.append("snap: " + json.dumps(r["snap"]))
     if r.get("control_plane_join"):
         out.append(bench_cluster.render(r["control_plane_join"]))
+    if r.get("worker_join"):
+        out.append(bench_cluster.render_worker(r["worker_join"]))
     out.append(f"anchors: {ANCHORS}")
     return "\n".join(out)
 

@@ -1,7 +1,9 @@
-"""``make bench``'s cluster figures: a control plane's ``join`` to Node Ready, and the third
-control plane's ``join`` to three etcd voters, on real nodes on a test LAN (tests/multinode.py).
+"""``make bench``'s cluster figures on real nodes on a test LAN (tests/multinode.py): a control
+plane's ``join`` to Node Ready, the third control plane's ``join`` to three etcd voters, and a
+worker's ``join`` to Node Ready and its idle memory.
 
-Run alone: ``sudo .venv/bin/python -m tests.bench_cluster`` (after ``make components``).
+Run alone: ``sudo .venv/bin/python -m tests.bench_cluster [--worker]`` (after ``make
+components``; ``--worker``: only the worker's figures).
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from tests.bench_memory import IDLE_SETTLE_SECONDS, idle_memory
 from tests.multinode import cluster, timed_join
 
 NAMES = ("mk-bench-cp1", "mk-bench-cp2", "mk-bench-cp3")
+WORKER_NAMES = ("mk-bench-wcp", "mk-bench-w1")
 
 
 def control_plane_join_figures(base: Path) -> dict[str, Any]:
@@ -35,6 +39,33 @@ def control_plane_join_figures(base: Path) -> dict[str, Any]:
         return figures
 
 
+def worker_join_figures(base: Path) -> dict[str, Any]:
+    """Start one control plane and join a worker to it: seconds from ``join --worker`` to its
+    Node Ready and to the join's end, and the worker's idle memory (every microkube process
+    on it, ``IDLE_SETTLE_SECONDS`` after Ready; see tests/bench_memory.py)."""
+    with cluster(base) as lan:
+        cp, worker = (lan.add(name) for name in WORKER_NAMES)
+        cp.start()
+        join = timed_join(worker, lan.join_string(cp), "--worker")
+        if join.returncode != 0:
+            raise RuntimeError(f"the worker's join failed:\n{join.output}")
+        return {"join_to_ready_s": round(join.at("is Ready") or -1, 1),
+                "join_total_s": round(join.seconds, 1), "idle_memory": idle_memory(worker)}
+
+
+def render_worker(figures: dict[str, Any]) -> str:
+    """Lines for the bench report: the worker's join and its idle memory by process."""
+    mem = figures["idle_memory"]
+    out = [f"worker join to Node Ready: {figures['join_to_ready_s']} s (target <= 15 s; the "
+           f"join returned after {figures['join_total_s']} s); worker idle "
+           f"{IDLE_SETTLE_SECONDS} s after Ready: PSS {mem['total_pss_mb']} MB, RSS "
+           f"{mem['total_rss_mb']} MB (target <= 180 MB, goal 120 MB)"]
+    for name, v in mem["processes"].items():
+        out.append(f"  {name:<28} RSS {v['rss_mb']:>7.1f} MB  PSS {v['pss_mb']:>7.1f} MB  "
+                   f"x{int(v['count'])}")
+    return "\n".join(out)
+
+
 def render(figures: dict[str, Any]) -> str:
     """One line for the bench report."""
     return (f"control plane join to Node Ready: {figures['second_join_to_ready_s']} s "
@@ -44,10 +75,17 @@ def render(figures: dict[str, Any]) -> str:
 
 
 def main() -> int:
+    """Both benches, or only the worker's with ``--worker``; the figures as JSON and lines."""
+    worker_only = "--worker" in sys.argv[1:]
+    figures: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="mk-bench-cluster-") as tmp:
-        figures = control_plane_join_figures(Path(tmp))
+        if not worker_only:
+            figures["control_plane_join"] = control_plane_join_figures(Path(tmp) / "cp")
+        figures["worker_join"] = worker_join_figures(Path(tmp) / "worker")
     print(json.dumps(figures, indent=1))
-    print(render(figures))
+    if not worker_only:
+        print(render(figures["control_plane_join"]))
+    print(render_worker(figures["worker_join"]))
     return 0
 
 

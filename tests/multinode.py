@@ -13,10 +13,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import psutil
 
 from tests import netns
 from tests.testnode import SNAP_TREE, TestNode
@@ -109,6 +112,25 @@ def timed_join(node: TestNode, join_string: str, *extra: str,
     finally:
         killer.cancel()
     return TimedJoin(proc.returncode, time.monotonic() - began, lines, stdout)
+
+
+def kill_machine(node: TestNode) -> None:
+    """The node's machine dies: each of its processes is killed at once (SIGKILL), by pid."""
+    for p in node.processes():
+        with contextlib.suppress(psutil.Error):
+            p.kill()
+    for p in node.processes():
+        with contextlib.suppress(psutil.Error):
+            p.wait(10)
+
+
+def replace_machine(node: TestNode) -> None:
+    """A new machine with the same name and address: the old one dies, and nothing of its disk
+    is left (its mounts go, its root is removed)."""
+    kill_machine(node)
+    for point in node.mounts():
+        subprocess.run(["umount", "-l", point], capture_output=True)
+    shutil.rmtree(node.root)
 
 
 def kubectl_as(node: TestNode, kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:

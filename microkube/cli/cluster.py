@@ -29,8 +29,15 @@ def add_node(token_ttl: int, token: str | None, fmt: str) -> None:
               help="Join as a worker: containerd, kubelet, kube-proxy and flannel only.")
 @click.option("--timeout", type=float, default=120.0, show_default=True,
               help="Seconds the whole join may take.")
-def join(join_string: str, worker: bool, timeout: float) -> None:
-    """Join the cluster of the node that printed JOIN_STRING (from 'microkube add-node')."""
+@click.option("--force", is_flag=True,
+              help="Discard this node's own single-node cluster even if it holds workloads or "
+                   "volume claims, or is stopped (a cluster with other nodes is never discarded).")
+def join(join_string: str, worker: bool, timeout: float, force: bool) -> None:
+    """Join the cluster of the node that printed JOIN_STRING (from 'microkube add-node').
+
+    A node that runs a cluster of only itself (a fresh install, or after 'leave')
+    discards it and joins.
+    """
     from microkube.cluster import join as cluster_join
     from microkube.cluster.joinstring import parse
     from microkube.errors import UsageError
@@ -40,12 +47,13 @@ def join(join_string: str, worker: bool, timeout: float) -> None:
         raise UsageError(f"--timeout {timeout:g}: must be a positive number of seconds")
 
     if worker:
-        config = cluster_join.join_worker(Paths.from_env(), parsed, _progress, timeout)
+        config = cluster_join.join_worker(Paths.from_env(), parsed, _progress, timeout, force)
         click.echo(f"{config.node_name} joined the cluster as a worker")
         return
     from microkube.cluster.cpjoin import join_control_plane
 
-    config, role = join_control_plane(Paths.from_env(), parsed, _progress, timeout)
+    config, role = join_control_plane(Paths.from_env(), parsed, _progress, timeout,
+                                      force)
     click.echo(f"{config.node_name} joined the cluster as a control plane (etcd {role})")
 
 

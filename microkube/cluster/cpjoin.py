@@ -42,16 +42,19 @@ SETTLE_STEP = 0.5
 
 
 def join_control_plane(paths: Paths, join: JoinString, progress: Progress,
-                       timeout: float = DEFAULT_TIMEOUT) -> tuple[NodeConfig, str]:
+                       timeout: float = DEFAULT_TIMEOUT,
+                       force: bool = False) -> tuple[NodeConfig, str]:
     """Join this node to the cluster ``join`` names, as a control plane.
 
     Returns its settings and its datastore role (``voter`` or ``standby``).
-    ``progress`` gets a line per step; the join is bounded by ``timeout`` s.
-    Raises UsageError for a node that may not join (nothing changed), JoinError
-    when the agent refuses or cannot be reached or the node is not Ready in time
-    (then the node is as it was and the token released).
+    ``progress`` gets a line per step; the join is bounded by ``timeout`` s;
+    ``force`` discards the node's own cluster even if it holds what a user made
+    or is stopped (cluster/owncluster.py). Raises UsageError for a node that may
+    not join (nothing changed), JoinError when the agent refuses or cannot be
+    reached or the node is not Ready in time (then what the join wrote is gone and
+    the token released).
     """
-    with joining(paths, join, CONTROL_PLANE, progress, timeout) as session:
+    with joining(paths, join, CONTROL_PLANE, progress, timeout, force) as session:
         answer = session.client.post("/v1/join/control-plane", session.identity)
         progress("the cluster's CAs and keys received; this node's etcd member was "
                  "added as a learner")

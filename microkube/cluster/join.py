@@ -3,11 +3,13 @@
 The order is what keeps a join safe and a failure clean:
 
 1. Refuse, changing nothing, a node that is a worker already or that is the
-   cluster's own control plane (its CA has the join string's fingerprint).
+   cluster's own control plane (its CA has the join string's fingerprint), or
+   whose own cluster a join may not discard (cluster/owncluster.py).
 2. Fetch the CA from the agent without trusting anything, and compare its
    SHA-256 with the join string's *before* the token is sent anywhere.
 3. From then on talk only over TLS that trusts that CA alone: reserve the
-   token (``/v1/join/check``), send certificate requests for keys made here
+   token (``/v1/join/check``), discard the single-node cluster the node ran
+   on its own (a fresh install, or after ``leave``), send certificate requests for keys made here
    (``/v1/join/worker``), and receive the signed certificates.
 4. Write the worker's settings and credentials, start its daemons, and wait
    until its Node is Ready; then spend the token (``/v1/join/complete``).
@@ -48,14 +50,17 @@ DEFAULT_TIMEOUT = 120.0
 # --- before anything is sent -------------------------------------------------------------
 
 
-def refuse_if_in_cluster(paths: Paths, join: JoinString) -> None:
-    """UsageError (nothing changed) if this node is a worker already, or is the cluster's own
-    control plane, or is a control plane of its own cluster (joining would discard it).
+def refuse_if_in_cluster(paths: Paths, join: JoinString, force: bool = False) -> str | None:
+    """What this join would discard of the node's own cluster, as a phrase; None if nothing.
 
-    A node left half-joined by a crashed join is not refused: the join cleans it up.
+    Raises UsageError (nothing changed) if this node is a worker already, or is
+    the cluster's own control plane, or runs a cluster of its own that a join may
+    not discard (cluster/owncluster.py: one with other nodes, one holding what a
+    user made, or a stopped one; ``force`` allows the last two). A node left
+    half-joined by a crashed join is not refused: the join cleans it up.
     """
     if not paths.state_file.exists() or paths.join_marker.exists():
-        return
+        return None
     config = node.load(paths.state_file)
     if config.is_worker:
         raise UsageError(f"this node is already a worker of the cluster at {config.api_server}; "
@@ -63,9 +68,9 @@ def refuse_if_in_cluster(paths: Paths, join: JoinString) -> None:
     ca = paths.pki.ca.cert
     if ca.exists() and ca_fingerprint(ca.read_bytes()) == join.fingerprint:
         raise UsageError("this node is the control plane of that cluster: a node cannot join itself")
-    raise UsageError(f"this node is set up as a control plane of a cluster of its own "
-                     f"({paths.state_file} exists); joining it as a worker would discard that "
-                     "cluster, so join from a node that was never started")
+    from microkube.cluster.owncluster import check_discard
+
+    return check_discard(paths, config, force)
 
 
 def source_address(join: JoinString) -> str:
@@ -157,19 +162,28 @@ class JoinSession:
         self.client.post("/v1/join/complete", self.identity)
 
 
+def _mark_joining(paths: Paths, join: JoinString) -> None:
+    """Write the marker that says a join to ``join``'s agent is under way."""
+    paths.var_dir.mkdir(parents=True, exist_ok=True)
+    write_atomic(paths.join_marker, f"{join.address}\n")
+
+
 @contextlib.contextmanager
 def joining(paths: Paths, join: JoinString, role: str, progress: Progress,
-            timeout: float) -> Iterator[JoinSession]:
+            timeout: float, force: bool = False) -> Iterator[JoinSession]:
     """The steps every join shares, around what the role's join does in the block.
 
     Before the block: refuse a node that may not join, pin the CA (before the
     token is sent), clean up after a crashed join, reserve the token for this
-    joiner (the agent is told the deadline) and mark the join as under way. If the
-    block fails, what the join wrote is removed and the token released; if it
+    joiner (the agent is told the deadline), mark the join as under way and
+    discard the single-node cluster the node ran on its own, if any (``force``:
+    even one holding what a user made, or a stopped one; see cluster/owncluster.py).
+    If the block fails, what the join wrote is removed (the discarded cluster stays
+    gone: the next ``start`` makes a fresh one) and the token released; if it
     succeeds, the marker goes. Raises UsageError (nothing changed) or JoinError.
     """
     deadline = time.monotonic() + timeout
-    refuse_if_in_cluster(paths, join)
+    discard = refuse_if_in_cluster(paths, join, force)
     me = joiner_config(join)
     ca_pem = fetch_pinned_ca(join, progress)
     clean_half_joined(paths, progress)
@@ -186,8 +200,16 @@ def joining(paths: Paths, join: JoinString, role: str, progress: Progress,
     progress(f"the token is reserved for {me.node_name} ({me.node_ip})")
     with reserved(client, join.token, progress):
         try:
-            paths.var_dir.mkdir(parents=True, exist_ok=True)
-            write_atomic(paths.join_marker, f"{join.address}\n")
+            _mark_joining(paths, join)
+            if discard is not None:
+                # After the agent's checks passed, so a refused join discards nothing; after
+                # the marker, so a crash midway is cleaned up by the next join.
+                progress(f"discarding the single-node cluster this node ran on its own "
+                         f"({discard}) to join the cluster at {join.address}")
+                from microkube.node.reset import forget_cluster
+
+                forget_cluster(paths, progress)
+                _mark_joining(paths, join)  # forgetting removed the marker, last
             yield JoinSession(join, client, me, identity, ca_pem, deadline)
             paths.join_marker.unlink()
         except BaseException:
@@ -198,15 +220,17 @@ def joining(paths: Paths, join: JoinString, role: str, progress: Progress,
 
 
 def join_worker(paths: Paths, join: JoinString, progress: Progress,
-                timeout: float = DEFAULT_TIMEOUT) -> NodeConfig:
+                timeout: float = DEFAULT_TIMEOUT, force: bool = False) -> NodeConfig:
     """Join this node to the cluster ``join`` names, as a worker; returns its new settings.
 
-    ``progress`` gets a line per step; the join is bounded by ``timeout`` seconds.
+    ``progress`` gets a line per step; the join is bounded by ``timeout`` seconds;
+    ``force`` discards the node's own cluster even if it holds what a user made
+    or is stopped.
     Raises UsageError for a node that may not join (nothing changed), JoinError
     when the agent refuses or cannot be reached, or the node is not Ready in time
     (then the token is released and what the join wrote is gone).
     """
-    with joining(paths, join, WORKER, progress, timeout) as session:
+    with joining(paths, join, WORKER, progress, timeout, force) as session:
         config = _admit(paths, session.client, session.identity, session.me, session.ca_pem,
                         progress)
         save_agents(paths, [join.address])

@@ -3,7 +3,10 @@ API server serves the same cluster.
 
 One cluster (tests/multinode.py) is shared by the module: the first node
 starts, the second joins (and stays a standby: two voters would be worse than
-one), the third joins (and the leader's agent promotes both learners).
+one), the third joins (and the leader's agent promotes both learners). Last, the
+membership changes: the third leaves and joins again (its own single-node cluster
+discarded), then the second is killed, removed with ``remove-node --force`` and
+replaced by a new machine with the same name and address.
 """
 
 from __future__ import annotations
@@ -17,7 +20,14 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.multinode import Cluster, TimedJoin, cluster, timed_join
+from tests.multinode import (
+    Cluster,
+    TimedJoin,
+    cluster,
+    kill_machine,
+    replace_machine,
+    timed_join,
+)
 from tests.testnode import TestNode, require_root_and_node_built
 
 NAMES = ("mk-cp1", "mk-cp2", "mk-cp3")
@@ -122,13 +132,9 @@ def test_a_control_plane_leaves_and_the_other_two_keep_serving(plane: Plane) -> 
     out = third.run("leave", timeout=300)
     assert "mk-cp3 left the cluster and runs as a fresh single node" in out.stdout, out.stderr
 
-    def without_leaver(node: TestNode) -> dict[str, Any] | None:
-        st = status(node)
-        return st if st["high-availability"]["voters"] == ["mk-cp1", "mk-cp2"] else None
-
     for node in (first, second):
-        st = node.wait_for("the leaver gone from the voters", lambda n=node: without_leaver(n),
-                           timeout=60)
+        st = node.wait_for("the leaver gone from the voters", lambda n=node: _with_voters(
+            n, ["mk-cp1", "mk-cp2"]), timeout=60)
         assert [n["name"] for n in st["nodes"]] == ["mk-cp1", "mk-cp2"], node.name
         # Both remaining voters are needed for a write now, and a write goes through.
         node.run("kubectl", "create", "configmap", f"after-leave-{node.name}",
@@ -144,3 +150,48 @@ def test_a_control_plane_leaves_and_the_other_two_keep_serving(plane: Plane) -> 
     # The fresh node's etcd is a cluster of one, not a member trying to reach the old peers.
     gone = third.run("kubectl", "get", "configmap", "written-on-cp1", check=False)
     assert gone.returncode != 0 and "NotFound" in gone.stderr, gone.stderr
+
+
+def _with_voters(node: TestNode, voters: list[str]) -> dict[str, Any] | None:
+    st = status(node)
+    return st if st["high-availability"]["voters"] == voters else None
+
+
+def _all_three_voters(node: TestNode) -> dict[str, Any] | None:
+    st = _with_voters(node, list(NAMES))
+    return st if st and st["high-availability"]["enabled"] and \
+        not st["high-availability"]["standbys"] else None
+
+
+def test_the_control_plane_that_left_joins_again_and_ha_returns(plane: Plane) -> None:
+    first, _, third = plane.nodes
+    # The leaver runs a cluster of only itself, holding nothing a user made: join discards it.
+    join = timed_join(third, plane.lan.join_string(first))
+    assert join.returncode == 0, join.output
+    assert "discarding the single-node cluster this node ran on its own" in join.output
+    assert "this node is an etcd voter; voters: mk-cp1 mk-cp2 mk-cp3; high availability: yes" \
+        in join.output, join.output
+    first.wait_for("three voters again", lambda: _all_three_voters(first), timeout=60)
+    assert third.kubectl("get", "configmap", "written-on-cp1", "-o", "jsonpath={.data.k}",
+                         ) == "from-cp1"
+
+
+def test_a_killed_control_plane_is_removed_by_force_and_joins_again(plane: Plane) -> None:
+    first, second, third = plane.nodes
+    kill_machine(second)  # SIGKILL to each of its processes, by pid
+    out = first.run("remove-node", second.name, "--force", timeout=120)
+    assert f"removed the datastore member {second.name}" in out.stderr, out.stderr
+    for node in (first, third):
+        st = node.wait_for("the killed node gone from the voters", lambda n=node: _with_voters(
+            n, ["mk-cp1", "mk-cp3"]), timeout=60)
+        assert [n["name"] for n in st["nodes"]] == ["mk-cp1", "mk-cp3"], node.name
+    # A new machine with the same name and address joins; HA returns to three voters.
+    replace_machine(second)
+    join = timed_join(second, plane.lan.join_string(third))
+    assert join.returncode == 0, join.output
+    assert "this node is an etcd voter; voters: mk-cp1 mk-cp2 mk-cp3; high availability: yes" \
+        in join.output, join.output
+    for node in (first, third):
+        node.wait_for("three voters again", lambda n=node: _all_three_voters(n), timeout=60)
+    assert second.kubectl("get", "configmap", "after-leave-mk-cp2", "-o",
+                          "jsonpath={.data.k}") == "v"

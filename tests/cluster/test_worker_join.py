@@ -6,24 +6,22 @@ starts, the worker joins once, and a third node that is never started tries
 the joins that must be refused. Last, the membership changes: the third node's
 join is killed half-way and undone by the agent, then retried; it is killed
 and removed with ``remove-node --force``, and joins again with the same name
-and address; then the worker leaves and comes back as a fresh single node.
+and address; then the worker leaves and comes back as a fresh single node, which joins
+again (its own cluster discarded) once it holds nothing a user made.
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import json
 import re
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
 import pytest
 import yaml
 from cryptography.hazmat.primitives.serialization import (
@@ -33,7 +31,7 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from tests import workloads
-from tests.multinode import Cluster, cluster, kubectl_as
+from tests.multinode import Cluster, cluster, kill_machine, kubectl_as, replace_machine
 from tests.testnode import TestNode, require_root_and_node_built
 
 CP, WORKER, SPARE = "mk-cp", "mk-w1", "mk-w2"
@@ -377,24 +375,6 @@ def _node_names(cp: TestNode) -> set[str]:
     return {n["metadata"]["name"] for n in cp.kubectl_json("get", "nodes")["items"]}
 
 
-def _kill_machine(node: TestNode) -> None:
-    """The node's machine dies: each of its processes is killed at once, by pid."""
-    for p in node.processes():
-        with contextlib.suppress(psutil.Error):
-            p.kill()
-    for p in node.processes():
-        with contextlib.suppress(psutil.Error):
-            p.wait(10)
-
-
-def _replace_machine(node: TestNode) -> None:
-    """A new machine with the same name and address: nothing of the old node's disk is left."""
-    _kill_machine(node)
-    for point in node.mounts():
-        subprocess.run(["umount", "-l", point], capture_output=True)
-    shutil.rmtree(node.root)
-
-
 def _token_record(cp: TestNode, join_string: str) -> dict[str, object]:
     doc = yaml.safe_load((cp.root / "data" / "credentials" / "cluster-tokens.json").read_text())
     wanted = hashlib.sha256(join_string.split("/")[1].encode()).hexdigest()
@@ -423,7 +403,7 @@ def test_a_joiner_killed_mid_join_leaves_nothing_behind_and_its_retry_succeeds(
         finally:
             joiner.kill()
             joiner.wait()
-    _kill_machine(spare)
+    kill_machine(spare)
     assert _token_record(cp, js)["admitted_at"] is not None
     # At the deadline the joiner announced (30 s, plus the agent's grace), the agent undoes it.
     cp.wait_for("the Nodes as before the join", lambda: _node_names(cp) == before, timeout=90)
@@ -440,7 +420,7 @@ def test_a_joiner_killed_mid_join_leaves_nothing_behind_and_its_retry_succeeds(
 def test_remove_node_force_takes_out_a_killed_worker_that_then_joins_again(nodes: Nodes) -> None:
     cp, spare = nodes.cp, nodes.spare
     assert SPARE in _node_names(cp)
-    _kill_machine(spare)
+    kill_machine(spare)
     assert "no node of this cluster is named or has the address no-such-node" in _refused(
         cp, "remove-node", "no-such-node")
     # Its Node still says Ready until the controller notices: only --force takes it.
@@ -450,7 +430,7 @@ def test_remove_node_force_takes_out_a_killed_worker_that_then_joins_again(nodes
     assert f"removed the Node {SPARE}" in out.stdout
     assert _node_names(cp) == {CP, WORKER}
     assert "no node of this cluster is named" in _refused(cp, "remove-node", SPARE, "--force")
-    _replace_machine(spare)
+    replace_machine(spare)
     nodes.lan.join_worker(spare, nodes.lan.join_string(cp))
     assert _ready_nodes(cp) == {CP: True, WORKER: True, SPARE: True}
 
@@ -467,13 +447,35 @@ def test_a_worker_that_leaves_is_gone_and_runs_as_a_fresh_single_node(nodes: Nod
     assert f"{WORKER} left the cluster and runs as a fresh single node" in out.stdout
     assert _node_names(cp) == {CP, SPARE}
     assert f"{WORKER} left: removed the Node {WORKER}" in _agent_log(cp)
-    try:
-        worker.run("status", "--wait-ready", "--timeout", "240", timeout=300)
-        st = yaml.safe_load(worker.run("status", "--format", "yaml").stdout)
-        assert st["role"] == "control-plane"
-        assert st["nodes"] == [{"name": WORKER, "role": "control-plane", "ready": True,
-                               "datastore": "voter"}]
-        new_ca = (worker.root / "data" / "certs" / "ca.crt").read_bytes()
-        assert new_ca != old_ca
-    finally:
-        worker.stop()  # the cluster tests share two cores
+    worker.run("status", "--wait-ready", "--timeout", "240", timeout=300)
+    st = yaml.safe_load(worker.run("status", "--format", "yaml").stdout)
+    assert st["role"] == "control-plane"
+    assert st["nodes"] == [{"name": WORKER, "role": "control-plane", "ready": True,
+                           "datastore": "voter"}]
+    new_ca = (worker.root / "data" / "certs" / "ca.crt").read_bytes()
+    assert new_ca != old_ca
+
+
+def test_a_worker_that_left_joins_again_discarding_its_own_cluster(nodes: Nodes) -> None:
+    cp, worker = nodes.cp, nodes.worker
+    # The fresh single node that leave made holds what a user made: the join refuses to
+    # discard it, naming it, and changes nothing.
+    worker.run("kubectl", "create", "deployment", "kept", f"--image={workloads.BUSYBOX_IMAGE}",
+               "--replicas=0")
+    js = nodes.lan.join_string(cp)
+    line = _refused(worker, "join", js, "--worker")
+    assert "this node's own cluster holds what a user made, which joining would discard: " \
+           "deployment default/kept; run 'microkube reset' first, or join with --force" in line
+    assert worker.kubectl("get", "deployment", "kept", "-o", "name").strip() \
+        == "deployment.apps/kept"
+    # Once it is gone, the same join string joins the node again, same name and address.
+    worker.run("kubectl", "delete", "deployment", "kept")
+    out = nodes.lan.join_worker(worker, js)
+    assert "discarding the single-node cluster this node ran on its own (its CA, " \
+           "certificates, datastore and settings)" in out.stderr, out.stderr
+    assert f"node {WORKER} is Ready" in out.stderr
+    assert _ready_nodes(cp) == {CP: True, WORKER: True, SPARE: True}
+    assert (worker.root / "data" / "certs" / "ca.crt").read_bytes() \
+        == (cp.root / "data" / "certs" / "ca.crt").read_bytes()
+    st = yaml.safe_load(worker.run("status", "--format", "yaml").stdout)
+    assert st["role"] == "worker" and st["microkube"]["ready"] is True

@@ -27,6 +27,9 @@ def test_report_names_every_figure() -> None:
                            "memory_added_mb": {"rss_mb": 83.0, "pss_mb": 75.0}}},
         "snap": {"size_mb": 221.6},
         "manifest_to_object": {"median_s": 0.49, "max_s": 0.57, "runs_s": [0.49, 0.57]},
+        "worker_join": {"join_to_ready_s": 9.5, "join_total_s": 11.2, "idle_memory": {
+            "total_rss_mb": 310.0, "total_pss_mb": 140.0, "network_policy_pss_mb": 20.0,
+            "processes": {"flanneld": {"rss_mb": 40.0, "pss_mb": 21.0, "count": 1}}}},
     }
     text = bench.render(results)
     assert "Node Ready, 5 cold starts: median 8.8 s, max 9.5 s" in text
@@ -39,6 +42,9 @@ def test_report_names_every_figure() -> None:
     assert "NetworkPolicy enforcement (netpol): PSS 21.5 MB" in text
     assert "anonymous 250.0 MB, file-backed 130.0 MB" in text and "(anon   21.5, file    8.5)" in text
     assert "status latency: median 120 ms" in text
+    assert "worker join to Node Ready: 9.5 s (target <= 15 s" in text
+    assert "worker idle 60 s after Ready: PSS 140.0 MB, RSS 310.0 MB (target <= 180 MB" in text
+    assert "flanneld" in text
     assert "dns" in text and "7.8 s" in text and "enable again 1.4 s" in text
     assert "PKI generation, median of 5: fresh node 0.123 s" in text and "nothing to do 0.031 s" in text
     assert "221.6" in text
