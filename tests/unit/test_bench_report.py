@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests import bench, bench_addons
+from tests import bench, bench_addons, bench_memory
 
 
 def test_report_names_every_figure() -> None:
@@ -63,5 +63,5 @@ def test_pki_figures_time_a_real_generation() -> None:
 def test_pss_split_reads_this_process() -> None:
     import os
 
-    anon, filed = bench.pss_split(os.getpid())
+    anon, filed = bench_memory.pss_split(os.getpid())
     assert anon > 1 and filed > 0  # a Python process: its heap, and the interpreter's code
