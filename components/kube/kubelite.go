@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"sort"
 	"strconv"
 	"strings"
@@ -124,7 +125,10 @@ func runKubelite(args []string) int {
 		}
 	}
 	klog.InfoS("kubelite: all parts started", "parts", len(spec.Parts))
-	time.AfterFunc(startupPagesSettle, releaseStartupPages)
+	time.AfterFunc(startupPagesSettle, func() {
+		settleGC()
+		releaseStartupPages()
+	})
 	select {
 	case e := <-exits:
 		return failed(spec, e)
@@ -271,6 +275,20 @@ func stopping(exits chan partExit) int {
 // kube's ~120 MB of text and read-only data. Once the node has settled, MADV_PAGEOUT
 // unmaps them; the pages the daemons still run fault back in from the page cache, so the
 // process keeps only its working set. Nothing is lost: these pages are the binary file.
+// settleGC lowers the GC target once the node has settled, to KUBELITE_IDLE_GOGC percent.
+// While the parts start, the GOGC the process was started with applies: a low target
+// then makes the collector run through every allocation burst of start-up and delays
+// Ready; at idle the heap barely grows, so a low target costs little CPU and keeps the
+// heap small.
+func settleGC() {
+	idle, err := strconv.Atoi(os.Getenv("KUBELITE_IDLE_GOGC"))
+	if err != nil || idle <= 0 {
+		return
+	}
+	previous := debug.SetGCPercent(idle)
+	klog.InfoS("kubelite: settled GC target", "gogc", idle, "startGOGC", previous)
+}
+
 func releaseStartupPages() {
 	exe, err := os.Readlink("/proc/self/exe")
 	if err != nil {
