@@ -286,6 +286,9 @@ func settleGC() {
 		return
 	}
 	previous := debug.SetGCPercent(idle)
+	// One collection now, and the freed heap back to the kernel, rather than waiting for
+	// the scavenger to return what start-up grew.
+	debug.FreeOSMemory()
 	klog.InfoS("kubelite: settled GC target", "gogc", idle, "startGOGC", previous)
 }
 
