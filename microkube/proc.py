@@ -1,15 +1,22 @@
 """Child and parent processes: waiting on long-running children (builds, packing) while
-showing they are alive, and leaving with the parent."""
+showing they are alive, leaving with the parent, and saying in one line why a tool failed."""
 
 from __future__ import annotations
 
-import ctypes
 import signal
 import subprocess
 import time
 from collections.abc import Callable
 
 PR_SET_PDEATHSIG = 1
+
+
+def failure_line(proc: subprocess.CompletedProcess[str], prefix: str = "") -> str:
+    """Why a tool that exited non-zero failed, in one line: the last non-blank line of its
+    stderr (its stdout if stderr is empty) without the tool's ``prefix`` (e.g. "Error: "),
+    or "exit status N" when it printed nothing."""
+    lines = [ln.strip() for ln in (proc.stderr or proc.stdout or "").splitlines() if ln.strip()]
+    return lines[-1].removeprefix(prefix) if lines else f"exit status {proc.returncode}"
 
 
 def wait_with_heartbeat(proc: subprocess.Popen[str], every: float,
@@ -41,5 +48,7 @@ def stop_with_parent() -> None:
     rules do not match, so they leave with their parent. (In the snap the parent
     is systemd, which does not die.)
     """
+    import ctypes  # only the daemons that leave with their parent need it
+
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from microkube.errors import MicrokubeError
 from microkube.images.oci import read_archive
+from microkube.proc import failure_line
 
 NAMESPACE = "k8s.io"
 PINNED_LABEL = "io.cri-containerd.pinned=pinned"
@@ -31,9 +32,7 @@ def _ctr(
     except subprocess.TimeoutExpired:
         raise MicrokubeError(f"{what}: ctr did not finish within {timeout:.0f}s") from None
     if proc.returncode != 0:
-        lines = [ln.strip() for ln in (proc.stderr or proc.stdout).splitlines() if ln.strip()]
-        detail = lines[-1] if lines else f"exit status {proc.returncode}"
-        raise MicrokubeError(f"{what}: {detail.removeprefix('ctr: ')}")
+        raise MicrokubeError(f"{what}: {failure_line(proc, 'ctr: ')}")
     return proc.stdout
 
 

@@ -23,6 +23,7 @@ from microkube.images.names import (
 )
 from microkube.images.oci import ImageConfig, Layer
 from microkube.paths import CHECKOUT
+from microkube.proc import failure_line
 
 PAUSE_SOURCE = CHECKOUT / "components" / "pause" / "pause.c"
 # The upstream pause image runs as this user; nothing in a sandbox needs root.
@@ -76,9 +77,7 @@ def _run(argv: list[str], what: str) -> str:
     except FileNotFoundError:
         raise MicrokubeError(f"{what}: {argv[0]} not found") from None
     if proc.returncode != 0:
-        lines = (proc.stderr or proc.stdout).strip().splitlines()
-        detail = lines[-1] if lines else f"exit status {proc.returncode}"
-        raise MicrokubeError(f"{what} failed: {detail}")
+        raise MicrokubeError(f"{what} failed: {failure_line(proc)}")
     return proc.stdout
 
 

@@ -23,6 +23,7 @@ import yaml
 from microkube import yamlerrors
 from microkube.errors import MicrokubeError
 from microkube.paths import Paths
+from microkube.proc import failure_line
 
 FIELD_MANAGER = "microkube"
 POD_CHECK_EVERY = 3.0
@@ -87,10 +88,8 @@ class Kubectl:
             raise KubectlError(f"{what or 'kubectl ' + args[0]} did not finish within "
                                f"{timeout:.0f} s") from None
         if proc.returncode != 0:
-            lines = [ln.strip() for ln in (proc.stderr or proc.stdout).splitlines() if ln.strip()]
-            detail = lines[-1] if lines else f"exit status {proc.returncode}"
             raise KubectlError(f"{what or 'kubectl ' + args[0]} failed: "
-                               f"{detail.removeprefix('error: ')}")
+                               f"{failure_line(proc, 'error: ')}")
         return proc.stdout
 
     def apply(self, manifest: str, what: str = "applying",

@@ -17,6 +17,7 @@ from pathlib import Path
 from microkube.errors import MicrokubeError
 from microkube.manifests.documents import MANIFEST_LABEL, ChartRequest
 from microkube.paths import Paths
+from microkube.proc import failure_line
 
 TIMEOUT = 120.0  # seconds one helm command may take
 
@@ -47,9 +48,7 @@ class Helm:
         except subprocess.TimeoutExpired:
             raise HelmError(f"{what} did not finish within {TIMEOUT:.0f} s") from None
         if proc.returncode != 0:
-            lines = [ln.strip() for ln in (proc.stderr or proc.stdout).splitlines() if ln.strip()]
-            detail = lines[-1] if lines else f"exit status {proc.returncode}"
-            raise HelmError(f"{what} failed: {detail.removeprefix('Error: ')}")
+            raise HelmError(f"{what} failed: {failure_line(proc, 'Error: ')}")
         return proc.stdout
 
     def install(self, request: ChartRequest, folder: Path, key: str) -> None:
