@@ -291,6 +291,12 @@ class Paths:
         return self.var_dir / "cluster-agents.json"
 
     @property
+    def api_servers_file(self) -> Path:
+        """A worker's saved list of API servers (JSON ``{"servers": ["ip:port", ...]}``),
+        kept by its API load balancer (services/apilb.py); never empty once written."""
+        return self.var_dir / "api-servers.json"
+
+    @property
     def join_marker(self) -> Path:
         """Present while a join runs: a node that holds it after a crash joined only half-way."""
         return self.var_dir / "join-in-progress"
@@ -303,6 +309,12 @@ class Paths:
     @property
     def supervisor_state(self) -> Path:
         return self.run_dir / "supervisor.json"
+
+    @property
+    def apilb_state_file(self) -> Path:
+        """Which API server a worker's load balancer uses now, and which answer (JSON, written
+        by the balancer on every change; present only while it serves)."""
+        return self.run_dir / "apilb.json"
 
     @property
     def containerd_socket(self) -> Path:

@@ -261,9 +261,12 @@ def _admit(paths: Paths, client: AgentClient, identity: dict[str, str], me: Node
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise JoinError(f"the cluster agent's answer lacks what a worker needs ({e})") from None
     paths.ensure()
-    write_worker_credentials(paths.pki, request, certificates, ca_pem, api_server)
+    # The kubeconfigs name the node's load balancer on loopback (services/apilb.py), which
+    # starts from the API server the agent named and learns the others from the cluster.
+    write_worker_credentials(paths.pki, request, certificates, ca_pem, config.api_url)
     node.save(paths.state_file, config)  # last: the node counts as set up only now
-    progress(f"certificates written; the API server is {api_server}")
+    progress(f"certificates written; the API servers are reached through {config.api_url}, "
+             f"starting from {api_server}")
     runtime_for(paths).start(progress)
     return config
 

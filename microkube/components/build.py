@@ -62,11 +62,18 @@ def _echo(*parts: str, end: str = "\n", stream: TextIO | None = None) -> None:
 
 
 def wrapper_sources(component: Component, components_dir: Path = COMPONENTS_DIR) -> dict[str, bytes]:
-    """Our Go sources for a wrapper component: every *.go file of its folder."""
+    """Our Go sources for a wrapper component: every *.go file of its folder, and the go.mod
+    of one of our own modules (``Component.is_local``)."""
     if not component.wrapper:
         return {}
     folder = components_dir / component.wrapper
     files = {p.name: p.read_bytes() for p in sorted(folder.glob("*.go"))}
+    if component.is_local and files:
+        gomod = folder / "go.mod"
+        if not gomod.is_file():
+            raise UsageError(f"components.yaml: component '{component.name}': {folder} has no "
+                             "go.mod (one of our own modules needs one)")
+        files["go.mod"] = gomod.read_bytes()
     if not files:
         raise UsageError(
             f"components.yaml: component '{component.name}': wrapper folder {folder} has no .go file"
@@ -186,6 +193,12 @@ class Builder:
 
     def _prepare_module(self, comp: Component, work: Path, log: Path) -> None:
         """Write the work module and let go resolve its full dependency set."""
+        if comp.is_local:
+            # One of our own modules: its folder is the whole module; nothing to download.
+            for name, data in wrapper_sources(comp, self.components_dir).items():
+                write_atomic(work / name, data)
+            self._run(comp, ["mod", "tidy"], work, log)
+            return
         info = self._download(comp, work, log)
         upstream = UpstreamGoMod.parse(Path(info["GoMod"]).read_text())
         if go_version_tuple(upstream.go) > go_version_tuple(self.go.version):

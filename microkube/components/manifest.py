@@ -23,6 +23,10 @@ from microkube.paths import CHECKOUT
 COMPONENTS_DIR = CHECKOUT / "components"
 MANIFEST_PATH = COMPONENTS_DIR / "components.yaml"
 
+# The module path prefix of our own modules: a component whose module starts with it is
+# built from its wrapper folder alone (its go.mod is ours; nothing is downloaded).
+LOCAL_MODULE_PREFIX = "microkube.local/"
+
 # A fixed build date: Kubernetes prints it, and a fixed one keeps rebuilds byte-identical.
 BUILD_DATE = "1970-01-01T00:00:00Z"
 
@@ -70,6 +74,11 @@ class Component:
     @property
     def expanded_ldflags(self) -> tuple[str, ...]:
         return tuple(self.expand(f) for f in self.ldflags)
+
+    @property
+    def is_local(self) -> bool:
+        """True for one of our own modules (components/<wrapper>/go.mod), not an upstream pin."""
+        return self.module.startswith(LOCAL_MODULE_PREFIX)
 
     @property
     def staging_version(self) -> str | None:
@@ -170,13 +179,18 @@ def _component(fname: str, name: str, entry: Mapping[str, Any]) -> Component:
         if folder.startswith("/") or ".." in folder.split("/") or folder in (".", ""):
             raise fail(f"'omit_packages' entry {folder!r} must be a folder inside the module")
 
+    module: str = entry["module"]
+    if module.startswith(LOCAL_MODULE_PREFIX) and not wrapper:
+        raise fail(f"'{module}' is one of our own modules: it needs a 'wrapper' folder "
+                   "holding its go.mod")
+
     version_command = tuple(entry.get("version_command") or ())
     if version_command and version_command[0] not in names | {link for link, _ in links}:
         raise fail(f"'version_command' runs '{version_command[0]}', which this component "
                    "does not install")
     return Component(
         name=name,
-        module=entry["module"],
+        module=module,
         version=version,
         binaries=binaries,
         dest=entry.get("dest", "bin"),

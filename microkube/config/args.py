@@ -32,6 +32,7 @@ DAEMONS = (
     "netpol",
     "cluster-agent",
     "manifests",
+    "apilb",
 )
 
 

@@ -74,7 +74,9 @@ class NodeConfig:
     # A control plane runs every daemon; a worker (joined with 'join --worker') only
     # containerd, the kubelet, kube-proxy and flannel, against ``api_server``.
     role: str = CONTROL_PLANE
-    # A worker's control plane: "https://<ip>:<port>"; None on a control plane (its own, on loopback).
+    # A worker's control plane, the one it joined through: "https://<ip>:<port>"; None on a
+    # control plane. Its clients reach every API server through its load balancer on loopback
+    # (api_url); this address is the balancer's last resort (services/apilb.py).
     api_server: str | None = None
     # NetworkPolicy enforced (the netpol daemon runs); a launch file's networkPolicy: false
     # or MICROKUBE_NETWORK_POLICY=false turns it off.
@@ -120,8 +122,11 @@ class NodeConfig:
 
     @property
     def api_url(self) -> str:
-        """The API server this node's clients use: its own on loopback, a worker's control plane's."""
-        return self.api_server or f"https://127.0.0.1:{self.api_port}"
+        """The API server this node's clients use, always on loopback at ``api_port``: a
+        control plane's own, or a worker's API load balancer (which listens where an API
+        server would, as MicroK8s's apiserver-proxy does, and passes TLS through to one of
+        the cluster's API servers, whose certificates hold 127.0.0.1)."""
+        return f"https://127.0.0.1:{self.api_port}"
 
     def substitutions(self) -> dict[str, str]:
         """Names an argument file may use, as ${NAME}."""

@@ -42,6 +42,11 @@ def _pretty(st: NodeStatus) -> list[str]:
         return lines
     if st.role == "worker":
         lines.append(f"role: worker of the control plane at {st.control_plane}")
+        if st.load_balancer is not None:
+            lb = st.load_balancer
+            lines.append(f"api-load-balancer: using {lb.current or 'none'} "
+                         f"({len(lb.healthy)} of {len(lb.servers)} API servers answer: "
+                         f"{' '.join(lb.servers)})")
         lines.append(_network_policy(st))
         lines.append("daemons:")
         lines += [f"  {name:<24} {state}" for name, state in st.daemons.items()]

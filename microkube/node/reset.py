@@ -48,6 +48,7 @@ def forget_cluster(paths: Paths, progress: Progress) -> None:
         shutil.rmtree(d, ignore_errors=True)
     # The join marker last: a crash before it is gone is cleaned up again by the next join.
     for f in (paths.addons_state_file, paths.encryption_rotation_file, paths.cluster_agents_file,
-              paths.flannel_subnet_file, paths.state_file, paths.join_marker):
+              paths.api_servers_file, paths.apilb_state_file, paths.flannel_subnet_file,
+              paths.state_file, paths.join_marker):
         with contextlib.suppress(FileNotFoundError):
             f.unlink()

@@ -22,6 +22,7 @@ from microkube.manifests.record import FAILED, Report, load_report
 from microkube.node.guard import NOT_RUNNING_MESSAGE, NOT_SET_UP_MESSAGE, is_set_up
 from microkube.node.runtime import runtime_for
 from microkube.paths import Paths
+from microkube.services.apilb import BalancerState, read_state
 from microkube.services.base import NodeContext
 
 
@@ -56,7 +57,9 @@ class NodeStatus:
     cert_earliest: str = ""
     cert_days_left: int | None = None
     role: str = "control-plane"
-    control_plane: str = ""  # a worker's API server
+    control_plane: str = ""  # the API server a worker joined through
+    # A worker's API load balancer: the server in use, the list, the ones that answer.
+    load_balancer: BalancerState | None = None
     # On a control plane that runs: every Node, as (name, role, Ready?).
     nodes: list[tuple[str, str, bool]] = field(default_factory=list)
     # The node's setting: NetworkPolicy enforced by its netpol daemon.
@@ -119,6 +122,8 @@ class NodeStatus:
         })
         if self.running and self.role == WORKER:
             doc["control-plane"] = self.control_plane
+            if self.load_balancer is not None:
+                doc["api-load-balancer"] = self.load_balancer.as_dict()
         elif self.running:
             doc["high-availability"] = {"enabled": self.high_availability,
                                         "voters": self.voters, "standbys": self.standbys}
@@ -193,7 +198,9 @@ def gather(paths: Paths) -> NodeStatus:
     st = NodeStatus(NodeState.STOPPED, node_name=ctx.node.node_name, api_server=ctx.node.api_url,
                     role=ctx.node.role, control_plane=ctx.node.api_server or "",
                     network_policy=ctx.node.network_policy)
-    if not worker:
+    if worker:
+        st.load_balancer = read_state(paths.apilb_state_file)
+    else:
         from microkube.datastore import settings
 
         st.datastore = ctx.node.datastore

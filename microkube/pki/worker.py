@@ -3,7 +3,8 @@
 The worker makes one key per credential and sends only certificate requests;
 the keys never leave it. What it keeps is the cluster CA's certificate (no
 key), the kubelet's serving certificate, and four kubeconfigs (kubelet,
-kube-proxy, flannel, netpol) that point at the control plane's API server.
+kube-proxy, flannel, netpol) that point at the worker's API load balancer on
+loopback (NodeConfig.api_url), which passes TLS through to the API servers.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from cryptography.x509.oid import NameOID
 from microkube.fsutil import write_atomic, write_private
 from microkube.paths import PkiPaths
 from microkube.pki.keys import PrivateKey, new_key, private_pem
-from microkube.pki.kubeconfig import render_kubeconfig
+from microkube.pki.kubeconfig import read_kubeconfig, render_kubeconfig
 from microkube.pki.profiles import NODE_PREFIX, NODES_GROUP
 
 # Kubeconfig file stem by credential; the kubelet's serving pair is a .crt/.key pair.
@@ -67,7 +68,9 @@ def write_worker_credentials(pki: PkiPaths, request: WorkerRequest, certificates
     """Write the worker's CA certificate, serving pair and kubeconfigs; returns the paths written.
 
     ``certificates`` are the PEM certificates the control plane signed, by
-    credential name. Keys and kubeconfigs are 0600; the CA is its certificate only.
+    credential name; ``api_server`` is the URL the kubeconfigs name (the node's load
+    balancer, ``NodeConfig.api_url``). Keys and kubeconfigs are 0600; the CA is its
+    certificate only.
     """
     for d in (pki.certs_dir, pki.credentials_dir):
         d.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -85,3 +88,24 @@ def write_worker_credentials(pki: PkiPaths, request: WorkerRequest, certificates
             cert=certificates[kind].encode(), key=private_pem(request.keys[kind])))
         written.append(str(path))
     return written
+
+
+def point_kubeconfigs(pki: PkiPaths, server: str) -> list[str]:
+    """Make the worker's kubeconfigs name ``server`` (its load balancer's URL); returns the
+    paths rewritten. A worker that joined before it had a load balancer named its control
+    plane there; its credentials are kept as they are. Missing files are left alone.
+
+    Raises PkiError for a kubeconfig that cannot be read.
+    """
+    rewritten = []
+    for stem in KUBECONFIGS.values():
+        path = pki.kubeconfig(stem)
+        if not path.exists():
+            continue
+        info = read_kubeconfig(path)
+        ca, cert, key = info.ca_pem, info.cert_pem, info.key_pem
+        if info.server == server or ca is None or cert is None or key is None:
+            continue
+        write_private(path, render_kubeconfig(server=server, ca=ca, user=stem, cert=cert, key=key))
+        rewritten.append(str(path))
+    return rewritten

@@ -111,10 +111,11 @@ class Kubelite(Daemon):
 
 
 class WorkerKubelite(Kubelite):
-    """A worker's kubelite: only the kubelet and kube-proxy, against a control plane's API
-    server. It needs no datastore and applies nothing (a worker holds no admin credential)."""
+    """A worker's kubelite: only the kubelet and kube-proxy, against the cluster's API servers
+    through the node's load balancer (apilb). It needs no datastore and applies nothing (a
+    worker holds no admin credential)."""
 
-    after: ClassVar[tuple[str, ...]] = ("containerd",)
+    after: ClassVar[tuple[str, ...]] = ("apilb", "containerd")
     parts = WORKER_PARTS
 
     def after_ready(self, ctx: NodeContext) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from microkube.config.node import NodeConfig
 from microkube.datastore import settings
+from microkube.services.apilb import ApiLoadBalancer
 from microkube.services.base import Daemon
 from microkube.services.cluster_agent import ClusterAgent
 from microkube.services.containerd import Containerd
@@ -38,16 +39,18 @@ def all_daemons() -> list[Daemon]:
     for kind in settings.KINDS:
         for d in control_plane_daemons(kind):
             found.setdefault(d.name, d)
+    for d in worker_daemons():
+        found.setdefault(d.name, d)
     return list(found.values())
 
 
 def worker_daemons() -> list[Daemon]:
-    """What a worker runs: pods, their network and its policies, against a control plane's
-    API server.
+    """What a worker runs: pods, their network and its policies, against the cluster's API
+    servers through its own load balancer on loopback (services/apilb.py).
 
     No datastore, no API server, no agent: a worker holds no cluster secret.
     """
-    return [Containerd(), WorkerKubelite(), Flanneld(), NetworkPolicy()]
+    return [ApiLoadBalancer(), Containerd(), WorkerKubelite(), Flanneld(), NetworkPolicy()]
 
 
 def daemons_for(node: NodeConfig) -> list[Daemon]:
