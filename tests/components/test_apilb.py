@@ -65,7 +65,7 @@ class _Api:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            def do_GET(self) -> None:
                 if api.dead.is_set():
                     time.sleep(30)  # never answers; the connection stays open
                     return
