@@ -82,7 +82,12 @@ def test_the_worker_joins_with_progress_and_is_ready(nodes: Nodes) -> None:
     # The worker runs only what a worker runs.
     state = nodes.worker.supervisor_state()
     assert state is not None
-    assert sorted(state["daemons"]) == ["containerd", "flanneld", "kubelite", "netpol"]
+    assert sorted(state["daemons"]) == ["apilb", "containerd", "flanneld", "kubelite", "netpol"]
+    # Its clients reach the API through its load balancer on loopback (TLS passes through).
+    for stem in ("kubelet", "proxy", "flannel", "netpol"):
+        kubeconfig = yaml.safe_load((nodes.worker.root / "data" / "credentials" /
+                                     f"{stem}.config").read_text())
+        assert kubeconfig["clusters"][0]["cluster"]["server"] == "https://127.0.0.1:16443"
     # ... and its kubelite runs the kubelet and kube-proxy, nothing that holds cluster state.
     spec = json.loads((nodes.worker.root / "common" / "run" / "kubelite.json").read_text())
     assert sorted(spec["parts"]) == ["kube-proxy", "kubelet"]
@@ -94,6 +99,9 @@ def test_status_says_worker_on_the_worker_and_lists_nodes_on_the_control_plane(
     st = yaml.safe_load(nodes.worker.run("status", "--format", "yaml").stdout)
     assert st["role"] == "worker"
     assert st["control-plane"] == f"https://{nodes.cp.ip}:16443"
+    assert st["api-load-balancer"] == {"current": f"{nodes.cp.ip}:16443",
+                                       "servers": [f"{nodes.cp.ip}:16443"],
+                                       "healthy": [f"{nodes.cp.ip}:16443"]}
     assert st["microkube"]["ready"] is True
     pretty = nodes.worker.run("status").stdout
     assert f"role: worker of the control plane at https://{nodes.cp.ip}:16443" in pretty
