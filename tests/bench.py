@@ -187,6 +187,8 @@ def main() -> int:
                 Path(tmp) / "cp")
             print("worker join and idle memory:", flush=True)
             results["worker_join"] = bench_cluster.worker_join_figures(Path(tmp) / "worker")
+            print("worker API load balancer and failover:", flush=True)
+            results["api_failover"] = bench_cluster.api_failover_figures(Path(tmp) / "failover")
     opts.json.write_text(json.dumps(results, indent=1) + "\n")
     print(render(results))
     print(f"(JSON in {opts.json})")
@@ -268,6 +270,8 @@ def render(r: dict[str, Any]) -> str:
         out.append(bench_cluster.render(r["control_plane_join"]))
     if r.get("worker_join"):
         out.append(bench_cluster.render_worker(r["worker_join"]))
+    if r.get("api_failover"):
+        out.append(bench_cluster.render_failover(r["api_failover"]))
     out.append(f"anchors: {ANCHORS}")
     return "\n".join(out)
 

@@ -30,6 +30,9 @@ def test_report_names_every_figure() -> None:
         "worker_join": {"join_to_ready_s": 9.5, "join_total_s": 11.2, "idle_memory": {
             "total_rss_mb": 310.0, "total_pss_mb": 140.0, "network_policy_pss_mb": 20.0,
             "processes": {"flanneld": {"rss_mb": 40.0, "pss_mb": 21.0, "count": 1}}}},
+        "api_failover": {"gets": 200, "direct": {"median_ms": 1.2, "p95_ms": 2.0, "runs": 200},
+                         "through_balancer": {"median_ms": 1.4, "p95_ms": 2.3, "runs": 200},
+                         "balancer_switch_s": 0.4, "kill_to_pod_running_s": 6.1},
     }
     text = bench.render(results)
     assert "Node Ready, 5 cold starts: median 8.8 s, max 9.5 s" in text
@@ -45,6 +48,10 @@ def test_report_names_every_figure() -> None:
     assert "worker join to Node Ready: 9.5 s (target <= 15 s" in text
     assert "worker idle 60 s after Ready: PSS 140.0 MB, RSS 310.0 MB (target <= 180 MB" in text
     assert "flanneld" in text
+    assert ("200 GETs direct median 1.2 ms (p95 2.0 ms), through it median 1.4 ms "
+            "(p95 2.3 ms)") in text
+    assert "a new pod Running on the worker 6.1 s (target <= 15 s); the balancer switched " \
+           "after 0.4 s" in text
     assert "dns" in text and "7.8 s" in text and "enable again 1.4 s" in text
     assert "PKI generation, median of 5: fresh node 0.123 s" in text and "nothing to do 0.031 s" in text
     assert "221.6" in text
