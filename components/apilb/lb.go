@@ -276,12 +276,17 @@ func (b *Balancer) Dial(ctx context.Context) (net.Conn, string, error) {
 		}
 		b.mu.Lock()
 		b.entry(addr).conns[conn] = struct{}{}
-		if b.current == "" || !b.entry(b.current).healthy {
+		moved := b.current != addr && (b.current == "" || !b.entry(b.current).healthy)
+		if moved {
 			b.current = addr
 			b.switches++
 			b.switched = time.Now()
 		}
+		snap := b.snapshotLocked()
 		b.mu.Unlock()
+		if moved {
+			b.notify(snap)
+		}
 		return conn, addr, nil
 	}
 	return nil, "", lastErr
