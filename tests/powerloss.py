@@ -21,6 +21,7 @@ from typing import Any
 
 import psutil
 
+from tests.multinode import Cluster, timed_join
 from tests.testnode import TestNode, wait_for
 from tests.workloads import web_deployment
 
@@ -108,6 +109,26 @@ def wait_all_ready(nodes: Sequence[TestNode], since: float, timeout: float = 300
              every=1.0, tolerate=(AssertionError, subprocess.SubprocessError, ValueError,
                                   KeyError, TypeError))
     return time.time() - since
+
+
+def three_voters(node: TestNode, names: Sequence[str]) -> bool:
+    """True when ``node``'s status shows HA on with exactly ``names`` voting."""
+    ha = _status(node).get("high-availability") or {}
+    return bool(ha.get("enabled")) and ha.get("voters") == sorted(names)
+
+
+def form_control_planes(lan: Cluster, names: Sequence[str]) -> list[TestNode]:
+    """Start the first of ``names`` on ``lan``, join the others to it as control planes, and
+    wait until every node's status (and so its cached member list) names them all voting."""
+    nodes = [lan.add(name) for name in names]
+    nodes[0].start()
+    for joiner in nodes[1:]:
+        join = timed_join(joiner, lan.join_string(nodes[0]))
+        assert join.returncode == 0, join.output
+    for node in nodes:
+        node.wait_for(f"{node.name} sees every voter", lambda n=node: three_voters(n, names),
+                      timeout=90)
+    return nodes
 
 
 # --- the known set of objects --------------------------------------------------------------

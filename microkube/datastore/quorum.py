@@ -49,19 +49,19 @@ class Quorum:
         """True when enough voters are up to commit writes."""
         return len(self.answering) >= self.needed
 
-    def line(self) -> str:
-        """One line for ``status`` and start's progress.
-
-        e.g. ``no quorum: 1 of 3 datastore voters answer (missing: b, c); the API refuses
-        writes until 1 more is back``.
-        """
-        up, total = len(self.answering), len(self.voters)
+    def summary(self) -> str:
+        """Who answers, e.g. ``1 of 3 datastore voters answer (missing: b, c)``."""
         missing = f" (missing: {', '.join(self.missing)})" if self.missing else ""
+        return f"{len(self.answering)} of {len(self.voters)} datastore voters answer{missing}"
+
+    def line(self) -> str:
+        """One line for ``status``, e.g. ``no quorum: 1 of 3 datastore voters answer (missing:
+        b, c); the API refuses writes until 1 more is back``."""
         if self.ok:
-            return f"datastore quorum: {up} of {total} voters answer{missing}"
-        short = self.needed - up
-        return (f"no quorum: {up} of {total} datastore voters answer{missing}; the API "
-                f"refuses writes until {short} more {'is' if short == 1 else 'are'} back")
+            return f"datastore quorum: {self.summary()}"
+        short = self.needed - len(self.answering)
+        return (f"no quorum: {self.summary()}; the API refuses writes until {short} more "
+                f"{'is' if short == 1 else 'are'} back")
 
     def record(self) -> dict[str, object]:
         """The ``status --format yaml`` form: plain builtins."""

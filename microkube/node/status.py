@@ -272,8 +272,8 @@ def quorum_note(paths: Paths) -> str:
     found = quorum.assess(found.voters, {*found.answering, own.label})
     if found.ok:
         return ""
-    return (f"waiting for the datastore's quorum: {found.line()}; this node serves once "
-            "they start")
+    return (f"waiting for the datastore's quorum: {found.summary()}; this node serves once "
+            "enough of them start")
 
 
 def datastore_members(paths: Paths, own_name: str) -> tuple[list[str], list[str]]:
@@ -321,7 +321,7 @@ def wait_for_ready(paths: Paths, timeout: float, progress: Callable[[str], None]
         pending = st.pending()
         line = ("waiting for " + ", ".join(pending)) if pending else "waiting for the node to be Ready"
         if st.state is NodeState.NO_QUORUM and st.quorum is not None:
-            line = f"waiting for the datastore's quorum: {st.quorum.line()}"
+            line = f"waiting for the datastore's quorum: {st.quorum.summary()}"
         if line != last:
             progress(line)
             last = line

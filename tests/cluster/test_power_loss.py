@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from tests import powerloss
-from tests.multinode import Cluster, cluster, timed_join
+from tests.multinode import Cluster, cluster
 from tests.testnode import TestNode, require_root_and_node_built
 
 NAMES = ("mk-pl1", "mk-pl2", "mk-pl3")
@@ -38,24 +38,11 @@ def _status(node: TestNode) -> tuple[dict[str, Any], float]:
     return yaml.safe_load(out), time.monotonic() - began
 
 
-def _three_voters(node: TestNode) -> bool:
-    ha = _status(node)[0].get("high-availability") or {}
-    return bool(ha.get("enabled")) and ha.get("voters") == list(NAMES)
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     require_root_and_node_built()
     with cluster(Path(tmp_path_factory.mktemp("lan"))) as lan:
-        nodes = [lan.add(name) for name in NAMES]
-        nodes[0].start()
-        for joiner in nodes[1:]:
-            join = timed_join(joiner, lan.join_string(nodes[0]))
-            assert join.returncode == 0, join.output
-        for node in nodes:
-            # Every node's cached member list names all three voters (status reads it).
-            node.wait_for(f"{node.name} sees three voters", lambda n=node: _three_voters(n),
-                          timeout=90)
+        nodes = powerloss.form_control_planes(lan, NAMES)
         powerloss.seed(nodes[0])
         yield Site(lan, nodes, powerloss.look(nodes[0]))
 
@@ -117,4 +104,4 @@ def test_the_site_loses_power_and_comes_back_with_nothing_lost(site: Site) -> No
         assert len(seen.configmaps) == powerloss.SEED_CONFIGMAPS
     site.nodes[0].wait_for("the seed's containers running again", lambda: powerloss.
                            workloads_back(site.nodes[0], on.began), timeout=180)
-    assert _three_voters(site.nodes[0])
+    assert powerloss.three_voters(site.nodes[0], NAMES)

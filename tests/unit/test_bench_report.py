@@ -30,6 +30,10 @@ def test_report_names_every_figure() -> None:
         "worker_join": {"join_to_ready_s": 9.5, "join_total_s": 11.2, "idle_memory": {
             "total_rss_mb": 310.0, "total_pss_mb": 140.0, "network_policy_pss_mb": 20.0,
             "processes": {"flanneld": {"rss_mb": 40.0, "pss_mb": 21.0, "count": 1}}}},
+        "power_loss": {"single": {"nodes": 1, "processes_killed": 31, "ready_s": 12.3,
+                                  "objects": 206, "lost": 0},
+                       "site": {"nodes": 3, "processes_killed": 95, "ready_s": 41.5,
+                                "objects": 206, "lost": 0}},
     }
     text = bench.render(results)
     assert "Node Ready, 5 cold starts: median 8.8 s, max 9.5 s" in text
@@ -50,6 +54,9 @@ def test_report_names_every_figure() -> None:
     assert "221.6" in text
     assert "a manifest file written until its object exists: median 0.49 s, max 0.57 s" in text
     assert bench_addons.render(results["addons"]).startswith("addons")
+    assert ("power loss, a single node (31 processes killed at once, started again in reverse "
+            "order): every node Ready 12.3 s after the first start; 0 of 206 objects lost") in text
+    assert "power loss, three control planes (95 processes killed" in text and "41.5 s" in text
 
 
 def test_pki_figures_time_a_real_generation() -> None:

@@ -47,7 +47,8 @@ def test_none_answering_says_how_many_must_come_back() -> None:
 
 def test_a_quorum_with_one_missing_says_so_without_alarm() -> None:
     assert quorum.assess(["a", "b", "c"], {"a", "c"}).line() == \
-        "datastore quorum: 2 of 3 voters answer (missing: b)"
+        "datastore quorum: 2 of 3 datastore voters answer (missing: b)"
+    assert quorum.assess(["a", "b", "c"], "abc").summary() == "3 of 3 datastore voters answer"
 
 
 def test_a_lost_quorum_outranks_the_api_servers_answer() -> None:
@@ -149,3 +150,22 @@ def test_probe_is_bounded_by_one_timeout_not_one_per_voter(node: Paths) -> None:
 def test_no_probe_for_a_single_voter_or_no_list(tmp_path: Path, node: Paths) -> None:
     assert quorum.probe(node, [_voter(1, "https://127.0.0.1:1")]) is None
     assert quorum.probe(Paths(tmp_path / "s", tmp_path / "d", tmp_path / "c")) is None
+
+
+def test_start_says_it_waits_for_the_quorum_until_a_peer_answers(tmp_path: Path) -> None:
+    from microkube.node.status import quorum_note
+
+    paths = prepare_node_root(tmp_path / "root", "cp1", "192.0.2.10")
+    own = Member(1, "cp1", ("https://192.0.2.10:12380",), ("https://192.0.2.10:12379",), False)
+    with etcd_stand_in(paths) as port:
+        peers = [_voter(2, f"https://127.0.0.1:{_refused_port()}"),
+                 _voter(3, f"https://127.0.0.1:{_refused_port()}")]
+        membership.save_cache(paths, [own, *peers])
+        # Its own etcd is only starting: counted up, the two silent peers are not.
+        assert quorum_note(paths) == (
+            "waiting for the datastore's quorum: 1 of 3 datastore voters answer (missing: cp2, "
+            "cp3); this node serves once enough of them start")
+        membership.save_cache(paths, [own, _voter(2, f"https://127.0.0.1:{port}"), peers[1]])
+        assert quorum_note(paths) == ""
+    membership.save_cache(paths, [own])  # a single node has no quorum to wait for
+    assert quorum_note(paths) == ""
