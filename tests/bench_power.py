@@ -25,17 +25,19 @@ from tests.multinode import cluster
 from tests.testnode import TestNode
 
 NAMES = ("mk-bench-pl1", "mk-bench-pl2", "mk-bench-pl3")
+WORKER = "mk-bench-plw"
 
 
 def _recover(nodes: list[TestNode]) -> dict[str, Any]:
-    """Seed, cut the power of ``nodes``, start them in reverse order; the figures."""
-    powerloss.seed(nodes[0])
+    """Seed (a Pod bound to each node after the first), cut the power of ``nodes``, start
+    them in reverse order; the figures."""
+    powerloss.seed(nodes[0], pinned_to=[n.name for n in nodes[1:]])
     before = powerloss.look(nodes[0])
     killed = powerloss.power_cut(nodes)
     on = powerloss.power_on(list(reversed(nodes)))
     ready_s = powerloss.wait_all_ready(nodes, on.began, timeout=300)
     nodes[0].wait_for("the seed's containers running again",
-                      lambda: powerloss.workloads_back(nodes[0], on.began), timeout=180)
+                      lambda: powerloss.workloads_back(nodes[0], on.began, before), timeout=180)
     lost = powerloss.look(nodes[0]).lost(before)
     return {"nodes": len(nodes), "processes_killed": killed, "ready_s": round(ready_s, 1),
             "objects": len(before.configmaps) + len(before.services) + len(before.ready),
@@ -43,9 +45,11 @@ def _recover(nodes: list[TestNode]) -> dict[str, Any]:
 
 
 def site_power_loss_figures(base: Path) -> dict[str, Any]:
-    """Three control planes lose power at once and start again in the reverse order."""
+    """Three control planes and a worker lose power at once and start again in the reverse
+    order (the worker first)."""
     with cluster(base) as lan:
-        return _recover(powerloss.form_control_planes(lan, NAMES))
+        planes = powerloss.form_control_planes(lan, NAMES)
+        return _recover([*planes, powerloss.add_worker(lan, planes[0], WORKER)])
 
 
 def single_node_power_loss_figures(base: Path) -> dict[str, Any]:
@@ -63,7 +67,8 @@ def single_node_power_loss_figures(base: Path) -> dict[str, Any]:
 def render(figures: dict[str, Any]) -> str:
     """One line per figure for the bench report."""
     out = []
-    for key, what in (("site", "three control planes"), ("single", "a single node")):
+    for key, what in (("site", "three control planes and a worker"),
+                      ("single", "a single node")):
         f = figures.get(key)
         if f:
             out.append(f"power loss, {what} ({f['processes_killed']} processes killed at once, "

@@ -23,7 +23,7 @@ import psutil
 
 from tests.multinode import Cluster, timed_join
 from tests.testnode import TestNode, wait_for
-from tests.workloads import web_deployment
+from tests.workloads import web_deployment, web_pod
 
 SEED_NAMESPACE = "seed"
 SEED_CONFIGMAPS = 200
@@ -131,13 +131,21 @@ def form_control_planes(lan: Cluster, names: Sequence[str]) -> list[TestNode]:
     return nodes
 
 
+def add_worker(lan: Cluster, control_plane: TestNode, name: str) -> TestNode:
+    """A worker named ``name`` on ``lan``, joined through ``control_plane`` and Ready."""
+    worker = lan.add(name)
+    lan.join_worker(worker, lan.join_string(control_plane))
+    worker.run("status", "--wait-ready", "--timeout", "120", timeout=150)
+    return worker
+
+
 # --- the known set of objects --------------------------------------------------------------
 
 
-def seed(node: TestNode, configmaps: int = SEED_CONFIGMAPS) -> None:
-    """Create the seed namespace with ``configmaps`` ConfigMaps (each holding its own index)
-    and the seed Deployments (one busybox httpd each) with their Services; wait until every
-    Deployment is available."""
+def seed(node: TestNode, configmaps: int = SEED_CONFIGMAPS, pinned_to: Sequence[str] = ()) -> None:
+    """Create the seed namespace with ``configmaps`` ConfigMaps (each holding its own index),
+    the seed Deployments (one busybox httpd each) with their Services, and a bare httpd Pod
+    bound to each Node in ``pinned_to`` (``seed-on-NODE``); wait until every one serves."""
     items = [{"apiVersion": "v1", "kind": "ConfigMap",
               "metadata": {"name": f"seed-{i:03d}", "labels": {"seed": "yes"}},
               "data": {"index": str(i)}} for i in range(configmaps)]
@@ -147,18 +155,24 @@ def seed(node: TestNode, configmaps: int = SEED_CONFIGMAPS) -> None:
     for name in SEED_DEPLOYMENTS:
         node.run("kubectl", "-n", SEED_NAMESPACE, "apply", "-f", "-",
                  input=web_deployment(name, f"hello from {name}"))
+    for name in pinned_to:
+        node.run("kubectl", "-n", SEED_NAMESPACE, "apply", "-f", "-",
+                 input=web_pod(f"seed-on-{name}", f"hello from {name}", node=name))
     node.kubectl("-n", SEED_NAMESPACE, "wait", "--for=condition=Available", "deployment",
                  "--all", "--timeout=180s", timeout=200)
+    node.kubectl("-n", SEED_NAMESPACE, "wait", "--for=condition=Ready", "pod", "--all",
+                 "--timeout=180s", timeout=200)
 
 
 @dataclass
 class Seen:
     """What is left of the seed: ConfigMaps by name with their index, Services' cluster IPs,
-    Deployments' ready replicas."""
+    Deployments' ready replicas, and the ``app`` labels of its pods."""
 
     configmaps: dict[str, str]
     services: dict[str, str]
     ready: dict[str, int]
+    apps: set[str]
 
     def lost(self, before: Seen) -> list[str]:
         """What ``before`` had that this look does not (a changed value counts as lost)."""
@@ -173,14 +187,17 @@ def look(node: TestNode) -> Seen:
     cms = node.kubectl_json("-n", SEED_NAMESPACE, "get", "configmaps", "-l", "seed=yes")["items"]
     svcs = node.kubectl_json("-n", SEED_NAMESPACE, "get", "services")["items"]
     deps = node.kubectl_json("-n", SEED_NAMESPACE, "get", "deployments")["items"]
+    pods = node.kubectl_json("-n", SEED_NAMESPACE, "get", "pods")["items"]
     return Seen({c["metadata"]["name"]: c["data"]["index"] for c in cms},
                 {s["metadata"]["name"]: s["spec"]["clusterIP"] for s in svcs},
-                {d["metadata"]["name"]: int(d["status"].get("readyReplicas") or 0) for d in deps})
+                {d["metadata"]["name"]: int(d["status"].get("readyReplicas") or 0) for d in deps},
+                {p["metadata"]["labels"].get("app", "") for p in pods})
 
 
-def workloads_back(node: TestNode, since: float) -> Seen | None:
-    """The seed once every seed Deployment has a pod whose container is ready and was started
-    after ``since`` (a time.time(): the containers came back after the power loss); else None."""
+def workloads_back(node: TestNode, since: float, before: Seen) -> Seen | None:
+    """The seed once every app of ``before`` (each Deployment, each bare Pod) has a pod whose
+    container is ready and was started after ``since`` (a time.time(): the containers came
+    back after the power loss); else None."""
     pods = node.kubectl_json("-n", SEED_NAMESPACE, "get", "pods")["items"]
     back = set()
     for pod in pods:
@@ -190,4 +207,4 @@ def workloads_back(node: TestNode, since: float) -> Seen | None:
                     started.replace("Z", "+00:00")).timestamp() >= since - 1:
                 back.add(pod["metadata"]["labels"].get("app"))
     seen = look(node)
-    return seen if back >= set(SEED_DEPLOYMENTS) else None
+    return seen if back >= before.apps else None

@@ -3,12 +3,13 @@
 Listing the members is a linearizable read, which itself needs a quorum: a
 control plane whose peers are gone could not even ask. So this module starts
 from the member list the node saw last (``var/etcd-members.json``, kept fresh by
-the HA reconciler, see datastore/membership.py) and probes every voter's
-``/health`` on its client URL at once, each with a short timeout. A voter that
-answers at all (healthy, or ``RAFT NO LEADER``) is up: its process runs and will
-vote. Raft commits with more than half of the voters (etcd's
-``server/etcdserver/api/membership``: quorum = n/2 + 1), so with fewer up the API
-server can neither write nor read linearizably.
+the HA reconciler, see datastore/membership.py) and probes every voter's client
+URL at once, each with a short timeout. A voter that answers is up: its process
+runs and will vote. The probe asks ``/version``, which etcd answers from the member
+alone; ``/health`` would wait on a linearizable read while the member still believes
+in a leader that is gone, and a live member would look dead. Raft commits with more
+than half of the voters (quorum = n/2 + 1, etcd's ``server/etcdserver/api/membership``),
+so with fewer up the API server can neither write nor read linearizably.
 
 :func:`assess` is the pure rule; :func:`probe` asks the network.
 """
@@ -76,10 +77,10 @@ def assess(voter_names: Collection[str], answering: Collection[str]) -> Quorum:
 
 
 def _answers(url: str, context: ssl.SSLContext, timeout: float) -> bool:
-    """True when etcd at client URL ``url`` answers /health with any HTTP status."""
+    """True when etcd at client URL ``url`` answers /version (any HTTP status) over TLS."""
     from microkube.probes import http_get
 
-    return http_get(url.rstrip("/") + "/health", context=context, timeout=timeout)[0] != 0
+    return http_get(url.rstrip("/") + "/version", context=context, timeout=timeout)[0] != 0
 
 
 def probe(paths: Paths, members: Sequence[Member] | None = None,

@@ -1,10 +1,10 @@
-"""Three control planes outlive their parts: two lost at once (no quorum, then back), and the
-whole site losing power (every process of every node killed at once, the nodes started again
-in the reverse order). Nothing the cluster held is lost.
+"""Three control planes and a worker outlive their parts: two control planes lost at once (no
+quorum, then back), and the whole site losing power (every process of every node killed at
+once, the nodes started again in another order). Nothing the cluster held is lost.
 
 One cluster (tests/multinode.py) is shared by the module, seeded with a known set of objects
-(tests/powerloss.py: 200 ConfigMaps, three Deployments and their Services). The tests run in
-order: each leaves the cluster whole and Ready for the next.
+(tests/powerloss.py: 200 ConfigMaps, three Deployments and their Services, a Pod bound to the
+worker). The tests run in order: each leaves the cluster whole and Ready for the next.
 """
 
 from __future__ import annotations
@@ -23,13 +23,19 @@ from tests.multinode import Cluster, cluster
 from tests.testnode import TestNode, require_root_and_node_built
 
 NAMES = ("mk-pl1", "mk-pl2", "mk-pl3")
+WORKER = "mk-plw"
 
 
 @dataclass
 class Site:
     lan: Cluster
-    nodes: list[TestNode]
+    planes: list[TestNode]
+    worker: TestNode
     seeded: powerloss.Seen  # the seed as it was before anything was lost
+
+    @property
+    def nodes(self) -> list[TestNode]:
+        return [*self.planes, self.worker]
 
 
 def _status(node: TestNode) -> tuple[dict[str, Any], float]:
@@ -42,13 +48,14 @@ def _status(node: TestNode) -> tuple[dict[str, Any], float]:
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     require_root_and_node_built()
     with cluster(Path(tmp_path_factory.mktemp("lan"))) as lan:
-        nodes = powerloss.form_control_planes(lan, NAMES)
-        powerloss.seed(nodes[0])
-        yield Site(lan, nodes, powerloss.look(nodes[0]))
+        planes = powerloss.form_control_planes(lan, NAMES)
+        worker = powerloss.add_worker(lan, planes[0], WORKER)
+        powerloss.seed(planes[0], pinned_to=[WORKER])
+        yield Site(lan, planes, worker, powerloss.look(planes[0]))
 
 
 def test_two_control_planes_lost_stop_writes_and_status_says_so_in_one_line(site: Site) -> None:
-    survivor, second, third = site.nodes
+    survivor, second, third = site.planes
     powerloss.power_cut([second, third])
 
     st, seconds = _status(survivor)
@@ -88,20 +95,21 @@ def test_two_control_planes_lost_stop_writes_and_status_says_so_in_one_line(site
 
 def test_the_site_loses_power_and_comes_back_with_nothing_lost(site: Site) -> None:
     killed = powerloss.power_cut(site.nodes)
-    first, *rest = list(reversed(site.nodes))
-    # The first node up cannot serve alone: start says it waits for its peers, and succeeds.
+    # The last control plane first: alone it cannot serve, and start says it waits for its
+    # peers, and succeeds. Then the others, the worker first, each without waiting.
+    first = site.planes[-1]
     on = powerloss.power_on([first])
     assert "waiting for the datastore's quorum" in on.outputs[first.name].stderr, on.outputs
     assert _status(first)[0]["microkube"]["state"] == "no-quorum"
-    powerloss.power_on(rest)  # each without waiting on the others
+    powerloss.power_on([site.worker, *reversed(site.planes[:-1])])
     ready_s = powerloss.wait_all_ready(site.nodes, on.began, timeout=300)
     print(f"\nsite power loss ({killed} processes killed): every node Ready {ready_s:.1f} s "
           "after the first start")
 
-    for node in site.nodes:
+    for node in site.planes:
         seen = powerloss.look(node)
         assert seen.lost(site.seeded) == [], node.name
         assert len(seen.configmaps) == powerloss.SEED_CONFIGMAPS
     site.nodes[0].wait_for("the seed's containers running again", lambda: powerloss.
-                           workloads_back(site.nodes[0], on.began), timeout=180)
+                           workloads_back(site.nodes[0], on.began, site.seeded), timeout=180)
     assert powerloss.three_voters(site.nodes[0], NAMES)

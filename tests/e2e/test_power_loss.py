@@ -61,4 +61,4 @@ def test_acknowledged_writes_survive_a_power_loss_in_the_middle_of_them(node: Te
     assert [name for name in acked if name not in found] == []
     assert powerloss.look(node).lost(seeded) == []
     node.wait_for("the seed's containers running again",
-                  lambda: powerloss.workloads_back(node, on.began), timeout=180)
+                  lambda: powerloss.workloads_back(node, on.began, seeded), timeout=180)

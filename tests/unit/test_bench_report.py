@@ -56,7 +56,7 @@ def test_report_names_every_figure() -> None:
     assert bench_addons.render(results["addons"]).startswith("addons")
     assert ("power loss, a single node (31 processes killed at once, started again in reverse "
             "order): every node Ready 12.3 s after the first start; 0 of 206 objects lost") in text
-    assert "power loss, three control planes (95 processes killed" in text and "41.5 s" in text
+    assert "power loss, three control planes and a worker (95 processes killed" in text and "41.5 s" in text
 
 
 def test_pki_figures_time_a_real_generation() -> None:

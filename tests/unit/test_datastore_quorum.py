@@ -82,11 +82,12 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Paths:
 
 
 class _Health(BaseHTTPRequestHandler):
-    """etcd's /health without a leader: it answers 503, and that still means "up"."""
+    """etcd's /version; any answer means "up" (here a 503, as etcd's /health without a
+    leader)."""
 
     def do_GET(self) -> None:
-        body = b'{"health":"false","reason":"RAFT NO LEADER"}'
-        self.send_response(503)
+        body = b'{"etcdserver":"3.6.0","etcdcluster":"3.6.0"}'
+        self.send_response(200 if self.path == "/version" else 503)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
