@@ -54,8 +54,8 @@ def test_report_names_every_figure() -> None:
     assert "221.6" in text
     assert "a manifest file written until its object exists: median 0.49 s, max 0.57 s" in text
     assert bench_addons.render(results["addons"]).startswith("addons")
-    assert ("power loss, a single node (31 processes killed at once, started again in reverse "
-            "order): every node Ready 12.3 s after the first start; 0 of 206 objects lost") in text
+    assert ("power loss, a single node (31 processes killed at once): Ready 12.3 s after start; "
+            "0 of 206 objects lost") in text
     assert "power loss, three control planes and a worker (95 processes killed" in text and "41.5 s" in text
 
 
