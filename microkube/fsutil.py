@@ -15,7 +15,8 @@ from microkube.errors import MicrokubeError
 
 
 def write_atomic(path: Path, data: str | bytes, mode: int = 0o644) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename.
+    """Write ``data`` to ``path`` through a temporary file (synced) and a rename (its
+    directory synced), so after a crash or power loss the file is the old one or the new one.
 
     The temporary file is created with ``mode`` before any byte is written,
     so a private key is never readable by others, not even for a moment.
@@ -34,6 +35,18 @@ def write_atomic(path: Path, data: str | bytes, mode: int = 0o644) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a rename in ``directory`` durable: without it, a power loss right after
+    :func:`write_atomic` may bring back the old file (or none) though the data was synced."""
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def write_private(path: Path, data: str | bytes) -> None:

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests import bench_addons, bench_cluster
+from tests import bench_addons, bench_cluster, bench_power
 from tests.bench_addons import addon_bench
 from tests.bench_memory import IDLE_SETTLE_SECONDS, idle_memory
 from tests.testnode import TestNode, components_built
@@ -189,6 +189,8 @@ def main() -> int:
             results["worker_join"] = bench_cluster.worker_join_figures(Path(tmp) / "worker")
             print("worker API load balancer and failover:", flush=True)
             results["api_failover"] = bench_cluster.api_failover_figures(Path(tmp) / "failover")
+            print("power loss (single node, then three control planes):", flush=True)
+            results["power_loss"] = bench_power.figures(Path(tmp) / "power")
     opts.json.write_text(json.dumps(results, indent=1) + "\n")
     print(render(results))
     print(f"(JSON in {opts.json})")
@@ -272,6 +274,8 @@ def render(r: dict[str, Any]) -> str:
         out.append(bench_cluster.render_worker(r["worker_join"]))
     if r.get("api_failover"):
         out.append(bench_cluster.render_failover(r["api_failover"]))
+    if r.get("power_loss"):
+        out.append(bench_power.render(r["power_loss"]))
     out.append(f"anchors: {ANCHORS}")
     return "\n".join(out)
 

@@ -163,9 +163,21 @@ class TestNode:
         except (OSError, ValueError):
             return None
 
+    @property
+    def cgroup_root(self) -> str:
+        """The cgroup subtree the node's pods live in (its kubelet's cgroupRoot)."""
+        return self.env["MICROKUBE_CGROUP_ROOT"]
+
     def processes(self) -> list[psutil.Process]:
-        """This node's processes: anything run from our tree naming its root."""
+        """This node's processes: anything run from our tree naming its root, their
+        descendants (the supervisor's daemons, containerd's shims, the pods' processes),
+        and every process in the node's pod cgroup subtree."""
+        from microkube.services.cgroups import cgroup_pids
+
         found: dict[int, psutil.Process] = {}
+        for pid in cgroup_pids(self.cgroup_root):
+            with contextlib.suppress(psutil.Error):
+                found[pid] = psutil.Process(pid)
         for p in psutil.process_iter(["cmdline"]):
             cmd = p.info.get("cmdline") or []
             with contextlib.suppress(psutil.Error):

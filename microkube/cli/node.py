@@ -32,6 +32,8 @@ def start(wait_ready: bool, timeout: int, launch_file: Path | None) -> None:
         prepare(paths, launch_file)  # checked and written before anything starts
     if not runtime_for(paths).start(_progress):
         click.echo("microkube is already running")
+    elif note := status.quorum_note(paths):
+        _progress(note)  # not a failure: the node serves once its peers are up
     if wait_ready or pending_addons(paths):
         status.wait_ready(paths, timeout, _progress)
         click.echo("microkube is ready")

@@ -13,6 +13,7 @@ import enum
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from microkube.addons.listing import AddonStatus
 from microkube.config.node import WORKER
@@ -25,12 +26,16 @@ from microkube.paths import Paths
 from microkube.services.apilb import BalancerState, read_state
 from microkube.services.base import NodeContext
 
+if TYPE_CHECKING:
+    from microkube.datastore.quorum import Quorum
+
 
 class NodeState(enum.StrEnum):
     """Where a node stands, from least to most alive."""
 
     NOT_SET_UP = "not-set-up"  # no settings on disk: 'microkube start' has never run
     STOPPED = "stopped"  # set up, no daemon runs
+    NO_QUORUM = "no-quorum"  # daemons run, too few etcd voters answer for the API to write
     API_DOWN = "api-down"  # daemons run, the API server does not answer
     NOT_READY = "not-ready"  # the API answers, the Node is not Ready (yet)
     READY = "ready"
@@ -71,6 +76,8 @@ class NodeStatus:
     # (None until the deployer has finished a pass).
     manifests_dir: str = ""
     manifests: Report | None = None
+    # A control plane on etcd with more than one voter, daemons running: who answers.
+    quorum: Quorum | None = None
 
     def failed_manifests(self) -> list[tuple[str, str]]:
         """The deploy folder's files that failed, as (file, message), sorted."""
@@ -116,7 +123,8 @@ class NodeStatus:
             "api-server": self.api_server,
             "daemons": self.daemons,
             "network-policy": {"enforced": self.network_policy},
-            **({"datastore": {"kind": self.datastore, "endpoint": self.datastore_endpoint}}
+            **({"datastore": {"kind": self.datastore, "endpoint": self.datastore_endpoint,
+                              **({"quorum": self.quorum.record()} if self.quorum else {})}}
                if self.datastore else {}),
             "certificates": {"earliest": self.cert_earliest, "days-left": self.cert_days_left},
         })
@@ -144,15 +152,18 @@ def _daemon_note(daemons: dict[str, str]) -> str:
 
 
 def assess(daemons: dict[str, str] | None, api_ready: int, node_ready: bool,
-           api_server: str) -> tuple[NodeState, str]:
+           api_server: str, quorum: Quorum | None = None) -> tuple[NodeState, str]:
     """The state and its message from what was seen (a set-up node).
 
     ``daemons`` is None when nothing runs; ``api_ready`` is the HTTP status of
     the API server's /readyz (0 when nothing answered); ``node_ready`` is the
-    Node's Ready condition.
+    Node's Ready condition; ``quorum`` the etcd voters' (None: not asked). A lost
+    quorum outranks whatever the API server said: it cannot write.
     """
     if daemons is None:
         return NodeState.STOPPED, NOT_RUNNING_MESSAGE
+    if quorum is not None and not quorum.ok:
+        return NodeState.NO_QUORUM, quorum.line()
     note = _daemon_note(daemons)
     if api_ready != 200:
         why = "does not answer" if api_ready == 0 else f"is not ready (HTTP {api_ready})"
@@ -212,6 +223,12 @@ def gather(paths: Paths) -> NodeStatus:
     api_ready, node_ready = 0, False
     if states is not None:
         states = st.daemons = _with_datastore_error(paths, _with_failed_part(paths, states))
+        if not worker and ctx.node.datastore == "etcd":
+            from microkube.datastore import quorum
+
+            st.quorum = quorum.probe(paths)
+    if states is not None and (st.quorum is None or st.quorum.ok):
+        # Without a quorum the API server's /readyz would only time out: status stays fast.
         try:
             # A worker has no admin credentials; its kubelet's may read its own Node.
             api = KubeApi.for_user(paths, "kubelet" if worker else "admin", timeout=1.0)
@@ -225,7 +242,7 @@ def gather(paths: Paths) -> NodeStatus:
                                  for name, _, ready in st.nodes)
         except MicrokubeError:
             pass
-    st.state, st.message = assess(states, api_ready, node_ready, ctx.node.api_url)
+    st.state, st.message = assess(states, api_ready, node_ready, ctx.node.api_url, st.quorum)
     if st.running and not worker:
         from microkube.addons.listing import addon_statuses
 
@@ -239,6 +256,31 @@ def gather(paths: Paths) -> NodeStatus:
 
 
 ROLE_LABEL = "microkube.io/role"
+
+
+def quorum_note(paths: Paths) -> str:
+    """Right after ``start`` on a control plane whose etcd has peers: a line saying that it
+    waits for the datastore's quorum when too few voters answer (this node's own counted
+    up: its etcd is starting); "" when there is no wait (a quorum, one voter, no etcd).
+
+    After a site power loss the first node up cannot serve alone; this says so rather than
+    failing, and the API serves once enough peers start.
+    """
+    from microkube.datastore import membership, quorum
+
+    ctx = NodeContext.load(paths)
+    if ctx.node.is_worker or ctx.node.datastore != "etcd":
+        return ""
+    members = membership.load_cache(paths)
+    found = quorum.probe(paths, members)
+    own = membership.own_member(members, ctx.node.node_ip)
+    if found is None or own is None:
+        return ""
+    found = quorum.assess(found.voters, {*found.answering, own.label})
+    if found.ok:
+        return ""
+    return (f"waiting for the datastore's quorum: {found.summary()}; this node serves once "
+            "enough of them start")
 
 
 def datastore_members(paths: Paths, own_name: str) -> tuple[list[str], list[str]]:
@@ -285,6 +327,8 @@ def wait_for_ready(paths: Paths, timeout: float, progress: Callable[[str], None]
             return st
         pending = st.pending()
         line = ("waiting for " + ", ".join(pending)) if pending else "waiting for the node to be Ready"
+        if st.state is NodeState.NO_QUORUM and st.quorum is not None:
+            line = f"waiting for the datastore's quorum: {st.quorum.summary()}"
         if line != last:
             progress(line)
             last = line

@@ -33,6 +33,10 @@ def test_report_names_every_figure() -> None:
         "api_failover": {"gets": 200, "direct": {"median_ms": 1.2, "p95_ms": 2.0, "runs": 200},
                          "through_balancer": {"median_ms": 1.4, "p95_ms": 2.3, "runs": 200},
                          "balancer_switch_s": 0.4, "kill_to_pod_running_s": 6.1},
+        "power_loss": {"single": {"nodes": 1, "processes_killed": 31, "ready_s": 12.3,
+                                  "objects": 206, "lost": 0},
+                       "site": {"nodes": 3, "processes_killed": 95, "ready_s": 41.5,
+                                "objects": 206, "lost": 0}},
     }
     text = bench.render(results)
     assert "Node Ready, 5 cold starts: median 8.8 s, max 9.5 s" in text
@@ -57,6 +61,9 @@ def test_report_names_every_figure() -> None:
     assert "221.6" in text
     assert "a manifest file written until its object exists: median 0.49 s, max 0.57 s" in text
     assert bench_addons.render(results["addons"]).startswith("addons")
+    assert ("power loss, a single node (31 processes killed at once): Ready 12.3 s after start; "
+            "0 of 206 objects lost") in text
+    assert "power loss, three control planes and a worker (95 processes killed" in text and "41.5 s" in text
 
 
 def test_pki_figures_time_a_real_generation() -> None:
