@@ -24,6 +24,7 @@ from typing import IO
 import psutil
 
 from microkube.errors import MicrokubeError
+from microkube.paths import Paths
 from microkube.pki.expiry_summary import (
     certificate_stamps,
     changed_files,
@@ -213,6 +214,8 @@ class Supervisor:
         """
         paths = self.ctx.paths
         wait = CERT_CHECK_EVERY
+        # A child brings the index up to date (parsing certificates if one changed).
+        run_forked(lambda: _refresh_index(paths))
         try:
             name, due_at = next_renewal(paths)
             if due_at is not None and due_at <= _utcnow():
@@ -220,6 +223,7 @@ class Supervisor:
                 before = certificate_stamps(paths)
                 error = run_forked(self._renew_certificates)
                 self._restart_readers(changed_files(before, certificate_stamps(paths)))
+                run_forked(lambda: _refresh_index(paths))
                 name, due_at = next_renewal(paths)
                 if error or (due_at is not None and due_at <= _utcnow()):
                     print(f"certificate renewal failed: {error or name + ' is still due'}; "
@@ -355,6 +359,10 @@ def run_forked(work: Callable[[], None]) -> str | None:
     _, status = os.waitpid(pid, 0)
     code = os.waitstatus_to_exitcode(status)
     return None if code == 0 else (message or f"exited with {code}")
+
+
+def _refresh_index(paths: Paths) -> None:
+    next_renewal(paths)
 
 
 def _utcnow() -> dt.datetime:

@@ -254,3 +254,22 @@ def test_a_renewed_worker_credential_keeps_its_server_and_ca(tmp_path: Path) -> 
     serving = load_cert(pki.kubelet.cert)
     assert serving.public_key() == renewal.keys["kubelet-serving"].public_key()
     assert isinstance(serving, x509.Certificate)
+
+
+def test_the_supervisor_plans_its_next_check_for_when_the_first_leaf_falls_due(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(lifetime.VALIDITY_ENV, "600")
+    paths = Paths(tmp_path / "snap", tmp_path / "data", tmp_path / "common")
+    paths.ensure()
+    ensure_node_pki(paths.certs_dir, paths.credentials_dir, "unit", ["192.0.2.7"], "unit",
+                    "10.152.183.0/24", "cluster.local", "https://127.0.0.1:16443")
+    ctx = NodeContext(paths, NodeConfig(node_name="unit", node_ip="192.0.2.7"))
+    sup = Supervisor(ctx, [_Containerd()], renew_certificates=lambda: ensure_node_pki(
+        paths.certs_dir, paths.credentials_dir, "unit", ["192.0.2.7"], "unit",
+        "10.152.183.0/24", "cluster.local", "https://127.0.0.1:16443"))
+    before = load_cert(paths.pki.server.cert)
+    # 600 s + a 60 s backdate: due a third (220 s) before the end, 380 s from now.
+    wait = sup._check_certificates()
+    assert 370 < wait < 390
+    assert load_cert(paths.pki.server.cert) == before  # nothing was due yet
+    assert sup.state.cert_days_left == 0
