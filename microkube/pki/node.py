@@ -17,7 +17,7 @@ import os
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from cryptography import x509
@@ -248,33 +248,23 @@ def refresh(
     return _reconcile(PkiPaths(certs_dir, credentials_dir), node, wanted, now)
 
 
-def rotate_ca(
-    certs_dir: Path,
-    credentials_dir: Path,
-    node_name: str,
-    host_ips: Iterable[str | IPAddress],
-    hostname: str,
-    service_cidr: str,
-    cluster_domain: str,
-    api_server_url: str,
-    *,
-    now: dt.datetime | None = None,
-) -> PkiReport:
+def rotate_ca(certs_dir: Path, credentials_dir: Path, *, now: dt.datetime | None = None,
+              **identity: Any) -> PkiReport:
     """Replace the cluster CA (``ca.crt``: a new key and certificate) and re-issue every leaf
     and kubeconfig; the front-proxy and etcd CAs and the service-account key stay, so
-    service-account tokens stay valid. Only for a node alone in its cluster: the caller
-    checks. A crash midway is repaired by the next ``ensure_node_pki``, which re-issues
-    every leaf the new CA did not sign.
+    service-account tokens stay valid. ``identity``: the node's other keyword arguments of
+    :func:`ensure_node_pki` (node_name, host_ips, ...), checked before anything is written.
+
+    Only for a node alone in its cluster: the caller checks. A crash midway is repaired
+    by the next ``ensure_node_pki``, which re-issues every leaf the new CA did not sign.
     """
     from microkube.pki.ca import create_ca, write_ca
 
-    node = NodeIdentity.parse(
-        node_name, host_ips, hostname, service_cidr, cluster_domain, api_server_url
-    )
+    NodeIdentity.parse(**identity)  # UsageError for bad settings, before the CA goes
     paths = PkiPaths(certs_dir, credentials_dir)
     with _locked(paths):
         write_ca(paths.ca, create_ca(CA_NAMES["ca"], now=now))
-    report = _reconcile(paths, node, frozenset(LEAF_NAMES), now)
+    report = refresh(certs_dir, credentials_dir, **identity, now=now)
     report.renewed = {paths.display_name(paths.ca.cert): "CA rotated", **report.renewed}
     return report
 

@@ -21,7 +21,7 @@ import pytest
 from microkube.paths import Paths
 from microkube.pki.lifetime import VALIDITY_ENV
 from tests import workloads
-from tests.multinode import Cluster, cluster
+from tests.multinode import Cluster, control_plane_and_worker
 from tests.testnode import TestNode, require_root_and_node_built
 from tests.untouched import certificate, daemon_pids, pods_fingerprint, serial
 
@@ -40,12 +40,8 @@ class Nodes:
 @pytest.fixture(scope="module")
 def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nodes]:
     require_root_and_node_built()
-    with cluster(Path(tmp_path_factory.mktemp("lan"))) as lan:
-        env = {VALIDITY_ENV: str(VALIDITY)}
-        cp = lan.add(CP, env)
-        worker = lan.add(WORKER, env)
-        cp.start()
-        lan.join_worker(worker, lan.join_string(cp))
+    with control_plane_and_worker(Path(tmp_path_factory.mktemp("lan")), CP, WORKER,
+                                  {VALIDITY_ENV: str(VALIDITY)}) as (lan, cp, worker):
         yield Nodes(lan, cp, worker)
 
 
