@@ -104,7 +104,7 @@ def test_refresh_certs_says_what_each_node_renews(nodes: Nodes) -> None:
     cp, worker = nodes.cp, nodes.worker
     out = cp.run("refresh-certs", timeout=300).stdout
     assert f"on this node ({CP}, control-plane): renewed: admin.config" in out, out
-    assert f"workers {WORKER}: renew kubelet.crt, kubelet.config, proxy.config, " \
+    assert f"workers {WORKER}: renew kubelet.config, kubelet.crt, proxy.config, " \
            "flannel.config, netpol.config through a control plane's cluster agent" in out, out
     cp.run("status", "--wait-ready", "--timeout", "120", timeout=150)
     out = worker.run("refresh-certs", timeout=300).stdout

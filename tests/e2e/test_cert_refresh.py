@@ -12,6 +12,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import yaml
+
 from microkube.paths import Ports
 from tests import workloads
 from tests.testnode import SNAP_TREE, TestNode
@@ -88,8 +90,11 @@ def test_rotating_the_ca_refuses_the_old_admin_and_keeps_the_workloads(
     # trusting the server, its client certificate is not the new CA's.
     refused = _kubectl_with(node, f"--kubeconfig={old_admin}", "get", "pods")
     assert refused.returncode != 0
-    skip_verify = _kubectl_with(node, f"--kubeconfig={old_admin}", "--insecure-skip-tls-verify",
-                                "get", "pods")
+    trusting = yaml.safe_load(old_admin.read_text())
+    del trusting["clusters"][0]["cluster"]["certificate-authority-data"]
+    trusting["clusters"][0]["cluster"]["insecure-skip-tls-verify"] = True
+    old_admin.write_text(yaml.safe_dump(trusting))
+    skip_verify = _kubectl_with(node, f"--kubeconfig={old_admin}", "get", "pods")
     assert skip_verify.returncode != 0 and "Unauthorized" in skip_verify.stderr, skip_verify
     # A service-account token made before still authenticates: its signing key was kept.
     ca_file = tmp_path / "ca.crt"
