@@ -148,3 +148,17 @@ def cluster(base: Path) -> Iterator[Cluster]:
         yield c
     finally:
         c.destroy()
+
+
+@contextlib.contextmanager
+def control_plane_and_worker(base: Path, cp_name: str, worker_name: str,
+                             env: dict[str, str] | None = None
+                             ) -> Iterator[tuple[Cluster, TestNode, TestNode]]:
+    """A started control plane and a worker joined to it (both with ``env``), on a LAN of
+    their own that is gone after the with-block."""
+    with cluster(base) as lan:
+        cp = lan.add(cp_name, env)
+        worker = lan.add(worker_name, env)
+        cp.start()
+        lan.join_worker(worker, lan.join_string(cp))
+        yield lan, cp, worker

@@ -10,26 +10,33 @@ from microkube.paths import Paths
 
 
 @click.command("refresh-certs")
-@click.option("--check", is_flag=True, help="Only list expiry dates; exit 1 if one is near.")
+@click.option("--check", is_flag=True, help="Only list expiry dates; exit 1 if one is due.")
 @click.option("--cert", "certs", multiple=True,
-              help="Renew only this certificate (e.g. server.crt); repeatable.")
+              help="Renew only this certificate (e.g. server.crt); repeatable. "
+                   "ca.crt alone rotates a single-node cluster's CA.")
 def refresh_certs(check: bool, certs: tuple[str, ...]) -> None:
-    """Renew the node's leaf certificates (CAs are never replaced)."""
+    """Renew the node's leaf certificates without stopping its workloads."""
     from microkube.node import certs as node_certs
     from microkube.node.guard import require_set_up
-    from microkube.pki.renewal import RENEW_WITHIN_DAYS, expiries
+    from microkube.pki.renewal import expiries
 
     paths = Paths.from_env()
     require_set_up(paths)
     if check:
-        near = False
+        import datetime as dt
+
+        now = dt.datetime.now(dt.UTC)
+        due = False
         for e in expiries(paths):
-            flag = "  <- renew soon" if e.days_left < RENEW_WITHIN_DAYS else ""
-            near = near or bool(flag)
-            click.echo(f"{e.path.name:<32} expires {e.not_after:%Y-%m-%d} ({e.days_left} days){flag}")
-        sys.exit(1 if near else 0)
-    renewed = node_certs.refresh_certs(paths, list(certs), lambda s: click.echo(s, err=True))
-    click.echo("renewed: " + (", ".join(renewed) if renewed else "nothing"))
+            flag = "  <- due for renewal" if not e.is_ca and e.renew_at <= now else ""
+            due = due or bool(flag)
+            name = paths.pki.display_name(e.path)
+            click.echo(f"{name:<32} expires {e.not_after:%Y-%m-%d %H:%M} ({e.days_left} days)"
+                       f"{flag}")
+        sys.exit(1 if due else 0)
+    report = node_certs.refresh_certs(paths, list(certs), lambda s: click.echo(s, err=True))
+    for line in report.lines():
+        click.echo(line)
 
 
 def register(group: click.Group) -> None:

@@ -52,10 +52,12 @@ def worker_profiles(name: str) -> dict[str, SigningProfile]:
 
 def sign_worker_csrs(ca: CertificateAuthority, name: str,
                      csrs: Mapping[str, str]) -> dict[str, str]:
-    """Sign worker ``name``'s requests (PEM text by :data:`WORKER_CSRS` key); returns PEM certificates.
+    """Sign worker ``name``'s requests (PEM text by :data:`WORKER_CSRS` key: all five at a
+    join, those due at a renewal); returns PEM certificates by the same keys.
 
     Raises CsrRefused (naming the credential) if any request asks for more than
-    its profile allows; then nothing is signed.
+    its profile allows, or names a credential a worker does not have; then nothing is
+    signed.
     """
     from microkube.pki.ca import sign_csr
     from microkube.pki.certs import cert_pem
@@ -63,7 +65,10 @@ def sign_worker_csrs(ca: CertificateAuthority, name: str,
 
     profiles = worker_profiles(name)
     signed = {}
-    for kind in WORKER_CSRS:
+    unknown = sorted(set(csrs) - set(WORKER_CSRS))
+    if unknown:
+        raise CsrRefused(f"a worker has no credential named {', '.join(unknown)}")
+    for kind in (k for k in WORKER_CSRS if k in csrs):
         try:
             cert = sign_csr(ca, csrs[kind].encode(), profiles[kind])
         except CsrRefused as e:

@@ -22,6 +22,11 @@ Endpoints (all JSON but the CA):
   token is spent.
 - ``POST /v1/join/release`` ``{token}``: the join failed: what it added (its
   Node) is removed and the token may be used again.
+- ``POST /v1/certificates/worker`` ``{csrs}``: a member renews its worker credentials
+  before they expire. The client must present its own kubelet client certificate
+  (``system:node:<name>``, signed by the cluster CA, still valid) and its Node must
+  exist; the requests (any of the five a worker has) are signed with the same
+  restricted profiles as at its join, fixed to the proven name.
 - ``POST /v1/leave`` ``{name[, dry_run]}``: node ``name`` leaves: its datastore
   member and its Node are removed. The client must present that node's own
   kubelet client certificate (``system:node:<name>``, signed by the cluster CA).
@@ -268,6 +273,7 @@ class JoinApi:
         app.router.add_post("/v1/join/complete", self.post_join_complete)
         app.router.add_post("/v1/join/release", self.post_join_release)
         app.router.add_post("/v1/leave", self.post_leave)
+        app.router.add_post("/v1/certificates/worker", self.post_renew_worker)
         return app
 
     # --- failed joins ---------------------------------------------------------------------
@@ -465,16 +471,45 @@ class JoinApi:
             released = self._authorised(request, lambda: self.store.release(token))
         return web.json_response({"released": released})
 
+    async def post_renew_worker(self, request: web.Request) -> web.Response:
+        """Sign the renewal requests of the member node whose certificate the client presents."""
+        body = _validated(await read_json(request, self.request_timeout), schema.RENEW_WORKER)
+        name = self._proven_node(request, "renewing certificates")
+        cp = self.control_plane
+        if cp is None:
+            raise ApiError(503, "this agent cannot sign: it runs without its control plane")
+        try:
+            nodes = await asyncio.to_thread(cp.roster.nodes)
+        except MicrokubeError as e:
+            raise ApiError(503, f"the control plane's API server does not answer ({e}); "
+                                "try again") from None
+        if not any(n.get("metadata", {}).get("name") == name for n in nodes):
+            raise ApiError(403, f"node {name} is not a member of this cluster (no Node); "
+                                "join it again")
+        try:
+            ca = await asyncio.to_thread(cp.ca)
+            certificates = await asyncio.to_thread(sign_worker_csrs, ca, name, body["csrs"])
+        except PkiError as e:
+            raise ApiError(400, str(e)) from None
+        log.info("renewed %s for %s from %s", ", ".join(sorted(certificates)), name,
+                 request.remote)
+        return web.json_response({"certificates": certificates})
+
+    def _proven_node(self, request: web.Request, action: str) -> str:
+        """The node name the client's verified certificate proves; ApiError 401 without one."""
+        proven = node_identity(request.transport.get_extra_info("peercert")
+                               if request.transport is not None else None)
+        if proven is None:
+            raise ApiError(401, f"{action} needs the node's own kubelet client certificate "
+                                "(system:node:<name>, signed by this cluster's CA)")
+        return proven
+
     async def post_leave(self, request: web.Request) -> web.Response:
         """Remove the datastore member and the Node of the node whose certificate the client
         presents; with ``dry_run`` only say what would go (or why it may not)."""
         body = _validated(await read_json(request, self.request_timeout), schema.LEAVE)
         name = body["name"]
-        proven = node_identity(request.transport.get_extra_info("peercert")
-                               if request.transport is not None else None)
-        if proven is None:
-            raise ApiError(401, "leaving needs the node's own kubelet client certificate "
-                                "(system:node:<name>, signed by this cluster's CA)")
+        proven = self._proven_node(request, "leaving")
         if proven != name:
             raise ApiError(403, f"the certificate is node {proven}'s; it cannot take out {name}")
         cp = self.control_plane

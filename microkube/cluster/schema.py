@@ -81,8 +81,19 @@ LEAVE: dict[str, Any] = {
     },
 }
 
+# A member's renewal: the node is proven by its client certificate, so only the requests.
+RENEW_WORKER: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["csrs"],
+    "properties": {
+        "csrs": {**JOIN_WORKER["properties"]["csrs"], "required": [], "minProperties": 1},
+    },
+}
+
 _VALIDATORS = {id(s): Draft202012Validator(s)
-               for s in (JOIN_CHECK, JOIN_RELEASE, JOIN_WORKER, JOIN_COMPLETE, LEAVE)}
+               for s in (JOIN_CHECK, JOIN_RELEASE, JOIN_WORKER, JOIN_COMPLETE, LEAVE,
+                         RENEW_WORKER)}
 
 
 def problem(schema: dict[str, Any], body: Any) -> str | None:

@@ -17,15 +17,16 @@ from microkube.services.supervisor import Supervisor
 
 
 def _renewer(ctx: NodeContext) -> Callable[[], None]:
-    """How this node renews its leaf certificates: a control plane from its own CAs.
-
-    A worker holds no CA key; its certificates are signed by a control plane at
-    join time, and renewing them through the cluster agent is not built yet.
-    """
+    """How this node renews its leaf certificates that are due: a control plane from its
+    own CAs, a worker (which holds no CA key) through a control plane's cluster agent
+    (cluster/renew.py)."""
     if ctx.node.is_worker:
         def worker() -> None:
-            print("this worker's certificates are due for renewal; join it again "
-                  "to get new ones", flush=True)
+            from microkube.cluster.renew import renew_worker
+
+            done = renew_worker(ctx.paths, ctx.node)
+            print(f"renewed {', '.join(done.renewed) or 'nothing'} through the control plane "
+                  f"at {done.agent or '-'}", flush=True)
         return worker
     return lambda: ensure_pki(ctx.paths, ctx.node)
 

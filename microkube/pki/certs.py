@@ -21,15 +21,11 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from microkube.pki.errors import PkiError
 from microkube.pki.keys import PrivateKey, PublicKey, public_der
+from microkube.pki.lifetime import backdate, leaf_validity, renew_at
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
-LEAF_VALIDITY = dt.timedelta(days=365)
-# Renew a leaf once it has less than this left: a month of warnings before it breaks.
-RENEW_BEFORE = dt.timedelta(days=30)
-# Start validity a little in the past so a node whose clock lags a few minutes
-# behind the one that signed still accepts the certificate.
-BACKDATE = dt.timedelta(hours=1)
+# How long leaves live and when they are renewed: pki/lifetime.py.
 
 
 class Usage(enum.Enum):
@@ -57,7 +53,8 @@ class LeafSpec:
     organizations: tuple[str, ...] = ()
     dns_names: tuple[str, ...] = ()
     ip_addresses: tuple[IPAddress, ...] = ()
-    validity: dt.timedelta = field(default=LEAF_VALIDITY)
+    # None: pki.lifetime.leaf_validity() when it is issued (a year unless a test shortens it).
+    validity: dt.timedelta | None = field(default=None)
 
     def subject(self) -> x509.Name:
         attrs = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in self.organizations]
@@ -88,7 +85,7 @@ def build_certificate(
         .issuer_name(issuer_name)
         .public_key(public_key)
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - BACKDATE)
+        .not_valid_before(now - backdate(validity))
         .not_valid_after(now + validity)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
     )
@@ -142,7 +139,7 @@ def issue_leaf(
         public_key=public_key,
         issuer_cert=issuer_cert,
         issuer_key=issuer_key,
-        validity=spec.validity,
+        validity=spec.validity or leaf_validity(),
         extensions=leaf_extensions(spec, public_key),
         now=now,
     )
@@ -216,15 +213,28 @@ def days_left(cert: x509.Certificate, now: dt.datetime | None = None) -> int:
     return (cert.not_valid_after_utc - (now or utcnow())).days
 
 
+def time_left(cert: x509.Certificate, now: dt.datetime | None = None) -> str:
+    """What is left of ``cert``'s validity, in words: "12 days", "3 h", "95 s"."""
+    seconds = (cert.not_valid_after_utc - (now or utcnow())).total_seconds()
+    if seconds >= 2 * 86400:
+        return f"{int(seconds // 86400)} days"
+    if seconds >= 2 * 3600:
+        return f"{int(seconds // 3600)} h"
+    return f"{int(seconds)} s"
+
+
 def reissue_reason(
     cert: x509.Certificate,
     key: PrivateKey,
     spec: LeafSpec,
     issuer: x509.Certificate,
     now: dt.datetime | None = None,
-    renew_before: dt.timedelta = RENEW_BEFORE,
 ) -> str | None:
-    """Why ``cert`` (with ``key``) no longer fits ``spec``, or None if it can stay."""
+    """Why ``cert`` (with ``key``) no longer fits ``spec``, or None if it can stay.
+
+    A certificate is due for renewal once less than a third of its lifetime (at most
+    30 days) is left: pki/lifetime.py.
+    """
     now = now or utcnow()
     if cert_public_der(cert) != public_der(key):
         return "key does not match certificate"
@@ -232,8 +242,8 @@ def reissue_reason(
         return "not issued by the current CA"
     if cert.not_valid_before_utc > now:
         return "not valid yet (clock moved back?)"
-    if cert.not_valid_after_utc - now < renew_before:
-        return f"expires in {days_left(cert, now)} days"
+    if now >= renew_at(cert.not_valid_before_utc, cert.not_valid_after_utc):
+        return f"expires in {time_left(cert, now)}"
     if subject_values(cert.subject, NameOID.COMMON_NAME) != [spec.common_name]:
         return "common name changed"
     if sorted(subject_values(cert.subject, NameOID.ORGANIZATION_NAME)) != sorted(

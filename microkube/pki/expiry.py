@@ -11,17 +11,35 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
+from cryptography import x509
+
 from microkube.pki.certs import days_left, load_cert, utcnow
 from microkube.pki.errors import PkiError
 from microkube.pki.kubeconfig import read_kubeconfig
+from microkube.pki.lifetime import renew_at
 
 
 class Expiry(NamedTuple):
-    """One certificate: the file it is in, its notAfter (UTC) and whole days left."""
+    """One certificate: the file it is in, its notAfter (UTC), whole days left, its
+    notBefore (UTC) and whether it is a CA (CAs are never renewed)."""
 
     path: Path
     not_after: dt.datetime
     days_left: int
+    not_before: dt.datetime
+    is_ca: bool = False
+
+    @property
+    def renew_at(self) -> dt.datetime:
+        """When this certificate is due for renewal (pki/lifetime.py)."""
+        return renew_at(self.not_before, self.not_after)
+
+
+def _is_ca(cert: x509.Certificate) -> bool:
+    try:
+        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except x509.ExtensionNotFound:
+        return False
 
 
 def _pem_certs_in(directory: Path) -> Iterator[Path]:
@@ -43,7 +61,8 @@ def check_expiry(
             cert = load_cert(path)
         except PkiError:
             continue
-        found.append(Expiry(path, cert.not_valid_after_utc, days_left(cert, now)))
+        found.append(Expiry(path, cert.not_valid_after_utc, days_left(cert, now),
+                            cert.not_valid_before_utc, _is_ca(cert)))
     if credentials_dir is not None and credentials_dir.is_dir():
         for path in sorted(credentials_dir.glob("*.config")):
             try:
@@ -51,5 +70,6 @@ def check_expiry(
             except PkiError:
                 continue
             if client is not None:
-                found.append(Expiry(path, client.not_valid_after_utc, days_left(client, now)))
+                found.append(Expiry(path, client.not_valid_after_utc, days_left(client, now),
+                                    client.not_valid_before_utc))
     return sorted(found, key=lambda e: (e.not_after, str(e.path)))

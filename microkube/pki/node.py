@@ -1,10 +1,11 @@
 """Everything a control-plane node needs, made or kept by one idempotent call.
 
 ``ensure_node_pki`` creates what is missing, keeps what is still right and
-re-issues leaves that are not: expiring within 30 days, not covering the
+re-issues leaves that are not: due for renewal (pki/lifetime.py), not covering the
 host's current names and addresses, not matching their key, or not signed by
-the current CA. CAs are created once and never replaced. ``refresh``
-re-issues leaves on demand (``microkube refresh-certs``).
+the current CA. CAs are created once and replaced only by ``rotate_ca`` (a single
+node's ``refresh-certs --cert ca.crt``). ``refresh`` re-issues leaves on demand
+(``microkube refresh-certs``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import os
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from cryptography import x509
@@ -239,12 +240,33 @@ def refresh(
     if unknown:
         raise UsageError(
             f"cannot refresh {', '.join(unknown)}: choose from {', '.join(LEAF_NAMES)} "
-            "(CAs are never re-issued)"
+            "(or ca.crt alone, to rotate a single node's CA)"
         )
     node = NodeIdentity.parse(
         node_name, host_ips, hostname, service_cidr, cluster_domain, api_server_url
     )
     return _reconcile(PkiPaths(certs_dir, credentials_dir), node, wanted, now)
+
+
+def rotate_ca(certs_dir: Path, credentials_dir: Path, *, now: dt.datetime | None = None,
+              **identity: Any) -> PkiReport:
+    """Replace the cluster CA (``ca.crt``: a new key and certificate) and re-issue every leaf
+    and kubeconfig; the front-proxy and etcd CAs and the service-account key stay, so
+    service-account tokens stay valid. ``identity``: the node's other keyword arguments of
+    :func:`ensure_node_pki` (node_name, host_ips, ...), checked before anything is written.
+
+    Only for a node alone in its cluster: the caller checks. A crash midway is repaired
+    by the next ``ensure_node_pki``, which re-issues every leaf the new CA did not sign.
+    """
+    from microkube.pki.ca import create_ca, write_ca
+
+    NodeIdentity.parse(**identity)  # UsageError for bad settings, before the CA goes
+    paths = PkiPaths(certs_dir, credentials_dir)
+    with _locked(paths):
+        write_ca(paths.ca, create_ca(CA_NAMES["ca"], now=now))
+    report = refresh(certs_dir, credentials_dir, **identity, now=now)
+    report.renewed = {paths.display_name(paths.ca.cert): "CA rotated", **report.renewed}
+    return report
 
 
 @contextlib.contextmanager

@@ -16,7 +16,7 @@ from typing import NoReturn
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from microkube.pki.certs import LEAF_VALIDITY, IPAddress, LeafSpec, Usage
+from microkube.pki.certs import IPAddress, LeafSpec, Usage
 from microkube.pki.errors import CsrRefused
 from microkube.pki.names import is_dns1123_subdomain
 
@@ -33,7 +33,7 @@ class SigningProfile:
     common_name_prefix: str | None = None  # ... a prefix followed by a DNS-1123 name
     allow_sans: bool = False  # serving certificates name themselves; clients do not
     require_sans: bool = False
-    validity: dt.timedelta = LEAF_VALIDITY
+    validity: dt.timedelta | None = None  # None: pki.lifetime.leaf_validity() at signing
 
     def check(self, csr: x509.CertificateSigningRequest) -> LeafSpec:
         """The spec to issue for ``csr``; raises CsrRefused if it asks for too much."""

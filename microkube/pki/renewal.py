@@ -1,20 +1,19 @@
-"""When the node's certificates expire, and when a leaf is due for renewal.
+"""When the node's certificates expire, and which leaf is due for renewal first.
 
-Importing this module loads no ``cryptography``: the supervisor reads RENEW_WITHIN_DAYS
-from it for the life of the node (see pki/expiry_summary.py for the cheap check).
+Importing this module loads no ``cryptography`` (the report it reads does, when
+called); the supervisor plans its checks from pki/expiry_summary.py, which keeps
+these answers in a small index. When a leaf is due is pki/lifetime.py's rule.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING
 
 from microkube.paths import Paths
 
 if TYPE_CHECKING:
     from microkube.pki.expiry import Expiry
-
-# Leaf certificates are renewed when fewer days than this remain.
-RENEW_WITHIN_DAYS = 30
 
 
 def expiries(paths: Paths) -> list[Expiry]:
@@ -30,7 +29,14 @@ def earliest_expiry(paths: Paths) -> Expiry | None:
     return found[0] if found else None
 
 
-def renewal_due(paths: Paths) -> Expiry | None:
-    """The earliest-expiring certificate if it is within RENEW_WITHIN_DAYS, else None."""
-    first = earliest_expiry(paths)
-    return first if first is not None and first.days_left < RENEW_WITHIN_DAYS else None
+def first_due(found: list[Expiry]) -> Expiry | None:
+    """The leaf (not a CA) of ``found`` that is due for renewal first, or None if none."""
+    leaves = [e for e in found if not e.is_ca]
+    return min(leaves, key=lambda e: (e.renew_at, str(e.path))) if leaves else None
+
+
+def renewal_due(paths: Paths, now: dt.datetime | None = None) -> Expiry | None:
+    """The leaf due for renewal first if it is due at ``now`` (default: now), else None."""
+    first = first_due(expiries(paths))
+    now = now or dt.datetime.now(dt.UTC)
+    return first if first is not None and first.renew_at <= now else None

@@ -9,6 +9,7 @@ loopback (NodeConfig.api_url), which passes TLS through to the API servers.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 from dataclasses import dataclass
 
@@ -18,12 +19,17 @@ from cryptography.x509.oid import NameOID
 
 from microkube.fsutil import write_atomic, write_private
 from microkube.paths import PkiPaths
+from microkube.pki.errors import PkiError
 from microkube.pki.keys import PrivateKey, new_key, private_pem
 from microkube.pki.kubeconfig import read_kubeconfig, render_kubeconfig
 from microkube.pki.profiles import NODE_PREFIX, NODES_GROUP
 
 # Kubeconfig file stem by credential; the kubelet's serving pair is a .crt/.key pair.
 KUBECONFIGS = {"kubelet": "kubelet", "kube-proxy": "proxy", "flannel": "flannel", "netpol": "netpol"}
+SERVING = "kubelet-serving"
+KINDS = ("kubelet", SERVING, "kube-proxy", "flannel", "netpol")
+# The file each credential is kept in, by the names reports and ``refresh-certs`` use.
+FILES = {SERVING: "kubelet.crt", **{kind: f"{stem}.config" for kind, stem in KUBECONFIGS.items()}}
 
 
 @dataclass(frozen=True)
@@ -46,20 +52,25 @@ def _csr(key: PrivateKey, common_name: str, organizations: tuple[str, ...] = (),
     return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode()
 
 
-def worker_request(node_name: str, node_ip: str, hostname: str) -> WorkerRequest:
-    """Keys and requests for worker ``node_name`` at ``node_ip`` (its host name ``hostname``)."""
-    kinds = ("kubelet", "kubelet-serving", "kube-proxy", "flannel", "netpol")
+def worker_request(node_name: str, node_ip: str, hostname: str,
+                   kinds: tuple[str, ...] = KINDS) -> WorkerRequest:
+    """Keys and requests for worker ``node_name`` at ``node_ip`` (its host name ``hostname``),
+    for the credentials ``kinds`` (all five unless given: a renewal asks for those due)."""
     keys: dict[str, PrivateKey] = {kind: new_key() for kind in kinds}
     user = NODE_PREFIX + node_name
     names = tuple(dict.fromkeys([node_name, hostname.lower()]))
-    csrs = {
-        "kubelet": _csr(keys["kubelet"], user, (NODES_GROUP,)),
-        "kubelet-serving": _csr(keys["kubelet-serving"], user, (NODES_GROUP,), names,
-                                ("127.0.0.1", node_ip)),
-        "kube-proxy": _csr(keys["kube-proxy"], "system:kube-proxy"),
-        "flannel": _csr(keys["flannel"], "flannel"),
-        "netpol": _csr(keys["netpol"], "netpol"),
+    subjects: dict[str, tuple[str, tuple[str, ...]]] = {
+        "kubelet": (user, (NODES_GROUP,)), SERVING: (user, (NODES_GROUP,)),
+        "kube-proxy": ("system:kube-proxy", ()), "flannel": ("flannel", ()),
+        "netpol": ("netpol", ()),
     }
+    csrs = {}
+    for kind in kinds:
+        cn, orgs = subjects[kind]
+        if kind == SERVING:
+            csrs[kind] = _csr(keys[kind], cn, orgs, names, ("127.0.0.1", node_ip))
+        else:
+            csrs[kind] = _csr(keys[kind], cn, orgs)
     return WorkerRequest(keys, csrs)
 
 
@@ -77,16 +88,9 @@ def write_worker_credentials(pki: PkiPaths, request: WorkerRequest, certificates
     written = []
     write_atomic(pki.ca.cert, ca_pem, 0o644)
     written.append(str(pki.ca.cert))
-    serving = pki.kubelet
-    write_private(serving.key, private_pem(request.keys["kubelet-serving"]))
-    write_atomic(serving.cert, certificates["kubelet-serving"].encode(), 0o644)
-    written += [str(serving.key), str(serving.cert)]
-    for kind, stem in KUBECONFIGS.items():
-        path = pki.kubeconfig(stem)
-        write_private(path, render_kubeconfig(
-            server=api_server, ca=ca_pem, user=stem,
-            cert=certificates[kind].encode(), key=private_pem(request.keys[kind])))
-        written.append(str(path))
+    for kind in KINDS:
+        written += _write_credential(pki, kind, request.keys[kind], certificates[kind], ca_pem,
+                                     api_server)
     return written
 
 
@@ -109,3 +113,44 @@ def point_kubeconfigs(pki: PkiPaths, server: str) -> list[str]:
         write_private(path, render_kubeconfig(server=server, ca=ca, user=stem, cert=cert, key=key))
         rewritten.append(str(path))
     return rewritten
+
+
+def _write_credential(pki: PkiPaths, kind: str, key: PrivateKey, cert: str, ca_pem: bytes,
+                      api_server: str) -> list[str]:
+    """Write one credential (the serving pair, key first, or a kubeconfig); its paths."""
+    if kind == SERVING:
+        serving = pki.kubelet
+        write_private(serving.key, private_pem(key))
+        write_atomic(serving.cert, cert.encode(), 0o644)
+        return [str(serving.key), str(serving.cert)]
+    stem = KUBECONFIGS[kind]
+    path = pki.kubeconfig(stem)
+    write_private(path, render_kubeconfig(server=api_server, ca=ca_pem, user=stem,
+                                          cert=cert.encode(), key=private_pem(key)))
+    return [str(path)]
+
+
+def write_renewed(pki: PkiPaths, request: WorkerRequest, certificates: dict[str, str],
+                  default_server: str) -> list[str]:
+    """Write the renewed credentials of ``request`` (``certificates``: PEM by credential);
+    returns their names (``kubelet.crt``, ``proxy.config``).
+
+    A kubeconfig keeps the API server it names (a node-local load balancer may have
+    changed it since the join), else ``default_server``; every one keeps trusting the
+    node's CA file. Raises PkiError if the CA file cannot be read.
+    """
+    ca_pem = _read_ca(pki)
+    for kind in request.keys:
+        server = default_server
+        if kind != SERVING:
+            with contextlib.suppress(PkiError):
+                server = read_kubeconfig(pki.kubeconfig(KUBECONFIGS[kind])).server or server
+        _write_credential(pki, kind, request.keys[kind], certificates[kind], ca_pem, server)
+    return sorted(FILES[kind] for kind in request.keys)
+
+
+def _read_ca(pki: PkiPaths) -> bytes:
+    try:
+        return pki.ca.cert.read_bytes()
+    except OSError as e:
+        raise PkiError(f"cannot read {pki.ca.cert}: {e.strerror}") from None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import datetime as dt
 import os
 import signal
 import subprocess
@@ -23,9 +24,15 @@ from typing import IO
 import psutil
 
 from microkube.errors import MicrokubeError
-from microkube.pki.expiry_summary import earliest_expiry_summary
-from microkube.pki.renewal import RENEW_WITHIN_DAYS
+from microkube.paths import Paths
+from microkube.pki.expiry_summary import (
+    certificate_stamps,
+    changed_files,
+    earliest_expiry_summary,
+    next_renewal,
+)
 from microkube.services.base import Daemon, NodeContext
+from microkube.services.certreaders import daemons_to_restart
 from microkube.services.cleanup import unmount_below
 from microkube.services.logs import open_log, rotate_if_large
 from microkube.services.state import DaemonState, SupervisorState
@@ -38,8 +45,13 @@ STABLE_AFTER = 60.0
 ROTATE_EVERY = 30.0
 # How often a daemon waiting on its start condition checks it again.
 GATE_RECHECK = 0.1
-# How often certificates are checked; leaf certificates are renewed well before they expire.
+# Certificates are checked when the first leaf falls due (pki/lifetime.py), and at least
+# this often (s) so a hand edit or a clock change is noticed.
 CERT_CHECK_EVERY = 6 * 3600.0
+# A failed renewal (a worker's control plane unreachable) is tried again after this many
+# seconds, doubling up to CERT_RETRY_MAX.
+CERT_RETRY = 10.0
+CERT_RETRY_MAX = 900.0
 
 
 @dataclass
@@ -51,14 +63,17 @@ class _Slot:
     ready_once: bool = False
     next_start: float = 0.0
     last_error: str = ""
+    restart_requested: bool = False  # ended on purpose (to load new files): start again at once
 
 
 class Supervisor:
     """Runs ``daemons`` for the node in ``ctx`` until SIGTERM or SIGINT.
 
-    ``renew_certificates`` re-issues the node's leaf certificates; the supervisor
-    calls it when one is within ``pki.renewal.RENEW_WITHIN_DAYS`` of expiry and
-    then restarts every daemon so each loads its new certificate.
+    ``renew_certificates`` re-issues the node's leaf certificates that are due (a
+    control plane from its CAs, a worker through a control plane's agent); the
+    supervisor calls it, in a forked child, when the first leaf falls due
+    (pki/lifetime.py), then restarts only the daemons that read a rewritten file
+    (services/certreaders.py): containerd and the pods keep running.
     """
 
     def __init__(self, ctx: NodeContext, daemons: list[Daemon],
@@ -72,6 +87,7 @@ class Supervisor:
         self.state.daemons = {n: s.state for n, s in self.slots.items()}
         self._stop = False
         self._dirty = True
+        self._cert_retry = CERT_RETRY
 
     # --- main loop -------------------------------------------------------------------
     def run(self) -> int:
@@ -87,8 +103,7 @@ class Supervisor:
                     self._rotate_logs()
                     next_rotate = time.monotonic() + ROTATE_EVERY
                 if time.monotonic() >= next_cert_check:
-                    self._check_certificates()
-                    next_cert_check = time.monotonic() + CERT_CHECK_EVERY
+                    next_cert_check = time.monotonic() + self._check_certificates()
                 time.sleep(TICK if not self._all_ready() else 1.0)
         finally:
             self._shutdown()
@@ -158,6 +173,12 @@ class Supervisor:
         ran = time.time() - slot.state.since
         slot.proc = None
         slot.state.pid = None
+        if slot.restart_requested:
+            # Not a failure: start it again now, without a backoff.
+            slot.restart_requested = False
+            slot.next_start = now
+            self._set(slot, "waiting")
+            return
         if ran > STABLE_AFTER:
             slot.state.restarts = 0
         self._backoff(slot, now)
@@ -183,31 +204,59 @@ class Supervisor:
             rotate_if_large(self.ctx.paths.log_file(name))
 
     # --- certificates -------------------------------------------------------------------
-    def _check_certificates(self) -> None:
-        """Record the earliest expiry; renew leaf certificates and restart daemons if it nears.
+    def _check_certificates(self) -> float:
+        """Renew the leaves that are due and restart the daemons that read them; record the
+        earliest expiry. Returns the seconds until the next check.
 
         The expiry index answers without loading cryptography while no certificate file
-        changed, so an idle supervisor stays small (see pki/expiry_summary.py).
+        changed, and the renewal runs in a forked child, so an idle supervisor stays small
+        (see pki/expiry_summary.py).
         """
+        paths = self.ctx.paths
+        wait = CERT_CHECK_EVERY
+        # A child brings the index up to date (parsing certificates if one changed).
+        run_forked(lambda: _refresh_index(paths))
         try:
-            name, days_left = earliest_expiry_summary(self.ctx.paths)
-            if days_left is not None and days_left < RENEW_WITHIN_DAYS:
-                print(f"{name} expires in {days_left} days: renewing", flush=True)
-                self._renew_certificates()
-                self._restart_all()
-                name, days_left = earliest_expiry_summary(self.ctx.paths)
+            name, due_at = next_renewal(paths)
+            if due_at is not None and due_at <= _utcnow():
+                print(f"{name} is due for renewal: renewing the leaves that are due", flush=True)
+                before = certificate_stamps(paths)
+                error = run_forked(self._renew_certificates)
+                self._restart_readers(changed_files(before, certificate_stamps(paths)))
+                run_forked(lambda: _refresh_index(paths))
+                name, due_at = next_renewal(paths)
+                if error or (due_at is not None and due_at <= _utcnow()):
+                    print(f"certificate renewal failed: {error or name + ' is still due'}; "
+                          f"trying again in {self._cert_retry:.0f} s", flush=True)
+                    wait, self._cert_retry = self._cert_retry, min(CERT_RETRY_MAX,
+                                                                   self._cert_retry * 2)
+                else:
+                    self._cert_retry = CERT_RETRY
+            if due_at is not None and wait == CERT_CHECK_EVERY:
+                wait = min(wait, max(1.0, (due_at - _utcnow()).total_seconds() + 1.0))
+            earliest, days_left = earliest_expiry_summary(paths)
         except MicrokubeError as e:
             print(f"certificate check failed: {e}", flush=True)
-            return
+            return self._cert_retry
         if days_left is not None:
-            self.state.cert_earliest = name
+            self.state.cert_earliest = earliest
             self.state.cert_days_left = days_left
             self._dirty = True
+        return wait
 
-    def _restart_all(self) -> None:
-        # Each daemon reads its certificates at start; the loop restarts what exits.
-        for slot in self.slots.values():
+    def _restart_readers(self, changed: list[str]) -> None:
+        """Restart the daemons that read one of the ``changed`` files; each reads its
+        certificates at start, and the loop starts it again at once."""
+        if not changed:
+            return
+        restart = daemons_to_restart(changed, list(self.slots))
+        print(f"renewed {', '.join(changed)}; restarting "
+              f"{', '.join(restart) or 'nothing (every reader reloads on its own)'}", flush=True)
+        for name in restart:
+            slot = self.slots[name]
             if slot.proc is not None and slot.proc.poll() is None:
+                self._log_line(slot, f"restarting {name} to load {', '.join(restart[name])}")
+                slot.restart_requested = True
                 slot.proc.terminate()
 
     # --- adopted processes (containerd shims and containers) -------------------------
@@ -310,6 +359,14 @@ def run_forked(work: Callable[[], None]) -> str | None:
     _, status = os.waitpid(pid, 0)
     code = os.waitstatus_to_exitcode(status)
     return None if code == 0 else (message or f"exited with {code}")
+
+
+def _refresh_index(paths: Paths) -> None:
+    next_renewal(paths)
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
 def _descends_from(proc: psutil.Process, pids: set[int]) -> bool:

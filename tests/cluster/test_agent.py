@@ -271,6 +271,25 @@ def test_leave_needs_the_leaving_nodes_own_certificate(agent: Agent) -> None:
     assert_json_error(agent.client().post("/v1/leave", {"name": 5}), 400, "name")
 
 
+def test_a_renewal_needs_the_nodes_own_certificate_and_signs_nothing_for_others(
+        agent: Agent) -> None:
+    from microkube.kube.api import client_pem
+    from microkube.pki.worker import worker_request
+
+    csrs = worker_request("worker-1", "192.0.2.21", "worker-1", kinds=("kubelet",)).csrs
+    assert_json_error(agent.client().post("/v1/certificates/worker", {"csrs": csrs}), 401,
+                      "renewing certificates needs the node's own kubelet client certificate")
+    context = pinned_context(agent.ca_pem)
+    context.load_cert_chain(str(client_pem(agent.paths.kubeconfig("kubelet"))))
+    as_node = Client(agent.port, context, "127.0.0.252")
+    # Proven (cp-1), it must still be a Node; this test's control plane has no API server.
+    resp = as_node.post("/v1/certificates/worker", {"csrs": csrs})
+    assert resp.status == 503 and "does not answer" in resp.json()["error"]
+    assert_json_error(as_node.post("/v1/certificates/worker", {"csrs": {}}), 400, "csrs")
+    assert_json_error(as_node.post("/v1/certificates/worker", {"csrs": {"admin": "x"}}), 400,
+                      "csrs")
+
+
 def test_a_joiner_outside_the_version_skew_is_refused_in_one_line(agent: Agent) -> None:
     token = new_join_token(agent)
     client = agent.client()

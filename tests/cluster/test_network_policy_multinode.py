@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.multinode import cluster
+from tests.multinode import control_plane_and_worker
 from tests.netpolicy import SERVE, SLEEP, expect, namespace, pod, pod_ip, reach
 from tests.testnode import TestNode, require_root_and_node_built
 
@@ -82,11 +82,8 @@ class Nodes:
 def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nodes]:
     """The control plane and a joined worker, with the servers and clients Ready."""
     require_root_and_node_built()
-    with cluster(Path(tmp_path_factory.mktemp("lan"))) as lan:
-        cp = lan.add(CP)
-        worker = lan.add(WORKER)
-        cp.start()
-        lan.join_worker(worker, lan.join_string(cp))
+    with control_plane_and_worker(Path(tmp_path_factory.mktemp("lan")), CP, WORKER) \
+            as (_lan, cp, worker):
         cp.apply(WORKLOADS)
         cp.kubectl("wait", "--for=condition=Ready", "pod", "--all", "-n", NS,
                    "--timeout=120s", timeout=150)

@@ -44,7 +44,7 @@ def test_the_summary_matches_the_full_report_and_is_then_read_from_the_index(
     def must_not_parse(_: Paths) -> None:
         raise AssertionError("the index should have answered")
 
-    monkeypatch.setattr(renewal, "earliest_expiry", must_not_parse)
+    monkeypatch.setattr(renewal, "expiries", must_not_parse)
     later = NOW + dt.timedelta(days=10)
     assert earliest_expiry_summary(paths, later) == (expected[0], expected[1] - 10)
 
@@ -58,14 +58,14 @@ def test_a_changed_certificate_makes_the_index_stale(
     st = cert.stat()
     os.utime(cert, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
     expected = _full_report(paths, NOW)
-    original = renewal.earliest_expiry
+    original = renewal.expiries
     calls: list[Path] = []
 
-    def counting(p: Paths) -> Expiry | None:
+    def counting(p: Paths) -> list[Expiry]:
         calls.append(p.certs_dir)
         return original(p)
 
-    monkeypatch.setattr(renewal, "earliest_expiry", counting)
+    monkeypatch.setattr(renewal, "expiries", counting)
     assert earliest_expiry_summary(paths, NOW) == expected
     assert calls == [paths.certs_dir]
 
