@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from microkube.services.apilb import NAME as APILB
 from microkube.services.cluster_agent import ClusterAgent
 from microkube.services.containerd import Containerd
 from microkube.services.etcd import Etcd
@@ -34,8 +35,9 @@ KUBELITE = Kubelite.name
 # The daemons that read each file at start (or keep it loaded), by file name.
 READERS: dict[str, tuple[str, ...]] = {
     # The apiserver's --client-ca-file, the kubelet's clientCAFile, the controller-manager's
-    # root CA and signing pair; the agent serves and verifies clients with it.
-    "ca.crt": (KUBELITE, ClusterAgent.name),
+    # root CA and signing pair; the agent serves and verifies clients with it; apilb checks
+    # the API servers against it.
+    "ca.crt": (KUBELITE, ClusterAgent.name, APILB),
     "front-proxy-ca.crt": (KUBELITE,),
     # The datastore's trusted CA is loaded once, also by etcd.
     "etcd/ca.crt": (Etcd.name, Kine.name, KUBELITE),
@@ -51,7 +53,8 @@ READERS: dict[str, tuple[str, ...]] = {
     "controller.config": (KUBELITE,),
     "scheduler.config": (KUBELITE,),
     "kubelet.config": (KUBELITE,),
-    "proxy.config": (KUBELITE,),
+    # apilb loads kube-proxy's credential once, for its health checks and server list.
+    "proxy.config": (KUBELITE, APILB),
     "flannel.config": (Flanneld.name,),
     "netpol.config": (NETPOL,),
 }
