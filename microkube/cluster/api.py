@@ -67,7 +67,7 @@ from microkube.cluster.tokens import (
     TokenStore,
     TokenStoreError,
 )
-from microkube.config.node import WORKER, NodeConfig
+from microkube.config.node import CONTROL_PLANE, WORKER, NodeConfig
 from microkube.errors import MicrokubeError
 from microkube.pki.errors import PkiError
 from microkube.pki.names import is_dns1123_subdomain
@@ -330,6 +330,9 @@ class JoinApi:
         join = JoinRequest.from_body(body)
         self._authorised(request, lambda: self.store.check(join.token, join.holder))
         self._refuse_conflicts(join)
+        if join.role == CONTROL_PLANE:
+            # Before the joiner discards anything of its own: it cannot be a control plane here.
+            self._control_plane_admitter()
         joiner_version = body.get("kubernetes_version")
         if joiner_version is not None and self.settings.kubernetes_version is not None:
             why = skew.refusal(join.role, joiner_version, self.settings.kubernetes_version)
@@ -411,15 +414,9 @@ class JoinApi:
         self._not_limited(request)
         join = JoinRequest.from_body(_validated(await read_json(request, self.request_timeout),
                                                 schema.JOIN_COMPLETE))
-        cp = self.control_plane
-        if cp is None or cp.shared is None:
-            raise ApiError(503, "this agent cannot admit control planes: "
-                                "it runs without its control plane")
-        if cp.add_learner is None and cp.datastore is None:
-            raise ApiError(409, f"this cluster keeps its state in {self.node.datastore} on this "
-                                "node, which only one control plane can use; join with --worker "
-                                "instead")
+        cp = self._control_plane_admitter()
         add_learner, datastore, shared = cp.add_learner, cp.datastore, cp.shared
+        assert shared is not None
         try:
             files = await asyncio.to_thread(shared)
             if add_learner is not None:
@@ -528,6 +525,19 @@ class JoinApi:
         except TokenRefused as e:
             self.limiter.failed(request.remote or "")
             raise ApiError(e.status, str(e)) from None
+
+    def _control_plane_admitter(self) -> ControlPlane:
+        """This agent's control plane, if it can admit another; else ApiError: 503 without
+        one, 409 (one line) on a datastore only one control plane can use (SQLite)."""
+        cp = self.control_plane
+        if cp is None or cp.shared is None:
+            raise ApiError(503, "this agent cannot admit control planes: "
+                                "it runs without its control plane")
+        if cp.add_learner is None and cp.datastore is None:
+            raise ApiError(409, f"this cluster keeps its state in {self.node.datastore} on its "
+                                "control plane, which no other control plane can share; join "
+                                "with --worker instead")
+        return cp
 
     def _refuse_conflicts(self, join: JoinRequest) -> None:
         if join.name == self.node.node_name or join.ip == self.node.node_ip:
