@@ -17,13 +17,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
 from microkube.datastore.membership import cache_file
 from microkube.paths import Paths
+from tests.cluster.test_control_plane_join import status
 from tests.databases import PASSWORD, Database, postgres
 from tests.lanhost import LanHost
 from tests.multinode import SUBNET, Cluster, TimedJoin, cluster, timed_join
@@ -44,11 +44,6 @@ class Plane:
 
 def _agent_log(node: TestNode) -> Path:
     return Paths.from_env(node.env).log_file("cluster-agent")
-
-
-def status(node: TestNode) -> dict[str, Any]:
-    doc: dict[str, Any] = yaml.safe_load(node.run("status", "--format", "yaml").stdout)
-    return doc
 
 
 @pytest.fixture(scope="module")
