@@ -15,12 +15,13 @@ from microkube.paths import Paths
 from microkube.pki.node import ensure_node_pki
 
 
-def prepare_node_root(root: Path, name: str = "cp-1", ip: str = "192.0.2.10") -> Paths:
-    """Lay out a set-up node under ``root`` and return its paths."""
+def prepare_node_root(root: Path, name: str = "cp-1", ip: str = "192.0.2.10",
+                      datastore: str = "etcd") -> Paths:
+    """Lay out a set-up node (on the datastore kind ``datastore``) under ``root``; its paths."""
     paths = Paths.from_env({"MICROKUBE_ROOT": str(root)})
     paths.ensure()
     args.install_defaults(paths)
-    config = NodeConfig(node_name=name, node_ip=ip)
+    config = NodeConfig(node_name=name, node_ip=ip, datastore=datastore)
     node.save(paths.state_file, config)
     ensure_node_pki(paths.certs_dir, paths.credentials_dir, name, [ip], name,
                     config.service_cidr, config.cluster_domain, config.api_url)

@@ -50,11 +50,12 @@ def join(join_string: str, worker: bool, timeout: float, force: bool) -> None:
         config = cluster_join.join_worker(Paths.from_env(), parsed, _progress, timeout, force)
         click.echo(f"{config.node_name} joined the cluster as a worker")
         return
-    from microkube.cluster.cpjoin import join_control_plane
+    from microkube.cluster.cpjoin import SHARED, join_control_plane
 
     config, role = join_control_plane(Paths.from_env(), parsed, _progress, timeout,
                                       force)
-    click.echo(f"{config.node_name} joined the cluster as a control plane (etcd {role})")
+    how = f"sharing its {config.datastore} datastore" if role == SHARED else f"etcd {role}"
+    click.echo(f"{config.node_name} joined the cluster as a control plane ({how})")
 
 
 def _progress(line: str) -> None:

@@ -17,6 +17,7 @@ import logging
 import signal
 import ssl
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -27,6 +28,7 @@ from microkube.cluster.ratelimit import FailureLimiter
 from microkube.cluster.settings import ClusterSettings
 from microkube.cluster.tokens import TokenStore
 from microkube.config import node
+from microkube.datastore.settings import ETCD
 from microkube.errors import MicrokubeError, UsageError, report_errors
 from microkube.paths import Paths, PkiPaths, Ports
 from microkube.proc import stop_with_parent
@@ -98,7 +100,7 @@ def build_api(paths: Paths, request_timeout: float) -> JoinApi:
     return JoinApi(ca_pem, config, ClusterSettings.of(paths, config),
                    TokenStore(paths.cluster_tokens_file), FailureLimiter(),
                    request_timeout=request_timeout,
-                   control_plane=control_plane_of(paths, config.node_ip, config.api_port))
+                   control_plane=control_plane_of(paths, config))
 
 
 class _JsonErrorHandler(web.RequestHandler):
@@ -165,7 +167,7 @@ def run(options: AgentOptions, paths: Paths | None = None) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        reconciling = asyncio.create_task(_reconcile(paths, stop))
+        reconciling = asyncio.create_task(_reconcile(paths, api.node.datastore, stop))
         try:
             await serve(api.app(), options, tls, stop)
         finally:
@@ -175,13 +177,26 @@ def run(options: AgentOptions, paths: Paths | None = None) -> None:
     log.info("stopped")
 
 
-async def _reconcile(paths: Paths, stop: asyncio.Event) -> None:
-    """HA on its own (cluster/ha.py): a pass every INTERVAL seconds until ``stop``."""
+async def _reconcile(paths: Paths, kind: str, stop: asyncio.Event) -> None:
+    """A pass every INTERVAL seconds until ``stop``: on etcd, HA on its own (cluster/ha.py);
+    on an external database, a line in the log when it stops or starts answering
+    (datastore/health.py); nothing on SQLite or external etcd (no member is ours)."""
     from microkube.cluster.ha import INTERVAL, Reconciler
+    from microkube.datastore import health, settings
 
-    reconciler = Reconciler(paths)
+    step: Callable[[], None]
+    if kind == ETCD:
+        step = Reconciler(paths).step
+    elif kind in (settings.POSTGRES, settings.MYSQL):
+        try:
+            step = health.Watch(settings.load(paths, kind)).step
+        except MicrokubeError as e:
+            log.error("cannot watch the datastore: %s", e)
+            return
+    else:
+        return
     while not stop.is_set():
-        await asyncio.to_thread(reconciler.step)
+        await asyncio.to_thread(step)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), INTERVAL)
 

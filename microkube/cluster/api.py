@@ -15,9 +15,11 @@ Endpoints (all JSON but the CA):
 - ``POST /v1/join/control-plane`` ``{token, name, ip}``: for a control plane
   holding the token's reservation: refuses a name or address that is a member
   (a Node or an etcd member) already, or any change while an etcd voter is down;
-  adds its etcd member as a learner (removed again if the join fails) and answers
-  the files every control plane shares (CAs with their keys, service-account key,
-  encryption configuration) and what its etcd needs to join (cluster/controlplane.py).
+  answers the files every control plane shares (CAs with their keys, service-account
+  key, encryption configuration) and, on etcd, adds its member as a learner (removed
+  again if the join fails) and answers what its etcd needs to join; on an external
+  store (PostgreSQL, MySQL, etcd), answers the store's endpoints and TLS files
+  instead; on SQLite, refuses (cluster/controlplane.py).
 - ``POST /v1/join/complete`` ``{token, name, ip}``: the joiner's node is up; the
   token is spent.
 - ``POST /v1/join/release`` ``{token}``: the join failed: what it added (its
@@ -70,7 +72,7 @@ from microkube.cluster.tokens import (
     TokenStore,
     TokenStoreError,
 )
-from microkube.config.node import WORKER, NodeConfig
+from microkube.config.node import CONTROL_PLANE, WORKER, NodeConfig
 from microkube.errors import MicrokubeError
 from microkube.pki.errors import PkiError
 from microkube.pki.names import is_dns1123_subdomain
@@ -334,6 +336,9 @@ class JoinApi:
         join = JoinRequest.from_body(body)
         self._authorised(request, lambda: self.store.check(join.token, join.holder))
         self._refuse_conflicts(join)
+        if join.role == CONTROL_PLANE:
+            # Before the joiner discards anything of its own: it cannot be a control plane here.
+            self._control_plane_admitter()
         joiner_version = body.get("kubernetes_version")
         if joiner_version is not None and self.settings.kubernetes_version is not None:
             why = skew.refusal(join.role, joiner_version, self.settings.kubernetes_version)
@@ -407,34 +412,41 @@ class JoinApi:
             return await asyncio.to_thread(then) if then is not None else None
 
     async def post_join_control_plane(self, request: web.Request) -> web.Response:
-        """Add a control plane's etcd learner and hand it the shared files."""
+        """Hand a control plane the shared files, and on etcd add its learner; on an external
+        store, hand it the store's endpoints and TLS files instead."""
         from microkube.cluster.admission import MemberConflict
         from microkube.datastore.membership import MembershipError
 
         self._not_limited(request)
         join = JoinRequest.from_body(_validated(await read_json(request, self.request_timeout),
                                                 schema.JOIN_COMPLETE))
-        cp = self.control_plane
-        if cp is None or cp.shared is None or cp.add_learner is None:
-            raise ApiError(503, "this agent cannot admit control planes: "
-                                "it runs without its control plane")
-        if self.node.datastore != "etcd":
-            raise ApiError(409, f"this cluster keeps its state in {self.node.datastore}, which "
-                                "only one control plane can use; join with --worker instead")
-        add_learner, shared = cp.add_learner, cp.shared
+        cp = self._control_plane_admitter()
+        add_learner, datastore, shared = cp.add_learner, cp.datastore, cp.shared
+        assert shared is not None
         try:
             files = await asyncio.to_thread(shared)
-            etcd = await self._admit(request, cp, join, lambda: add_learner(join.name, join.ip))
+            if add_learner is not None:
+                etcd = await self._admit(request, cp, join,
+                                         lambda: add_learner(join.name, join.ip))
+                answer: dict[str, Any] = {"etcd": etcd}
+            else:
+                assert datastore is not None
+                answer = {"datastore": await asyncio.to_thread(datastore)}
+                await self._admit(request, cp, join)
         except MemberConflict as e:
             raise ApiError(409, str(e)) from None
         except MembershipError as e:
             raise ApiError(503, f"the datastore cannot take a member now: {e}") from None
-        self.learners_added.add((join.name, join.ip))
-        log.info("added %s (%s) to etcd as a learner, for %s", join.name, join.ip,
-                 request.remote)
+        if add_learner is not None:
+            self.learners_added.add((join.name, join.ip))
+            log.info("added %s (%s) to etcd as a learner, for %s", join.name, join.ip,
+                     request.remote)
+        else:
+            log.info("shared the %s datastore with control plane %s (%s), for %s",
+                     self.node.datastore, join.name, join.ip, request.remote)
         return web.json_response({
+            **answer,
             "files": files,
-            "etcd": etcd,
             "control_plane": {"name": self.node.node_name, "ip": self.node.node_ip},
             "cluster": self.settings.to_json(),
         })
@@ -548,6 +560,19 @@ class JoinApi:
         except TokenRefused as e:
             self.limiter.failed(request.remote or "")
             raise ApiError(e.status, str(e)) from None
+
+    def _control_plane_admitter(self) -> ControlPlane:
+        """This agent's control plane, if it can admit another; else ApiError: 503 without
+        one, 409 (one line) on a datastore only one control plane can use (SQLite)."""
+        cp = self.control_plane
+        if cp is None or cp.shared is None:
+            raise ApiError(503, "this agent cannot admit control planes: "
+                                "it runs without its control plane")
+        if cp.add_learner is None and cp.datastore is None:
+            raise ApiError(409, f"this cluster keeps its state in {self.node.datastore} on its "
+                                "control plane, which no other control plane can share; join "
+                                "with --worker instead")
+        return cp
 
     def _refuse_conflicts(self, join: JoinRequest) -> None:
         if join.name == self.node.node_name or join.ip == self.node.node_ip:

@@ -3,9 +3,11 @@
 A control-plane joiner receives, over the CA-pinned channel only, the cluster's
 shared secrets (:data:`SHARED_FILES`: the three CAs with their keys, the
 service-account key and the Secrets encryption configuration) and makes its
-own leaf certificates from them. Its etcd member is added as a learner here,
-after checking that no voter is down; the HA reconciler (cluster/ha.py)
-promotes it later under the HA rule.
+own leaf certificates from them. On an etcd cluster its etcd member is added as
+a learner here, after checking that no voter is down; the HA reconciler
+(cluster/ha.py) promotes it later under the HA rule. On an external database
+(PostgreSQL, MySQL) or external etcd there is no membership: the joiner gets the
+store's endpoints and TLS files and uses it as every control plane does.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 from microkube.cluster.admission import REMOVE_HINT, MemberConflict
 from microkube.cluster.roster import ControlPlane, LocalRoster
-from microkube.datastore import membership
+from microkube.config.node import NodeConfig
+from microkube.datastore import membership, settings
 from microkube.datastore.membership import Membership, MembershipError
+from microkube.errors import MicrokubeError
 from microkube.paths import Paths
 
 if TYPE_CHECKING:
@@ -86,16 +90,30 @@ def completed(paths: Paths, name: str, ip: str) -> None:
         ms.mark_joined(name)
 
 
-def control_plane_of(paths: Paths, node_ip: str, api_port: int) -> ControlPlane:
-    """The control plane under ``paths``, whose API server workers reach at ``node_ip``:``api_port``."""
+def shared_datastore(paths: Paths, kind: str) -> dict[str, object]:
+    """The external datastore of kind ``kind`` this node uses, as a joiner keeps it
+    (datastore/settings.py ``to_share``); MembershipError if its record or files are unreadable."""
+    try:
+        return settings.to_share(paths, settings.load(paths, kind))
+    except (MicrokubeError, OSError) as e:
+        raise MembershipError(f"this control plane cannot read its datastore's settings: "
+                              f"{getattr(e, 'strerror', None) or e}") from None
+
+
+def control_plane_of(paths: Paths, config: NodeConfig) -> ControlPlane:
+    """The control plane under ``paths`` with the settings ``config``; workers reach its API
+    server at its node address. Learners are added only on etcd; an external store is shared."""
     def ca() -> CertificateAuthority:
         from microkube.pki.ca import load_ca  # cryptography: loaded by the first join only
 
         return load_ca(paths.pki.ca)
 
-    host = f"[{node_ip}]" if ":" in node_ip else node_ip
-    return ControlPlane(ca=ca, roster=LocalRoster(paths),
-                        api_server=f"https://{host}:{api_port}",
-                        shared=lambda: read_shared(paths),
-                        add_learner=lambda name, ip: add_learner(paths, name, ip),
-                        completed=lambda name, ip: completed(paths, name, ip))
+    host = f"[{config.node_ip}]" if ":" in config.node_ip else config.node_ip
+    etcd = config.datastore == settings.ETCD
+    external = settings.Datastore(config.datastore).external
+    return ControlPlane(
+        ca=ca, roster=LocalRoster(paths), api_server=f"https://{host}:{config.api_port}",
+        shared=lambda: read_shared(paths),
+        add_learner=(lambda name, ip: add_learner(paths, name, ip)) if etcd else None,
+        completed=(lambda name, ip: completed(paths, name, ip)) if etcd else None,
+        datastore=(lambda: shared_datastore(paths, config.datastore)) if external else None)

@@ -122,6 +122,12 @@ def leave(paths: Paths, progress: Progress) -> Left:
     require_set_up(paths)
     config = node.load(paths.state_file)
     name = config.node_name
+    from microkube.datastore.settings import Datastore
+
+    if not config.is_worker and Datastore(config.datastore).external:
+        raise LeaveRefused(f"a control plane on the {config.datastore} datastore cannot leave "
+                           "yet (a fresh single node would reuse the shared store): stop it and "
+                           f"run 'microkube remove-node {name} --force' on another control plane")
     agents = load_agents(paths, config) if config.is_worker \
         else control_plane_peers(paths, config)
     client = _ask(paths, agents, name, progress)

@@ -107,6 +107,11 @@ class LocalRoster:
         return True
 
     def members(self) -> list[Member]:
+        from microkube.config import node
+        from microkube.datastore.settings import ETCD
+
+        if node.load(self.paths.state_file).datastore != ETCD:
+            return []  # kine or an external store: no member of it is any node's
         members: list[Member] = self._membership().members()
         return members
 
@@ -141,7 +146,8 @@ class ControlPlane:
     reach the API server at. For a joining control plane (cluster/controlplane.py):
     ``shared`` reads the files every control plane shares, ``add_learner(name, ip)``
     adds its etcd learner, and ``completed(name, ip)`` marks a completed join so
-    its learner may be promoted.
+    its learner may be promoted (both on etcd only); ``datastore`` reads the external
+    store every control plane shares (on an external store only).
     """
 
     ca: Callable[[], CertificateAuthority]
@@ -150,6 +156,7 @@ class ControlPlane:
     shared: Callable[[], dict[str, str]] | None = None
     add_learner: Callable[[str, str], dict[str, Any]] | None = None
     completed: Callable[[str, str], None] | None = None
+    datastore: Callable[[], dict[str, Any]] | None = None
 
 
 def carry_out(roster: Roster, removal: Removal, progress: Callable[[str], None]) -> None:

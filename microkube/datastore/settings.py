@@ -192,6 +192,50 @@ def load(paths: Paths, kind: str) -> Datastore:
     return Datastore(kind, endpoints, tls)
 
 
+def to_share(paths: Paths, store: Datastore) -> dict[str, object]:
+    """What a joining control plane needs to use the external ``store`` this node uses:
+    ``{"kind", "endpoints", "tls": {role: file text}}`` (credentials included: sent only
+    over the CA-pinned join channel). OSError if a kept TLS file cannot be read."""
+    return {"kind": store.kind, "endpoints": list(store.endpoints),
+            "tls": {role: Path(path).read_text() for role, path in store.tls.items()}}
+
+
+def from_share(paths: Paths, shared: object) -> Datastore:
+    """Check what :func:`to_share` made on another node and keep it here (0600), as
+    :func:`save` keeps a setting given at first start; the kept datastore.
+
+    Raises UsageError for a malformed answer or one that names no external store.
+    """
+    try:
+        if not isinstance(shared, dict):
+            raise TypeError(shared)
+        kind, endpoints, tls = shared["kind"], shared["endpoints"], dict(shared.get("tls") or {})
+        store = parse([str(e) for e in endpoints])
+        if store.kind != kind or not store.external or set(tls) - set(TLS_FILES):
+            raise ValueError(kind)
+    except (UsageError, KeyError, TypeError, ValueError):
+        raise UsageError("the datastore the control plane shared is malformed") from None
+    kept = {}
+    for role, text in tls.items():
+        dest = tls_dir(paths) / TLS_FILES[role]
+        dest.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        write_private(dest, str(text))
+        kept[role] = dest
+    store = Datastore(store.kind, store.endpoints, kept)
+    save(paths, store)
+    return store
+
+
+def address(store: Datastore) -> tuple[str, int]:
+    """(host, port) of an external SQL database (default ports 5432, 3306); ValueError for
+    another kind."""
+    if store.kind not in (POSTGRES, MYSQL):
+        raise ValueError(f"{store.kind} is not an external SQL database")
+    url = store.endpoints[0]
+    parts = urlsplit(_MYSQL_TCP.sub(r"@\1", url) if store.kind == MYSQL else url)
+    return parts.hostname or "", parts.port or (5432 if store.kind == POSTGRES else 3306)
+
+
 def forget(paths: Paths) -> None:
     """Remove what save() kept (a first start that failed leaves nothing behind)."""
     _record(paths).unlink(missing_ok=True)

@@ -51,16 +51,20 @@ def _pretty(st: NodeStatus) -> list[str]:
         lines.append("daemons:")
         lines += [f"  {name:<24} {state}" for name, state in st.daemons.items()]
         return lines
-    lines += [
-        f"high-availability: {'yes' if st.high_availability else 'no'}",
-        f"  datastore voter nodes: {' '.join(st.voters) or 'none'}",
-        f"  datastore standby nodes: {' '.join(st.standbys) or 'none'}",
-        _network_policy(st),
-    ]
+    lines.append(f"high-availability: {'yes' if st.high_availability else 'no'}")
+    if st.shared_datastore:
+        lines.append(f"  control planes: {' '.join(st.control_planes) or 'none'} (sharing "
+                     "the external datastore: high availability rests on it)")
+    else:
+        lines += [f"  datastore voter nodes: {' '.join(st.voters) or 'none'}",
+                  f"  datastore standby nodes: {' '.join(st.standbys) or 'none'}"]
+    lines.append(_network_policy(st))
     if st.datastore:
         where = f" at {st.datastore_endpoint}" if st.datastore_endpoint != st.datastore else ""
         rests = " (high availability rests on it)" if where else ""
         lines.append(f"datastore: {st.datastore}{where}{rests}")
+        if st.datastore_problem:
+            lines.append(f"  {st.datastore_problem}")
     if st.cert_days_left is not None:
         warn = ("  <- renew with 'microkube refresh-certs'"
                 if st.cert_days_left < RENEW_HINT_DAYS else "")

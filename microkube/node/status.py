@@ -72,6 +72,8 @@ class NodeStatus:
     # A control plane's datastore: its kind and, for an external one, where (password masked).
     datastore: str = ""
     datastore_endpoint: str = ""
+    # A running node's external database that does not answer: one line naming it.
+    datastore_problem: str = ""
     # On a control plane: the deploy folder, and its deployer's last outcome per file
     # (None until the deployer has finished a pass).
     manifests_dir: str = ""
@@ -95,13 +97,32 @@ class NodeStatus:
         return self.state is NodeState.READY
 
     @property
+    def shared_datastore(self) -> bool:
+        """True on an external store (PostgreSQL, MySQL, etcd) every control plane uses."""
+        from microkube.datastore.settings import Datastore
+
+        return bool(self.datastore) and Datastore(self.datastore).external
+
+    @property
+    def control_planes(self) -> list[str]:
+        """The names of the cluster's control-plane Nodes."""
+        return [name for name, role, _ in self.nodes if role == "control-plane"]
+
+    @property
     def high_availability(self) -> bool:
+        """Three etcd voters; on a shared external store, two control planes (the store's
+        own availability is the database's business)."""
         from microkube.datastore.membership import HA_VOTERS
 
+        if self.shared_datastore:
+            return len(self.control_planes) >= 2
         return len(self.voters) >= HA_VOTERS
 
     def datastore_role(self, node_name: str) -> str:
-        """``voter``, ``standby`` or ``none`` (a worker, or a node etcd does not list)."""
+        """``voter``, ``standby``, ``shared`` (a control plane on an external store) or
+        ``none`` (a worker, or a node etcd does not list)."""
+        if self.shared_datastore:
+            return "shared" if node_name in self.control_planes else "none"
         return ("voter" if node_name in self.voters
                 else "standby" if node_name in self.standbys else "none")
 
@@ -124,6 +145,7 @@ class NodeStatus:
             "daemons": self.daemons,
             "network-policy": {"enforced": self.network_policy},
             **({"datastore": {"kind": self.datastore, "endpoint": self.datastore_endpoint,
+                              "problem": self.datastore_problem,
                               **({"quorum": self.quorum.record()} if self.quorum else {})}}
                if self.datastore else {}),
             "certificates": {"earliest": self.cert_earliest, "days-left": self.cert_days_left},
@@ -133,8 +155,11 @@ class NodeStatus:
             if self.load_balancer is not None:
                 doc["api-load-balancer"] = self.load_balancer.as_dict()
         elif self.running:
-            doc["high-availability"] = {"enabled": self.high_availability,
-                                        "voters": self.voters, "standbys": self.standbys}
+            ha: dict[str, object] = {"enabled": self.high_availability,
+                                     "voters": self.voters, "standbys": self.standbys}
+            if self.shared_datastore:
+                ha["rests-on"] = self.datastore_endpoint  # the external store, masked
+            doc["high-availability"] = ha
             doc["nodes"] = [{"name": n, "role": r, "ready": ok,
                              "datastore": self.datastore_role(n)} for n, r, ok in self.nodes]
             doc["addons"] = [a.record() for a in self.addons]
@@ -200,6 +225,17 @@ def _with_datastore_error(paths: Paths, states: dict[str, str]) -> dict[str, str
     return states if error is None else {**states, "kine": f"{state}: {error[:300]}"}
 
 
+def _datastore_problem(paths: Paths, kind: str) -> str:
+    """Why the node's external database does not answer (one line), "" when it does or the
+    node has none (datastore/health.py: one connection, a second at most)."""
+    from microkube.datastore import health, settings
+
+    try:
+        return health.problem(settings.load(paths, kind)) or ""
+    except MicrokubeError:
+        return ""
+
+
 def gather(paths: Paths) -> NodeStatus:
     """Look at the node once; never raises for a node that is down or was never set up."""
     if not is_set_up(paths):
@@ -227,6 +263,8 @@ def gather(paths: Paths) -> NodeStatus:
             from microkube.datastore import quorum
 
             st.quorum = quorum.probe(paths)
+        elif not worker:
+            st.datastore_problem = _datastore_problem(paths, ctx.node.datastore)
     if states is not None and (st.quorum is None or st.quorum.ok):
         # Without a quorum the API server's /readyz would only time out: status stays fast.
         try:
@@ -243,6 +281,8 @@ def gather(paths: Paths) -> NodeStatus:
         except MicrokubeError:
             pass
     st.state, st.message = assess(states, api_ready, node_ready, ctx.node.api_url, st.quorum)
+    if st.datastore_problem and not st.ready:
+        st.message = f"{st.message}; {st.datastore_problem}"
     if st.running and not worker:
         from microkube.addons.listing import addon_statuses
 

@@ -143,11 +143,11 @@ def _wait_serving(agent: Agent, log: IO[bytes], timeout: float = 20.0) -> None:
     pytest.fail(f"the agent did not serve within {timeout} s: {agent.log.read_text()}")
 
 
-@pytest.fixture(scope="session")
-def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Agent]:
-    """The real agent process; stopped with SIGTERM at the end, by its pid."""
-    root = tmp_path_factory.mktemp("cluster") / "root"
-    paths = prepare_node_root(root, NODE_NAME, NODE_IP)
+@contextlib.contextmanager
+def running_agent(paths: Paths) -> Iterator[Agent]:
+    """The real agent process over the node root of ``paths``, on 127.0.0.1 and a free port;
+    stopped with SIGTERM at the end, by its pid."""
+    root = paths.data.parent
     port = free_port()
     log_path = root / "agent.log"
     with open(log_path, "wb") as log:
@@ -169,3 +169,11 @@ def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Agent]:
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
+
+
+@pytest.fixture(scope="session")
+def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Agent]:
+    """The real agent process of a prepared control plane (etcd), shared by the session."""
+    root = tmp_path_factory.mktemp("cluster") / "root"
+    with running_agent(prepare_node_root(root, NODE_NAME, NODE_IP)) as agent:
+        yield agent

@@ -9,6 +9,7 @@ import ssl
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,9 +27,10 @@ from tests.cluster.conftest import (
     Client,
     Response,
     pinned_context,
+    running_agent,
     unverified_context,
 )
-from tests.clusternode import node_env
+from tests.clusternode import node_env, prepare_node_root
 
 
 def new_join_token(agent: Agent, ttl: int = 3600) -> str:
@@ -302,3 +304,21 @@ def test_a_joiner_outside_the_version_skew_is_refused_in_one_line(agent: Agent) 
     assert_json_error(client.post("/v1/join/check", far), 409, "at most 1 minor version apart")
     same = {**check_body(token), "kubernetes_version": ours}
     assert client.post("/v1/join/check", same).status == 200
+
+
+def test_a_sqlite_control_plane_refuses_control_planes_before_they_discard_anything(
+        tmp_path: Path) -> None:
+    paths = prepare_node_root(tmp_path / "root", NODE_NAME, NODE_IP, datastore="sqlite")
+    with running_agent(paths) as sqlite_agent:
+        token = new_join_token(sqlite_agent)
+        client = sqlite_agent.client()
+        # At the check, so a joiner has not yet discarded its own cluster when it is refused.
+        line = assert_json_error(client.post("/v1/join/check",
+                                             check_body(token, role="control-plane")), 409)
+        assert line == ("this cluster keeps its state in sqlite on its control plane, which no "
+                        "other control plane can share; join with --worker instead")
+        body = {"token": token, "name": "worker-1", "ip": "192.0.2.21"}
+        assert_json_error(client.post("/v1/join/control-plane", body), 409,
+                          "join with --worker instead")
+        # The token is untouched: a worker may still use it.
+        assert client.post("/v1/join/check", check_body(token)).status == 200

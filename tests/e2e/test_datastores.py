@@ -1,10 +1,11 @@
 """A node on each datastore kine serves: SQLite, and real PostgreSQL and MariaDB servers.
 
 Each database server is started by the test inside the node's own network namespace,
-on its loopback, with a private data directory (PostgreSQL as ``nobody``: it refuses
-root), and stopped after. On each: the node comes up from a launch file, a Deployment
-and its Service run, a Secret is ciphertext in the SQL table, objects survive a
-restart. External databases: a wrong password and a wrong host each fail ``start``
+on its loopback, with a private data directory (tests/databases.py), and stopped
+after. On each: the node comes up from a launch file, the seed functions work (a
+Deployment behind its Service, a rolling update to a new version, a pod writing
+through a claim bound to a PersistentVolume), a Secret is ciphertext in the SQL
+table, objects survive a restart. External databases: a wrong password and a wrong host each fail ``start``
 with one line naming the (masked) endpoint and leave no node behind; the corrected
 file then works. SQLite: backup, delete, restore brings the objects back.
 """
@@ -13,14 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import signal
 import sqlite3
-import subprocess
-import tempfile
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -29,110 +24,13 @@ import yaml
 from microkube.datastore import encryption
 from microkube.datastore.kine import sqlite_file
 from microkube.paths import Paths
-from tests.testnode import SNAP_TREE, TestNode, require_built, require_root_and_node_built, wait_for
-from tests.workloads import web_deployment
+from tests.databases import PASSWORD, WRONG_HOST, mariadb, postgres
+from tests.testnode import SNAP_TREE, TestNode, require_built, require_root_and_node_built
+from tests.workloads import pvc_pod, web_deployment
 
 pytestmark = pytest.mark.e2e
 
-PASSWORD = "s3cret-pw"
 SECRET_KEY = "/registry/secrets/default/db-pass"
-
-
-@dataclass
-class Database:
-    """A database server the test runs: how kine reaches it and how to read its kine table."""
-
-    kind: str
-    endpoint: str  # with the right password
-    wrong_password: str
-    wrong_host: str
-    proc: subprocess.Popen[bytes]
-    query: list[str]  # argv that runs one SQL statement given after it, prints rows
-
-    def raw_value(self, node: TestNode, key: str) -> bytes:
-        """The newest stored value of ``key`` in kine's table, as bytes."""
-        sql = (f"SELECT {'encode(value, ' + repr('hex') + ')' if self.kind == 'postgres' else 'HEX(value)'}"
-               f" FROM kine WHERE name = '{key}' ORDER BY id DESC LIMIT 1")
-        out = subprocess.run(node.in_netns([*self.query, sql]), capture_output=True, text=True,
-                             check=True).stdout.strip()
-        return bytes.fromhex(out)
-
-
-def _scratch(owner: str | None) -> Path:
-    """A private directory outside pytest's 0700 tree, so a server run as ``owner`` can use it."""
-    d = Path(tempfile.mkdtemp(prefix="mk-db-"))
-    if owner:
-        shutil.chown(d, owner)
-    return d
-
-
-def _wait_port(node: TestNode, port: int, proc: subprocess.Popen[bytes]) -> None:
-    probe = f"import socket; socket.create_connection(('127.0.0.1', {port}), 1).close()"
-    wait_for(f"the database on port {port}", lambda: proc.poll() is None and subprocess.run(
-        node.in_netns(["python3", "-c", probe]), capture_output=True).returncode == 0,
-        timeout=60, every=0.3)
-
-
-@contextlib.contextmanager
-def postgres(node: TestNode) -> Iterator[Database]:
-    if not shutil.which("initdb") or not shutil.which("postgres"):
-        pytest.fail("PostgreSQL (initdb, postgres) is not installed", pytrace=False)
-    scratch = _scratch("nobody")
-    data, pwfile = scratch / "data", scratch / "pw"
-    pwfile.write_text(PASSWORD + "\n")
-    shutil.chown(pwfile, "nobody")
-    as_nobody = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
-    subprocess.run([*as_nobody, "initdb", "-D", str(data), "-U", "postgres", "--pwfile", str(pwfile),
-                    "--auth-host=scram-sha-256", "--auth-local=trust"],
-                   check=True, capture_output=True, cwd=scratch)
-    proc = subprocess.Popen(node.in_netns([*as_nobody, "postgres", "-D", str(data), "-k", str(scratch),
-                                           "-c", "listen_addresses=127.0.0.1", "-p", "5432"]),
-                            stdout=subprocess.DEVNULL, stderr=(scratch / "log").open("wb"))
-    try:
-        _wait_port(node, 5432, proc)
-        url = "postgres://postgres:{pw}@{host}:5432/kine?sslmode=disable"
-        yield Database("postgres", url.format(pw=PASSWORD, host="127.0.0.1"),
-                       url.format(pw="wrong", host="127.0.0.1"),
-                       url.format(pw=PASSWORD, host="127.0.0.9"), proc,
-                       [*as_nobody, "psql", "-h", str(scratch), "-U", "postgres", "-d", "kine",
-                        "-Atc"])
-    finally:
-        proc.send_signal(signal.SIGINT)  # PostgreSQL's fast shutdown
-        proc.wait(timeout=30)
-        shutil.rmtree(scratch, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def mariadb(node: TestNode) -> Iterator[Database]:
-    if not shutil.which("mariadbd", path="/usr/sbin:/usr/bin") or not shutil.which("mariadb"):
-        pytest.fail("MariaDB is not installed (apt-get install mariadb-server; make deps)",
-                    pytrace=False)
-    scratch = _scratch(None)
-    data, sock = scratch / "data", scratch / "sock"
-    subprocess.run(["mariadb-install-db", "--user=root", f"--datadir={data}",
-                    "--auth-root-authentication-method=socket", "--skip-test-db"],
-                   check=True, capture_output=True)
-    proc = subprocess.Popen(node.in_netns([
-        "/usr/sbin/mariadbd", "--no-defaults", "--user=root", f"--datadir={data}",
-        f"--socket={sock}", "--bind-address=127.0.0.1", "--port=3306",
-        f"--pid-file={scratch}/pid", "--skip-name-resolve"]),
-        stdout=subprocess.DEVNULL, stderr=(scratch / "log").open("wb"))
-    try:
-        _wait_port(node, 3306, proc)
-        client = ["mariadb", "--no-defaults", f"--socket={sock}", "-uroot"]
-        subprocess.run(node.in_netns([*client, "-e",
-                                      f"CREATE USER 'kine'@'%' IDENTIFIED BY '{PASSWORD}'; "
-                                      "GRANT ALL ON *.* TO 'kine'@'%';"]),
-                       check=True, capture_output=True)
-        url = "mysql://kine:{pw}@{host}:3306/kine"
-        yield Database("mysql", url.format(pw=PASSWORD, host="127.0.0.1"),
-                       url.format(pw="wrong", host="127.0.0.1"),
-                       url.format(pw=PASSWORD, host="127.0.0.9"), proc,
-                       [*client, "-N", "-B", "kine", "-e"])
-    finally:
-        proc.terminate()
-        proc.wait(timeout=60)
-        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _launch(tmp: Path, name: str, datastore: str) -> Path:
@@ -160,11 +58,58 @@ def _objects(node: TestNode) -> set[str]:
 EXPECTED = {"deployment.apps/web", "service/web", "configmap/notes", "secret/db-pass"}
 
 
-def _serves(node: TestNode) -> bool:
+def _serves(node: TestNode, body: str = "v2 from kine") -> bool:
     ip = node.kubectl("get", "service", "web", "-o", "jsonpath={.spec.clusterIP}")
     out = node.run("kubectl", "exec", "deploy/web", "--", "wget", "-qO-", f"http://{ip}/",
                    check=False, timeout=30).stdout
-    return "hello from kine" in out
+    return body in out
+
+
+def _static_volume(host_dir: Path) -> str:
+    """A hostPath PersistentVolume and the claim ``notes`` that binds it (no storage class:
+    the PV controller binds them, no provisioner needed)."""
+    return f"""
+apiVersion: v1
+kind: PersistentVolume
+metadata: {{name: notes-pv}}
+spec:
+  capacity: {{storage: 64Mi}}
+  accessModes: [ReadWriteOnce]
+  storageClassName: ""
+  hostPath: {{path: {host_dir}, type: DirectoryOrCreate}}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {{name: notes}}
+spec:
+  accessModes: [ReadWriteOnce]
+  storageClassName: ""
+  volumeName: notes-pv
+  resources: {{requests: {{storage: 64Mi}}}}
+"""
+
+
+def _seed_functions(node: TestNode, tmp: Path) -> None:
+    """A Deployment behind a Service serves, is rolled to a new version that serves, and a
+    pod writes through a claim bound to a PersistentVolume."""
+    node.apply(web_deployment("web", "v1 from kine", replicas=2))
+    node.wait_for("web to serve", lambda: _serves(node, "v1 from kine"), timeout=120)
+    first = node.kubectl("get", "rs", "-l", "app=web", "-o", "name").split()
+    node.apply(web_deployment("web", "v2 from kine", replicas=2))
+    node.kubectl("rollout", "status", "deployment/web", "--timeout=120s", timeout=150)
+    node.wait_for("web to serve v2", lambda: _serves(node), timeout=60)
+    rolled = node.kubectl("get", "rs", "-l", "app=web", "-o", "name").split()
+    assert len(rolled) == 2 and set(first) < set(rolled), rolled
+    assert node.kubectl("get", "deployment", "web", "-o",
+                        "jsonpath={.metadata.annotations.deployment\\.kubernetes\\.io/revision}") == "2"
+    volume = tmp / "pv"
+    node.apply(_static_volume(volume))
+    node.apply(pvc_pod("writer", "echo kept on the volume > /data/note && sleep 100000"))
+    node.wait_for("the claim bound and written", lambda: (volume / "note").exists() and
+                  node.kubectl("get", "pvc", "notes", "-o", "jsonpath={.status.phase}") == "Bound",
+                  timeout=120)
+    assert (volume / "note").read_text() == "kept on the volume\n"
+    node.kubectl("delete", "pod", "writer", "--wait=false")
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgres", "mysql"])
@@ -180,13 +125,14 @@ def test_a_node_on_the_datastore(kind: str, tmp_path_factory: pytest.TempPathFac
         with contextlib.ExitStack() as stack:
             db = None
             if kind != "sqlite":
-                db = stack.enter_context(postgres(node) if kind == "postgres" else mariadb(node))
+                db = stack.enter_context(postgres(node.netns) if kind == "postgres"
+                                         else mariadb(node.netns))
                 stack.callback(node.stop)  # the node lets go of the database before it stops
                 shown = db.endpoint.replace(PASSWORD, "***")
                 line = _refused(node, _launch(tmp, "bad-pw", db.wrong_password), shown)
                 assert "password" in line.lower() or "denied" in line.lower(), line
                 line = _refused(node, _launch(tmp, "bad-host", db.wrong_host),
-                                shown.replace("127.0.0.1", "127.0.0.9"))
+                                shown.replace("127.0.0.1", WRONG_HOST))
                 assert "refused" in line or "connect" in line, line
             good = _launch(tmp, "good", db.endpoint if db else "sqlite")
             node.run("start", "--config", str(good), "--wait-ready", "--timeout", "240",
@@ -204,16 +150,15 @@ def test_a_node_on_the_datastore(kind: str, tmp_path_factory: pytest.TempPathFac
             assert again.returncode == 2 and "changing a node's datastore" in again.stderr
             assert len(again.stderr.strip().splitlines()) == 1
 
-            node.apply(web_deployment("web", "hello from kine"))
+            _seed_functions(node, tmp)
             node.kubectl("create", "configmap", "notes", "--from-literal=a=1")
             node.kubectl("create", "secret", "generic", "db-pass",
                          "--from-literal=password=hunter2-plain")
-            node.wait_for("web to serve", lambda: _serves(node), timeout=120)
 
             # Secrets stay encrypted at rest on kine: the SQL table holds ciphertext.
             paths = Paths.from_env(node.env)
             if db:
-                raw = db.raw_value(node, SECRET_KEY)
+                raw = db.raw_value(SECRET_KEY)
             else:
                 with contextlib.closing(sqlite3.connect(sqlite_file(paths))) as conn:
                     raw = conn.execute("SELECT value FROM kine WHERE name = ? ORDER BY id DESC "
@@ -226,6 +171,7 @@ def test_a_node_on_the_datastore(kind: str, tmp_path_factory: pytest.TempPathFac
             node.stop()
             node.start()
             assert _objects(node) == EXPECTED
+            assert node.kubectl("get", "pvc", "notes", "-o", "jsonpath={.status.phase}") == "Bound"
             node.wait_for("web to serve after the restart", lambda: _serves(node), timeout=120)
             [kine] = [p for p in node.processes() if p.name() == "kine"]
             print(f"{kind}: kine PSS {kine.memory_full_info().pss / 2**20:.1f} MiB")
