@@ -68,7 +68,7 @@ def test_yaml_carries_the_quorum_under_the_datastore_in_every_state() -> None:
     doc = st.as_dict()
     assert doc["microkube"] == {"running": False, "ready": False, "state": "no-quorum",
                                 "message": "no quorum: …"}
-    assert doc["datastore"] == {"kind": "etcd", "endpoint": "etcd", "quorum": {
+    assert doc["datastore"] == {"kind": "etcd", "endpoint": "etcd", "problem": "", "quorum": {
         "ok": False, "voters": 3, "needed": 2, "answering": ["a"], "missing": ["b", "c"]}}
     assert "quorum" not in NodeStatus(NodeState.READY, datastore="etcd").as_dict()["datastore"]
 
