@@ -44,10 +44,13 @@ def prepare(paths: Paths, launch_file: Path | None = None,
     from microkube.node.launch import first_start
 
     # Settings first: a name, address or launch file that is refused leaves nothing on disk.
+    set_up = paths.state_file.exists()
     first_start(paths, launch_file)
     config = node.load_or_create(paths.state_file, in_snap=paths.in_snap)
     say = progress or (lambda line: None)
-    config, move = address.follow(paths.state_file, config, os.environ, paths.in_snap)
+    move = None
+    if set_up:  # a new node keeps the address it was given, even one not on the host (yet)
+        config, move = address.follow(paths.state_file, config, os.environ, paths.in_snap)
     if move is not None:
         say(move.line())
     paths.ensure()

@@ -33,7 +33,7 @@ from tests.workloads import client_pod
 
 pytestmark = pytest.mark.e2e
 
-OLD, NEW, UNUSED = "10.217.0.2", "10.217.0.3", "10.217.9.1"
+OLD, NEW, UNUSED = "10.218.0.2", "10.218.0.3", "10.218.9.1"
 NAME = "mk-addr"
 
 
