@@ -57,7 +57,7 @@ def _move_and_start(lan: Lan, node: TestNode, old: str, new: str,
     netns.move_address(node.netns, old, new)
     began = time.monotonic()
     out = node.run("start", "--wait-ready", "--timeout", "240", timeout=270, check=check)
-    lan.timings[f"{node.name}: start after the move"] = time.monotonic() - began
+    lan.timings[f"{node.name} to {new}: start"] = time.monotonic() - began
     return out
 
 
