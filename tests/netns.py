@@ -59,6 +59,24 @@ def create_on_bridge(name: str, ip: str, bridge_ns: str, port: str) -> None:
     _sh(*ns, "route", "add", "default", "dev", "mk0")
 
 
+def move_address(name: str, old: str, new: str, dev: str = "mk0") -> None:
+    """``dev`` in namespace ``name`` loses ``old``/24 and gets ``new``/24, as a new DHCP lease
+    would give it; the default route is laid through ``dev`` again."""
+    _sh("ip", "-n", name, "addr", "del", f"{old}/24", "dev", dev)
+    _sh("ip", "-n", name, "addr", "add", f"{new}/24", "dev", dev)
+    _sh("ip", "-n", name, "route", "replace", "default", "dev", dev)
+
+
+def add_link(name: str, ip: str, link: str = "mk1") -> None:
+    """A link ``link`` in namespace ``name`` with ``ip``/24 and no route beyond its subnet: an
+    interface microkube does not use (a veth pair with both ends inside)."""
+    ns = ["ip", "-n", name]
+    _sh(*ns, "link", "add", link, "type", "veth", "peer", "name", f"{link}p")
+    _sh(*ns, "addr", "add", f"{ip}/24", "dev", link)
+    _sh(*ns, "link", "set", f"{link}p", "up")
+    _sh(*ns, "link", "set", link, "up")
+
+
 def delete(name: str) -> None:
     """Delete the namespace (and its links); a missing one is no error."""
     subprocess.run(["ip", "netns", "delete", name], capture_output=True, check=False)

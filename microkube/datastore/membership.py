@@ -228,6 +228,11 @@ class Membership:
         """Make a learner a voter; MembershipError (with NOT_IN_SYNC) while it lags behind."""
         self._first_voter("/v3/cluster/member/promote", {"ID": str(member.id)})
 
+    def update_peer_urls(self, member: Member, urls: Sequence[str]) -> None:
+        """Record new peer URLs for ``member`` (its address moved); goes through a quorum."""
+        self._first_voter("/v3/cluster/member/update",
+                          {"ID": str(member.id), "peerURLs": list(urls)})
+
     def remove(self, member: Member) -> None:
         """Remove a member for good."""
         self._first_voter("/v3/cluster/member/remove", {"ID": str(member.id)})

@@ -9,12 +9,15 @@ starts.
 
 from __future__ import annotations
 
+import os
 import socket
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from microkube.config import args, node
+from microkube.config import address, args, node
 from microkube.config.node import NodeConfig
+from microkube.datastore.settings import ETCD
 from microkube.paths import Paths
 from microkube.services.base import NodeContext
 from microkube.services.registry import daemons_for
@@ -25,11 +28,14 @@ def load_context(paths: Paths) -> NodeContext:
     return NodeContext.load(paths)
 
 
-def prepare(paths: Paths, launch_file: Path | None = None) -> NodeContext:
+def prepare(paths: Paths, launch_file: Path | None = None,
+            progress: Callable[[str], None] | None = None) -> NodeContext:
     """Set up (or re-check) the node on disk; its context. UsageError for bad settings.
 
     A node never set up takes its settings from ``launch_file``, else from the
     well-known launch file if there is one (node/launch.py), else the environment.
+    A node whose address left the host while it was stopped moves to the new one
+    (config/address.py, datastore/peermove.py); ``progress`` hears what changed.
     """
     # Loaded here, not at the top: the supervisor imports this module too, and should not
     # keep jinja2 and the datastore's encryption in memory for the node's lifetime.
@@ -38,8 +44,15 @@ def prepare(paths: Paths, launch_file: Path | None = None) -> NodeContext:
     from microkube.node.launch import first_start
 
     # Settings first: a name, address or launch file that is refused leaves nothing on disk.
+    set_up = paths.state_file.exists()
     first_start(paths, launch_file)
     config = node.load_or_create(paths.state_file, in_snap=paths.in_snap)
+    say = progress or (lambda line: None)
+    move = None
+    if set_up:  # a new node keeps the address it was given, even one not on the host (yet)
+        config, move = address.follow(paths.state_file, config, os.environ, paths.in_snap)
+    if move is not None:
+        say(move.line())
     paths.ensure()
     args.install_defaults(paths)
     render.ensure_configs(paths, config)
@@ -47,11 +60,24 @@ def prepare(paths: Paths, launch_file: Path | None = None) -> NodeContext:
         # A worker holds no cluster secret: its certificates come from its control plane when
         # it joins (cluster/join.py), and it has no API server to encrypt for.
         encryption.ensure(paths)
-        ensure_pki(paths, config)
+        from microkube.pki.node import ensure_node_pki
+
+        report = ensure_node_pki(**pki_identity(paths, config))
+        if move is not None:
+            say(f"re-issued for {move.new}: {', '.join(report.renewed) or 'nothing'}")
+        if config.datastore == ETCD:
+            from microkube.datastore import peermove
+
+            fix = peermove.update_through_others(paths, config.node_name, config.node_ip)
+            if fix is not None:
+                say(fix.line())
         # Fresh now, so the supervisor's certificate checks answer without cryptography.
         from microkube.pki.expiry_summary import earliest_expiry_summary
 
         earliest_expiry_summary(paths)
+    elif move is not None:
+        say(f"the kubelet's serving certificate still names the old address: pods' logs and "
+            f"exec on this node need it re-issued for {move.new} by a control plane")
     if not config.network_policy:
         # Enforcement turned off: no chain or set of the policy controller may stay behind.
         from microkube.services.netpol import remove_rules

@@ -23,3 +23,20 @@ class Etcd(Daemon):
         health = http_json(f"https://127.0.0.1:{ctx.paths.ports.datastore_client}/health",
                            context=context)
         return isinstance(health, dict) and health.get("health") == "true"
+
+    def after_ready(self, ctx: NodeContext) -> None:
+        """Record this member's peer URL at the node's address if it moved (datastore/peermove.py).
+
+        A datastore that does not answer is logged, not raised: the snap's daemons call this
+        from each daemon that waits on etcd, and must not exit for it.
+        """
+        from microkube.datastore.membership import MembershipError
+        from microkube.datastore.peermove import update_local
+
+        try:
+            fix = update_local(ctx.paths, ctx.node.node_name, ctx.node.node_ip)
+        except MembershipError as e:
+            print(f"could not check this member's peer URL: {e}", flush=True)
+            return
+        if fix is not None:
+            print(fix.line(), flush=True)

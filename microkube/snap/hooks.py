@@ -60,7 +60,15 @@ def configure(paths: Paths) -> None:
         install(paths)  # configure before install only happens if install was skipped
         return
     current = node.load(paths.state_file)
-    new = changed(current, settings, _started(paths))
+    started = _started(paths)
+    if started and settings.get("node_ip") not in (None, current.node_ip):
+        from microkube.config.address import host_addresses
+
+        if settings["node_ip"] not in host_addresses():
+            # The address left the host and the node followed it (config/address.py): the
+            # option names where it was, not a change the user asks for now.
+            del settings["node_ip"]
+    new = changed(current, settings, started)
     if new is None:
         return
     node.save(paths.state_file, new)

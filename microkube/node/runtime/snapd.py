@@ -48,7 +48,7 @@ class SnapdRuntime(NodeRuntime):
             return False
         from microkube.node import setup
 
-        setup.prepare(self.paths)
+        setup.prepare(self.paths, progress=progress)
         self._disable_unused()
         snapctl.start(self._names())
         progress("microkube started; the node becomes Ready in a few seconds")

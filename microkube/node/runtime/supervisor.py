@@ -47,7 +47,7 @@ class SupervisorRuntime(NodeRuntime):
         self.clean_leftovers()
         from microkube.node import setup
 
-        setup.prepare(self.paths)
+        setup.prepare(self.paths, progress=progress)
         log = self.paths.log_file("supervisor")
         with open(log, "ab") as out:
             proc = subprocess.Popen(
