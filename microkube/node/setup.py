@@ -18,6 +18,7 @@ from typing import Any
 from microkube.config import address, args, node
 from microkube.config.node import NodeConfig
 from microkube.datastore.settings import ETCD
+from microkube.errors import MicrokubeError
 from microkube.paths import Paths
 from microkube.services.base import NodeContext
 from microkube.services.registry import daemons_for
@@ -76,8 +77,7 @@ def prepare(paths: Paths, launch_file: Path | None = None,
 
         earliest_expiry_summary(paths)
     elif move is not None:
-        say(f"the kubelet's serving certificate still names the old address: pods' logs and "
-            f"exec on this node need it re-issued for {move.new} by a control plane")
+        _reissue_worker_serving(paths, config, move.new, say)
     if not config.network_policy:
         # Enforcement turned off: no chain or set of the policy controller may stay behind.
         from microkube.services.netpol import remove_rules
@@ -89,6 +89,23 @@ def prepare(paths: Paths, launch_file: Path | None = None,
         for name in daemon.parts or (daemon.name,):
             ctx.args(name)  # raises UsageError naming the file and line
     return ctx
+
+
+def _reissue_worker_serving(paths: Paths, config: NodeConfig, new_ip: str,
+                            say: Callable[[str], None]) -> None:
+    """Have a control plane sign the worker's kubelet serving certificate for its new
+    address ``new_ip``, so the API server's logs and exec reach it (the API server checks
+    the kubelet's certificate, and a worker holds no CA key). A control plane that cannot
+    be reached leaves the old certificate and says so; the node still starts."""
+    from microkube.cluster.renew import renew_worker
+
+    try:
+        done = renew_worker(paths, config, ["kubelet.crt"])
+        say(f"re-issued for {new_ip} by the control plane at {done.agent}: kubelet.crt")
+    except MicrokubeError as e:
+        say(f"the kubelet's serving certificate still names the old address ({e}): pods' "
+            f"logs and exec on this node need `microkube refresh-certs --cert kubelet.crt` "
+            f"once a control plane answers")
 
 
 def pki_identity(paths: Paths, config: NodeConfig) -> dict[str, Any]:

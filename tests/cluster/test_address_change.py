@@ -2,7 +2,8 @@
 
 One cluster (tests/multinode.py) for the module: a control plane, a worker and a
 second control plane (a standby: an etcd learner). The worker moves and comes back
-Ready. The standby moves and comes back: the voter records its new etcd peer URL
+Ready, its serving certificate re-issued by the control plane (pods' logs and exec).
+The standby moves and comes back: the voter records its new etcd peer URL
 before it starts (datastore/peermove.py). Last, the standby moves again while the
 voter is down: its start is refused with one line that names the fix, and nothing
 is left running to crash-loop.
@@ -23,6 +24,7 @@ from tests import netns
 from tests.addressmove import etcd_peer_urls, internal_ip, node_ready
 from tests.multinode import SUBNET, Cluster, cluster, timed_join
 from tests.testnode import TestNode, require_root_and_node_built
+from tests.workloads import client_pod
 
 CP, WORKER, STANDBY = "mk-acp1", "mk-aw1", "mk-acp2"
 
@@ -69,6 +71,16 @@ def test_a_worker_whose_address_moved_comes_back_ready(lan: Lan) -> None:
     lan.cp.wait_for("the worker Ready at its new address",
                     lambda: internal_ip(lan.cp, WORKER) == new and node_ready(lan.cp, WORKER),
                     timeout=120)
+    # Its serving certificate was re-issued for the new address by the control plane, so
+    # the API server reaches the kubelet there: logs and exec work.
+    assert "by the control plane at" in said and "kubelet.crt" in said, said
+    lan.cp.apply(client_pod("moved-client", WORKER))
+    lan.cp.kubectl("wait", "--for=condition=Ready", "pod/moved-client", "--timeout=120s",
+                   timeout=150)
+    lan.cp.wait_for("the worker's pod logs",
+                    lambda: "moved-client started" in lan.cp.kubectl("logs", "moved-client"),
+                    timeout=60)
+    assert lan.cp.kubectl("exec", "moved-client", "--", "hostname").strip() == "moved-client"
 
 
 def test_a_standby_control_plane_whose_address_moved_has_its_peer_url_recorded(lan: Lan) -> None:
