@@ -19,7 +19,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from ipaddress import ip_address
 from pathlib import Path
 
@@ -32,6 +32,7 @@ from microkube.pki.ca import create_ca
 from microkube.pki.certs import LeafSpec, Usage, cert_pem
 from microkube.pki.keys import new_key, private_pem
 from microkube.pki.kubeconfig import render_kubeconfig
+from tests.stubserver import QuietHandler
 from tests.testnode import require_built, wait_for
 
 pytestmark = pytest.mark.components
@@ -62,7 +63,7 @@ class _Api:
         self.dead = threading.Event()
         api = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
 
             def do_GET(self) -> None:
@@ -85,13 +86,8 @@ class _Api:
                 else:
                     self.send_error(404)
                     return
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self.reply(200, body)
 
-            def log_message(self, *args: object) -> None:
-                pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True

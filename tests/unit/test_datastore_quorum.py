@@ -9,7 +9,7 @@ import ssl
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -19,6 +19,7 @@ from microkube.datastore.membership import Member
 from microkube.node.status import NodeState, NodeStatus, assess
 from microkube.paths import Paths
 from tests.clusternode import prepare_node_root
+from tests.stubserver import QuietHandler
 
 
 def test_one_of_three_has_no_quorum_and_names_the_missing() -> None:
@@ -81,19 +82,13 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Paths:
     return prepare_node_root(tmp_path_factory.mktemp("quorum") / "root", "cp1", "127.0.0.1")
 
 
-class _Health(BaseHTTPRequestHandler):
+class _Health(QuietHandler):
     """etcd's /version; any answer means "up" (here a 503, as etcd's /health without a
     leader)."""
 
     def do_GET(self) -> None:
         body = b'{"etcdserver":"3.6.0","etcdcluster":"3.6.0"}'
-        self.send_response(200 if self.path == "/version" else 503)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+        self.reply(200 if self.path == "/version" else 503, body)
 
 
 @contextlib.contextmanager

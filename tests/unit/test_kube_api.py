@@ -18,25 +18,20 @@ from microkube.errors import UsageError
 from microkube.kube.api import KubeApi
 from microkube.paths import Paths
 from microkube.pki.node import ensure_node_pki
+from tests.stubserver import QuietHandler
 
 NODE = {"metadata": {"name": "n1"}, "spec": {"podCIDR": "10.1.0.0/24"},
         "status": {"conditions": [{"type": "Ready", "status": "True"}]}}
 
 
-class _Api(http.server.BaseHTTPRequestHandler):
+class _Api(QuietHandler):
     seen: ClassVar[list[str]] = []
 
     def do_GET(self) -> None:
         cert = self.connection.getpeercert() or {}  # type: ignore[attr-defined]
         _Api.seen.append(dict(x[0] for x in cert.get("subject", ()))["commonName"])
         body = json.dumps(NODE).encode() if self.path == "/api/v1/nodes/n1" else b"{}"
-        self.send_response(200 if self.path == "/api/v1/nodes/n1" else 404)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+        self.reply(200 if self.path == "/api/v1/nodes/n1" else 404, body)
 
 
 @pytest.fixture

@@ -22,9 +22,8 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import psutil
 import pytest
@@ -35,6 +34,7 @@ from microkube.config import node
 from microkube.paths import Paths
 from microkube.services.registry import control_plane_daemons
 from microkube.services.state import DaemonState, SupervisorState
+from tests.stubserver import QuietHandler
 
 NODE = "unit"
 STATES = ("not-set-up", "stopped", "api-down", "not-ready", "ready")
@@ -60,7 +60,7 @@ def _free_port() -> int:
         return port
 
 
-class _Api(BaseHTTPRequestHandler):
+class _Api(QuietHandler):
     node_ready = True
 
     def do_GET(self) -> None:
@@ -73,13 +73,7 @@ class _Api(BaseHTTPRequestHandler):
         else:
             self.send_error(404)
             return
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
+        self.reply(200, body)
 
 
 @contextlib.contextmanager
