@@ -14,13 +14,21 @@ from microkube.paths import Paths
 @click.option("--cert", "certs", multiple=True,
               help="Renew only this certificate (e.g. server.crt); repeatable. "
                    "ca.crt alone rotates a single-node cluster's CA.")
-def refresh_certs(check: bool, certs: tuple[str, ...]) -> None:
+@click.option("--due", is_flag=True,
+              help="Renew only what is due (what the supervisor does by itself; the snap's "
+                   "renew-certs timer runs this). A node not set up has nothing to renew.")
+def refresh_certs(check: bool, certs: tuple[str, ...], due: bool) -> None:
     """Renew the node's leaf certificates without stopping its workloads."""
     from microkube.node import certs as node_certs
-    from microkube.node.guard import require_set_up
+    from microkube.node.guard import is_set_up, require_set_up
     from microkube.pki.renewal import expiries
 
     paths = Paths.from_env()
+    if due and certs:
+        raise click.UsageError("--due renews what is due: give it no --cert")
+    if due and not is_set_up(paths):
+        click.echo("not set up: nothing to renew")
+        return
     require_set_up(paths)
     if check:
         import datetime as dt
@@ -34,7 +42,8 @@ def refresh_certs(check: bool, certs: tuple[str, ...]) -> None:
             click.echo(f"{name:<32} expires {e.not_after:%Y-%m-%d %H:%M} ({e.days_left} days)"
                        f"{flag}")
         sys.exit(1 if due else 0)
-    report = node_certs.refresh_certs(paths, list(certs), lambda s: click.echo(s, err=True))
+    report = node_certs.refresh_certs(paths, list(certs), lambda s: click.echo(s, err=True),
+                                      due_only=due)
     for line in report.lines():
         click.echo(line)
 

@@ -51,9 +51,11 @@ class RefreshReport:
         return out + self.elsewhere
 
 
-def refresh_certs(paths: Paths, only: list[str] | None, progress: Progress) -> RefreshReport:
-    """Renew this node's leaf certificates (all, or the file names in ``only``; a worker's
-    through a control plane), or rotate the CA when ``only`` is ``["ca.crt"]``.
+def refresh_certs(paths: Paths, only: list[str] | None, progress: Progress,
+                  due_only: bool = False) -> RefreshReport:
+    """Renew this node's leaf certificates (all, or the file names in ``only``, or with
+    ``due_only`` those due by pki/lifetime.py's rule; a worker's through a control plane),
+    or rotate the CA when ``only`` is ``["ca.crt"]``.
 
     Restarts the running daemons that read a rewritten file, and nothing else. Raises
     UsageError for an unknown name or a CA rotation on a multi-node cluster, MicrokubeError
@@ -71,6 +73,15 @@ def refresh_certs(paths: Paths, only: list[str] | None, progress: Progress) -> R
         from microkube.pki.node import rotate_ca
 
         report.renewed = sorted(rotate_ca(**setup.pki_identity(paths, config)).renewed)
+    elif due_only:
+        # What the supervisor does on its own; the snap, which has none, runs it on a timer.
+        if config.is_worker:
+            from microkube.cluster.renew import renew_worker
+
+            renewal = renew_worker(paths, config)
+            report.renewed, report.through = renewal.renewed, renewal.agent
+        else:
+            report.renewed = sorted(setup.ensure_pki(paths, config).renewed)
     elif config.is_worker:
         from microkube.cluster.renew import renew_worker
 

@@ -13,7 +13,7 @@ import os
 import socket
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from microkube.config import address, args, node
 from microkube.config.node import NodeConfig
@@ -22,6 +22,9 @@ from microkube.errors import MicrokubeError
 from microkube.paths import Paths
 from microkube.services.base import NodeContext
 from microkube.services.registry import daemons_for
+
+if TYPE_CHECKING:  # cryptography stays out of the supervisor until it renews
+    from microkube.pki.node import PkiReport
 
 
 def load_context(paths: Paths) -> NodeContext:
@@ -124,7 +127,9 @@ def pki_identity(paths: Paths, config: NodeConfig) -> dict[str, Any]:
     }
 
 
-def ensure_pki(paths: Paths, config: NodeConfig) -> None:
+def ensure_pki(paths: Paths, config: NodeConfig) -> PkiReport:
+    """Create or renew (when due, or no longer naming the node) this control plane's
+    certificates and kubeconfigs from its CAs; returns what was written."""
     from microkube.pki.node import ensure_node_pki
 
-    ensure_node_pki(**pki_identity(paths, config))
+    return ensure_node_pki(**pki_identity(paths, config))

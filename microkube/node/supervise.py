@@ -28,7 +28,10 @@ def _renewer(ctx: NodeContext) -> Callable[[], None]:
             print(f"renewed {', '.join(done.renewed) or 'nothing'} through the control plane "
                   f"at {done.agent or '-'}", flush=True)
         return worker
-    return lambda: ensure_pki(ctx.paths, ctx.node)
+
+    def control_plane() -> None:
+        ensure_pki(ctx.paths, ctx.node)
+    return control_plane
 
 
 def main() -> int:

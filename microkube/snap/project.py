@@ -45,7 +45,12 @@ class Project:
     parts: dict[str, dict[str, Any]]
 
     def daemon_apps(self) -> dict[str, dict[str, Any]]:
-        return {n: a for n, a in self.apps.items() if a.get("daemon")}
+        """The long-running daemon apps (name -> app), not the timers."""
+        return {n: a for n, a in self.apps.items() if a.get("daemon") and "timer" not in a}
+
+    def timer_apps(self) -> dict[str, dict[str, Any]]:
+        """The apps snapd runs on a timer (name -> app)."""
+        return {n: a for n, a in self.apps.items() if "timer" in a}
 
 
 def load(path: Path = SNAPCRAFT_YAML) -> Project:

@@ -95,3 +95,23 @@ def test_kubectl_with_the_users_own_kubeconfig_is_not_stopped(tmp_path: Path) ->
     proc = subprocess.run([sys.executable, "-m", "microkube", "kubectl", "version", "--client"],
                           env=env, capture_output=True, text=True, timeout=60)
     assert "not set up" not in proc.stderr
+
+
+def test_the_snaps_renewal_timer_on_a_node_never_set_up_renews_nothing(tmp_path: Path) -> None:
+    # snapd runs `refresh-certs --due` on its timer from the install on: no error before
+    # the first start, and nothing set up by it.
+    root = tmp_path / "root"
+    proc = _microkube(root, "refresh-certs", "--due")
+    assert proc.returncode == 0 and proc.stdout.strip() == "not set up: nothing to renew"
+    assert not (root / "data").exists()
+    both = _microkube(root, "refresh-certs", "--due", "--cert", "server.crt")
+    assert both.returncode == 2 and "--due renews what is due" in both.stderr
+
+
+def test_due_renewal_on_a_stopped_node_renews_nothing_fresh(stopped_root: Path) -> None:
+    # The fixture moved the API port: the kubeconfigs that name it are re-issued once.
+    first = _microkube(stopped_root, "refresh-certs", "--due")
+    assert first.returncode == 0 and "proxy.config" in first.stdout, first.stderr
+    again = _microkube(stopped_root, "refresh-certs", "--due")
+    assert again.returncode == 0, again.stderr
+    assert "renewed: nothing" in again.stdout and "restarted" not in again.stdout

@@ -55,6 +55,16 @@ def test_one_daemon_app_per_node_daemon(proj: project.Project) -> None:
         assert set(app.get("after", [])) == {f"daemon-{dep}" for dep in d.after}
 
 
+def test_certificates_renew_on_a_timer_in_the_snap(proj: project.Project) -> None:
+    # snapd runs no supervisor of ours: a timer app renews what is due, four times a day.
+    timers = proj.timer_apps()
+    assert set(timers) == {"renew-certs"}
+    app = timers["renew-certs"]
+    assert shlex.split(app["command"]) == ["bin/microkube", "refresh-certs", "--due"]
+    assert app["daemon"] == "oneshot" and app["timer"] == "00:00-24:00/4"
+    assert "renew-certs" not in proj.daemon_apps()
+
+
 def test_tools_are_reachable_through_microkube(proj: project.Project) -> None:
     assert proj.apps["microkube"]["command"] == "bin/microkube"
     for tool in PASSTHROUGH:
