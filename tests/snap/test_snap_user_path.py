@@ -157,7 +157,10 @@ def test_enable_and_the_users_path_in_the_snap(node: SnapNode, tmp_path: Path) -
     # refresh-certs --check: every certificate listed, none near its end on a new node.
     out = node.run("refresh-certs", "--check").stdout
     assert "server.crt" in out and "renew soon" not in out, out
-    step("refresh-certs --check")
+    # What the renew-certs timer app runs: on a new node nothing is due, nothing restarts.
+    out = node.run("refresh-certs", "--due").stdout
+    assert "renewed: nothing" in out and "restarted" not in out, out
+    step("refresh-certs --check, --due")
 
     # stop: snapd stops and disables every daemon app; status says so.
     node.run("stop", timeout=400)
