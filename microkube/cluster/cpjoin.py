@@ -183,6 +183,10 @@ def wait_settled(paths: Paths, node_ip: str, deadline: float, progress: Progress
             own = membership.own_member(members, node_ip)
             due = membership.promotions(members)
             if own is not None and not due:
+                # Cached now, so the API server moves onto this node's own member before
+                # the join returns (settle_api_server reads the cache), not when the
+                # agent's next pass finds it: a join that said done must find it serving.
+                membership.save_cache(paths, members)
                 role = "standby" if own.is_learner else "voter"
                 voters = membership.voters(members)
                 progress(f"this node is an etcd {role}; voters: "
