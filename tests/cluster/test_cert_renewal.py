@@ -82,6 +82,10 @@ def test_both_nodes_renew_on_their_own_with_the_workloads_untouched(nodes: Nodes
     assert life.total_seconds() <= VALIDITY * 1.2
     agent_log = Paths.from_env({"MICROKUBE_ROOT": str(cp.root)}).log_file("cluster-agent")
     assert f"for {WORKER} from {worker.ip}" in agent_log.read_text(errors="replace")
+    # The renewed files are written before the readers restart: wait for the worker's
+    # kubelite to have loaded them (a new pid) before looking at the settled state.
+    worker.wait_for("the worker's kubelite restarted", lambda: daemon_pids(worker)["kubelite"]
+                    != worker_pids["kubelite"], timeout=120)
     cp.wait_for("both nodes Ready", lambda: all(
         any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"]["conditions"])
         for n in cp.kubectl_json("get", "nodes")["items"]), timeout=120)
@@ -96,7 +100,8 @@ def test_both_nodes_renew_on_their_own_with_the_workloads_untouched(nodes: Nodes
     assert worker_after["containerd"] == worker_pids["containerd"]
     assert worker_after["kubelite"] != worker_pids["kubelite"]  # it loaded its new files
     # Pods on the worker still answer exec (the kubelet serves its new certificate).
-    assert "ok" in cp.kubectl("exec", "on-worker", "--", "echo", "ok", timeout=30)
+    assert cp.wait_for("exec into the worker's pod", lambda: "ok" in cp.kubectl(
+        "exec", "on-worker", "--", "echo", "ok", check=False, timeout=30), timeout=60)
 
 
 def test_refresh_certs_says_what_each_node_renews(nodes: Nodes) -> None:
