@@ -101,3 +101,15 @@ def test_a_join_that_fails_leaves_the_node_not_set_up(tmp_path: Path, paths: Pat
     assert any("joining the cluster at 127.0.0.1:1 as a worker" in ln for ln in lines), lines
     assert not paths.state_file.exists() and not paths.join_marker.exists()
     assert pending_join(paths, f) is not None  # a corrected (or the same) file is tried again
+
+
+def test_the_snap_install_hook_leaves_a_joining_node_to_start(
+        paths: Paths, monkeypatch: pytest.MonkeyPatch) -> None:
+    from microkube.snap import hooks
+
+    monkeypatch.setattr(hooks, "_node_options", lambda: {})
+    launch.well_known(paths).parent.mkdir(parents=True)
+    launch.well_known(paths).write_text(f"version: 0.1.0\njoin: {JOIN}\njoinAsWorker: true\n")
+    hooks.install(paths)
+    assert not paths.state_file.exists()  # no cluster of its own: `start` joins
+    assert pending_join(paths, None) is not None
