@@ -22,17 +22,22 @@ def _progress(line: str) -> None:
 def start(wait_ready: bool, timeout: int, launch_file: Path | None) -> None:
     """Start the node."""
     from microkube.addons.launch import apply_pending_addons
+    from microkube.cluster.launchjoin import join_from_launch
     from microkube.config.launch import pending_addons
     from microkube.node import status
     from microkube.node.runtime import runtime_for
     from microkube.node.setup import prepare
 
     paths = Paths.from_env()
-    if launch_file is not None:
+    # A launch file with `join`: the node joins (and runs) instead of forming its own cluster.
+    joined = join_from_launch(paths, launch_file, _progress)
+    if joined is not None:
+        click.echo(joined)  # the join started the node and waited until it was Ready
+    elif launch_file is not None:
         prepare(paths, launch_file)  # checked and written before anything starts
-    if not runtime_for(paths).start(_progress):
+    if joined is None and not runtime_for(paths).start(_progress):
         click.echo("microkube is already running")
-    elif note := status.quorum_note(paths):
+    elif joined is None and (note := status.quorum_note(paths)):
         _progress(note)  # not a failure: the node serves once its peers are up
     if wait_ready or pending_addons(paths):
         status.wait_ready(paths, timeout, _progress)

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -54,19 +55,20 @@ SHARED = "shared"
 
 def join_control_plane(paths: Paths, join: JoinString, progress: Progress,
                        timeout: float = DEFAULT_TIMEOUT,
-                       force: bool = False) -> tuple[NodeConfig, str]:
+                       force: bool = False,
+                       chosen: Mapping[str, str] | None = None) -> tuple[NodeConfig, str]:
     """Join this node to the cluster ``join`` names, as a control plane.
 
     Returns its settings and its datastore role (``voter`` or ``standby`` on etcd,
     :data:`SHARED` on an external store).
     ``progress`` gets a line per step; the join is bounded by ``timeout`` s;
     ``force`` discards the node's own cluster even if it holds what a user made
-    or is stopped (cluster/owncluster.py). Raises UsageError for a node that may
-    not join (nothing changed), JoinError when the agent refuses or cannot be
-    reached or the node is not Ready in time (then what the join wrote is gone and
-    the token released).
+    or is stopped (cluster/owncluster.py); ``chosen`` names the node (join.joiner_config).
+    Raises UsageError for a node that may not join (nothing changed), JoinError when the
+    agent refuses or cannot be reached or the node is not Ready in time (then what the
+    join wrote is gone and the token released).
     """
-    with joining(paths, join, CONTROL_PLANE, progress, timeout, force) as session:
+    with joining(paths, join, CONTROL_PLANE, progress, timeout, force, chosen) as session:
         answer = session.client.post("/v1/join/control-plane", session.identity)
         if "datastore" in answer:
             store = shared_store(paths, answer["datastore"])

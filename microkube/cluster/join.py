@@ -28,7 +28,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 from microkube.cluster.client import AgentClient, JoinError, ca_fingerprint
@@ -82,13 +82,15 @@ def source_address(join: JoinString) -> str:
         return address
 
 
-def joiner_config(join: JoinString) -> NodeConfig:
-    """This node's name and address: MICROKUBE_NODE_NAME/_NODE_IP, else the host name and the
-    address that reaches the agent. Raises UsageError for a name Kubernetes would refuse."""
+def joiner_config(join: JoinString, chosen: Mapping[str, str] | None = None) -> NodeConfig:
+    """This node's name and address: ``chosen``'s (a launch file's ``node_name``/``node_ip``),
+    else MICROKUBE_NODE_NAME/_NODE_IP, else the host name and the address that reaches the
+    agent. Raises UsageError for a name Kubernetes would refuse."""
     import os
 
-    detected = node.detect()
-    ip = os.environ.get("MICROKUBE_NODE_IP") or source_address(join)
+    chosen = chosen or {}
+    detected = node.detect(settings={k: v for k, v in chosen.items() if k == "node_name"})
+    ip = chosen.get("node_ip") or os.environ.get("MICROKUBE_NODE_IP") or source_address(join)
     return NodeConfig(node_name=detected.node_name, node_ip=ip,
                       registry_mirror=detected.registry_mirror, cgroup_root=detected.cgroup_root)
 
@@ -170,7 +172,8 @@ def _mark_joining(paths: Paths, join: JoinString) -> None:
 
 @contextlib.contextmanager
 def joining(paths: Paths, join: JoinString, role: str, progress: Progress,
-            timeout: float, force: bool = False) -> Iterator[JoinSession]:
+            timeout: float, force: bool = False,
+            chosen: Mapping[str, str] | None = None) -> Iterator[JoinSession]:
     """The steps every join shares, around what the role's join does in the block.
 
     Before the block: refuse a node that may not join, pin the CA (before the
@@ -180,11 +183,12 @@ def joining(paths: Paths, join: JoinString, role: str, progress: Progress,
     even one holding what a user made, or a stopped one; see cluster/owncluster.py).
     If the block fails, what the join wrote is removed (the discarded cluster stays
     gone: the next ``start`` makes a fresh one) and the token released; if it
-    succeeds, the marker goes. Raises UsageError (nothing changed) or JoinError.
+    succeeds, the marker goes. ``chosen`` names the node (joiner_config). Raises
+    UsageError (nothing changed) or JoinError.
     """
     deadline = time.monotonic() + timeout
     discard = refuse_if_in_cluster(paths, join, force)
-    me = joiner_config(join)
+    me = joiner_config(join, chosen)
     ca_pem = fetch_pinned_ca(join, progress)
     clean_half_joined(paths, progress)
     client = AgentClient.pinned(join.address, ca_pem)
@@ -220,17 +224,18 @@ def joining(paths: Paths, join: JoinString, role: str, progress: Progress,
 
 
 def join_worker(paths: Paths, join: JoinString, progress: Progress,
-                timeout: float = DEFAULT_TIMEOUT, force: bool = False) -> NodeConfig:
+                timeout: float = DEFAULT_TIMEOUT, force: bool = False,
+                chosen: Mapping[str, str] | None = None) -> NodeConfig:
     """Join this node to the cluster ``join`` names, as a worker; returns its new settings.
 
     ``progress`` gets a line per step; the join is bounded by ``timeout`` seconds;
     ``force`` discards the node's own cluster even if it holds what a user made
-    or is stopped.
+    or is stopped; ``chosen`` names the node (joiner_config).
     Raises UsageError for a node that may not join (nothing changed), JoinError
     when the agent refuses or cannot be reached, or the node is not Ready in time
     (then the token is released and what the join wrote is gone).
     """
-    with joining(paths, join, WORKER, progress, timeout, force) as session:
+    with joining(paths, join, WORKER, progress, timeout, force, chosen) as session:
         config = _admit(paths, session.client, session.identity, session.me, session.ca_pem,
                         progress)
         save_agents(paths, [join.address])

@@ -44,12 +44,16 @@ def format_address(ip: IPAddress, port: int) -> str:
     return f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}"
 
 
-def parse(text: str) -> JoinString:
-    """Parse ``text``; raises UsageError naming what is wrong with it."""
+def parse(text: str, label: str | None = None) -> JoinString:
+    """Parse ``text``; raises UsageError naming what is wrong with it.
+
+    The message starts with ``label`` (e.g. a launch file's key) if given, else with the
+    string itself.
+    """
     try:
         return _parse(text.strip())
     except ValueError as e:
-        raise UsageError(f"join string {text!r}: {e} (expected {FORM})") from None
+        raise UsageError(f"{label or f'join string {text!r}'}: {e} (expected {FORM})") from None
 
 
 def _parse(text: str) -> JoinString:

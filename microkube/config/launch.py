@@ -5,7 +5,8 @@ Read from the path given to ``microkube start --config FILE``, else from
 only while the node has never been set up. The keys follow MicroK8s's launch
 configuration (``version``, ``extraKubeletArgs``..., ``addons``) plus the node's
 own settings (``nodeName``, ``nodeAddress``, ``podCIDR``, ``serviceCIDR``,
-``clusterDomain``, ``networkPolicy``, ``datastore``). Everything is checked (schema,
+``clusterDomain``, ``networkPolicy``, ``datastore``), and ``join`` with ``joinAsWorker``
+to join a cluster instead of forming one (cluster/launchjoin.py). Everything is checked (schema,
 addresses, addon names and arguments) before a byte is written; a bad file gets one
 line naming the key.
 """
@@ -50,6 +51,8 @@ NODE_SWITCHES = {"networkPolicy": "network_policy"}
 FLAG_PATTERN = r"^--[A-Za-z0-9][-A-Za-z0-9_.]*$"
 # launch-file key of a TLS file -> its role (datastore/settings.py).
 DATASTORE_TLS = {"caFile": "ca", "certFile": "cert", "keyFile": "key"}
+# Keys a node that joins takes from its cluster instead: a launch file with ``join`` may not set them.
+CLUSTER_KEYS = ("podCIDR", "serviceCIDR", "clusterDomain", "networkPolicy", "datastore")
 
 SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -69,6 +72,10 @@ SCHEMA: dict[str, Any] = {
         # or {endpoint: …, caFile, certFile, keyFile} for an external one with TLS. Checked
         # by _datastore, whose messages never repeat a value (it may hold a password).
         "datastore": {"type": ["string", "array", "object"]},
+        # The string `microkube add-node` prints: <ip>:<port>/<token>/<fingerprint>; its form
+        # is checked by cluster/joinstring.py (the config layer does not import the cluster's).
+        "join": {"type": "string", "minLength": 1},
+        "joinAsWorker": {"type": "boolean"},
         "addons": {"type": "array", "items": {
             "type": "object",
             "additionalProperties": False,
@@ -87,7 +94,9 @@ SCHEMA: dict[str, Any] = {
 class LaunchConfig:
     """A checked launch file: node settings, per-daemon flags (None removes one), addon steps.
 
-    ``addons`` holds ("enable"|"disable", [name, *args]) in file order.
+    ``addons`` holds ("enable"|"disable", [name, *args]) in file order. ``join`` is the
+    join string (its form not checked yet: cluster/joinstring.py), ``join_as_worker``
+    whether the node joins as a worker rather than a control plane.
     """
 
     source: Path
@@ -95,6 +104,8 @@ class LaunchConfig:
     flags: dict[str, dict[str, str | None]]
     addons: list[tuple[str, list[str]]]
     datastore: Datastore | None = None
+    join: str | None = None
+    join_as_worker: bool = False
 
 
 def well_known(paths: Paths) -> Path:
@@ -121,6 +132,7 @@ def parse(text: str, source: Path) -> LaunchConfig:
     err = first_error(SCHEMA, doc)
     if err is not None:
         raise UsageError(f"{source}: {field_path(err.absolute_path, doc)}: {short_message(err)}")
+    _check_join_keys(doc, source)
     settings = {NODE_SETTINGS[k]: v for k, v in doc.items() if k in NODE_SETTINGS}
     settings.update({NODE_SWITCHES[k]: v for k, v in doc.items() if k in NODE_SWITCHES})
     flags = {daemon: {flag.removeprefix("--"): _flag_value(v) for flag, v in doc[key].items()}
@@ -130,7 +142,21 @@ def parse(text: str, source: Path) -> LaunchConfig:
     store = _datastore(doc.get("datastore"), source)
     if store is not None:
         settings["datastore"] = store.kind
-    return LaunchConfig(source, settings, flags, addons, store)
+    return LaunchConfig(source, settings, flags, addons, store, doc.get("join"),
+                        bool(doc.get("joinAsWorker", False)))
+
+
+def _check_join_keys(doc: dict[str, Any], source: Path) -> None:
+    """UsageError naming the key for ``joinAsWorker`` without ``join``, or a cluster-wide
+    setting beside ``join`` (the cluster's own CIDRs, domain and datastore apply)."""
+    if "join" not in doc:
+        if "joinAsWorker" in doc:
+            raise UsageError(f"{source}: joinAsWorker: applies only with 'join'")
+        return
+    for key in CLUSTER_KEYS:
+        if key in doc:
+            raise UsageError(f"{source}: {key}: a node that joins takes the cluster's; "
+                             "remove it or 'join'")
 
 
 def _datastore(raw: Any, source: Path) -> Datastore | None:

@@ -32,8 +32,13 @@ def first_start(paths: Paths, explicit: Path | None) -> LaunchConfig | None:
     if set_up or (explicit is None and not source.exists()):
         return None
     launch = launch_file.load(source)
+    if launch.join is not None:
+        # Reached only when something starts the node without `microkube start` (the snap's
+        # daemon at boot): that command joins first (cluster/launchjoin.py).
+        raise UsageError(f"{source}: join: this node joins its cluster at its first "
+                         "`microkube start`; run it")
     config = launch_file.node_config(paths, launch)
-    _check_addons(paths, launch)
+    check_addons(paths, launch)
     if launch.datastore is not None:
         # Before a byte is written: a database that does not answer leaves no node behind.
         preflight.check(paths, launch.datastore)
@@ -43,9 +48,7 @@ def first_start(paths: Paths, explicit: Path | None) -> LaunchConfig | None:
     args.install_defaults(paths)
     if launch.datastore is not None:
         point_api_server(paths, launch.datastore)
-    for daemon, flags in launch.flags.items():
-        for name, value in flags.items():
-            args.set_flag(paths, daemon, name, value)
+    apply_flags(paths, launch)
     launch_file.save_pending_addons(paths, launch.addons)
     # The settings last: until they exist the node counts as never set up, so a start
     # that failed above can be run again, with a corrected file.
@@ -79,7 +82,15 @@ def point_api_server(paths: Paths, store: Datastore) -> None:
         args.set_flag(paths, api, flag, str(kept[role]) if role in kept else None)
 
 
-def _check_addons(paths: Paths, launch: LaunchConfig) -> None:
+def apply_flags(paths: Paths, launch: LaunchConfig) -> None:
+    """Write the launch file's per-daemon flags into the argument files (which must exist)."""
+    for daemon, flags in launch.flags.items():
+        for name, value in flags.items():
+            args.set_flag(paths, daemon, name, value)
+
+
+def check_addons(paths: Paths, launch: LaunchConfig) -> None:
+    """UsageError naming ``addons[i]`` for an addon step the catalog would refuse."""
     from microkube.addons import arguments
     from microkube.addons.catalog import Catalog
 

@@ -42,10 +42,14 @@ def _started(paths: Paths) -> bool:
 
 
 def install(paths: Paths) -> None:
+    from microkube.cluster.launchjoin import pending_join
     from microkube.node import setup
     from microkube.snap.options import environment
 
     os.environ.update(environment(_node_options()))
+    if pending_join(paths, None) is not None:
+        _log("the launch configuration joins a cluster: the first `microkube start` does")
+        return
     ctx = setup.prepare(paths)
     _log(f"node {ctx.node.node_name} ({ctx.node.node_ip}) set up in {paths.data}")
 
