@@ -10,6 +10,7 @@ from microkube.config import args, launch, node
 from microkube.errors import UsageError
 from microkube.node.launch import first_start
 from microkube.paths import Paths
+from tests.launchfile import write_launch
 
 GOOD = """\
 version: 0.1.0
@@ -34,14 +35,8 @@ def paths(tmp_path: Path) -> Paths:
     return Paths(snap=tmp_path / "snap", data=tmp_path / "data", common=tmp_path / "common")
 
 
-def _write(tmp_path: Path, text: str) -> Path:
-    f = tmp_path / "launch.yaml"
-    f.write_text(text)
-    return f
-
-
 def test_a_launch_file_sets_up_the_node(tmp_path: Path, paths: Paths) -> None:
-    applied = first_start(paths, _write(tmp_path, GOOD))
+    applied = first_start(paths, write_launch(tmp_path, GOOD))
     assert applied is not None
     cfg = node.load(paths.state_file)
     assert (cfg.node_name, cfg.node_ip, cfg.pod_cidr) == ("edge-7", "10.9.8.7", "10.50.0.0/16")
@@ -52,7 +47,7 @@ def test_a_launch_file_sets_up_the_node(tmp_path: Path, paths: Paths) -> None:
                                             ("disable", ["rbac"])]
     # Only the first start: later, --config is refused and the well-known file ignored.
     with pytest.raises(UsageError, match="set up already"):
-        first_start(paths, _write(tmp_path, GOOD))
+        first_start(paths, write_launch(tmp_path, GOOD))
     launch.well_known(paths).write_text(GOOD.replace("edge-7", "other"))
     assert first_start(paths, None) is None
 
@@ -83,7 +78,7 @@ def test_the_well_known_file_is_picked_up(paths: Paths) -> None:
 def test_bad_files_are_refused_with_one_line_and_nothing_written(
         tmp_path: Path, paths: Paths, text: str, words: str) -> None:
     with pytest.raises(UsageError) as e:
-        first_start(paths, _write(tmp_path, text))
+        first_start(paths, write_launch(tmp_path, text))
     assert words in str(e.value) and "\n" not in str(e.value), str(e.value)
     assert not paths.data.exists() and not paths.common.exists()
 
@@ -94,7 +89,7 @@ def test_a_missing_file_is_refused(tmp_path: Path, paths: Paths) -> None:
 
 
 def test_flags_keep_the_users_defaults_around_them(tmp_path: Path, paths: Paths) -> None:
-    first_start(paths, _write(tmp_path, "version: 0.1.0\nextraEtcdArgs:\n  --log-level: info\n"))
+    first_start(paths, write_launch(tmp_path, "version: 0.1.0\nextraEtcdArgs:\n  --log-level: info\n"))
     text = paths.args_file("etcd").read_text()
     assert args.flag_value(args.parse(text, "etcd", {"SNAP": "", "SNAP_DATA": "", **{
         k: "x" for k in ("NODE_NAME", "NODE_IP", "DATASTORE_CLIENT_PORT", "DATASTORE_PEER_PORT",
@@ -105,7 +100,7 @@ def test_flags_keep_the_users_defaults_around_them(tmp_path: Path, paths: Paths)
 def test_restoring_one_member_of_an_etcd_cluster_is_refused(tmp_path: Path, paths: Paths) -> None:
     from microkube.datastore.backup import member
 
-    first_start(paths, _write(tmp_path, "version: 0.1.0\nnodeName: n1\nnodeAddress: 10.0.0.1\n"))
+    first_start(paths, write_launch(tmp_path, "version: 0.1.0\nnodeName: n1\nnodeAddress: 10.0.0.1\n"))
     assert member(paths).initial_cluster == "n1=https://10.0.0.1:12380"
     args.set_flag(paths, "etcd", "initial-cluster",
                   "n1=https://10.0.0.1:12380,n2=https://10.0.0.2:12380")

@@ -11,6 +11,7 @@ from microkube.config import launch
 from microkube.errors import MicrokubeError, UsageError
 from microkube.node.launch import first_start
 from microkube.paths import Paths
+from tests.launchfile import write_launch
 
 TOKEN = "t" * 32
 FINGERPRINT = "ab" * 32
@@ -22,14 +23,8 @@ def paths(tmp_path: Path) -> Paths:
     return Paths(snap=tmp_path / "snap", data=tmp_path / "data", common=tmp_path / "common")
 
 
-def _write(tmp_path: Path, text: str) -> Path:
-    f = tmp_path / "launch.yaml"
-    f.write_text(text)
-    return f
-
-
 def test_a_join_string_and_its_role_are_read(tmp_path: Path, paths: Paths) -> None:
-    f = _write(tmp_path, f"version: 0.1.0\nnodeName: edge-8\njoin: {JOIN}\njoinAsWorker: true\n")
+    f = write_launch(tmp_path, f"version: 0.1.0\nnodeName: edge-8\njoin: {JOIN}\njoinAsWorker: true\n")
     found = pending_join(paths, f)
     assert found is not None
     cfg, join = found
@@ -40,7 +35,7 @@ def test_a_join_string_and_its_role_are_read(tmp_path: Path, paths: Paths) -> No
 
 
 def test_a_control_plane_is_the_default_and_may_take_addons(tmp_path: Path, paths: Paths) -> None:
-    f = _write(tmp_path, f"version: 0.1.0\njoin: {JOIN}\naddons:\n  - name: rbac\n")
+    f = write_launch(tmp_path, f"version: 0.1.0\njoin: {JOIN}\naddons:\n  - name: rbac\n")
     found = pending_join(paths, f)
     assert found is not None and found[0].join_as_worker is False
     assert found[0].addons == [("enable", ["rbac"])]
@@ -48,10 +43,10 @@ def test_a_control_plane_is_the_default_and_may_take_addons(tmp_path: Path, path
 
 def test_a_file_without_join_or_a_set_up_node_has_nothing_to_join(
         tmp_path: Path, paths: Paths) -> None:
-    assert pending_join(paths, _write(tmp_path, "version: 0.1.0\n")) is None
+    assert pending_join(paths, write_launch(tmp_path, "version: 0.1.0\n")) is None
     assert pending_join(paths, None) is None  # no well-known file either
-    first_start(paths, _write(tmp_path, "version: 0.1.0\nnodeName: alone\n"))
-    assert pending_join(paths, _write(tmp_path, f"version: 0.1.0\njoin: {JOIN}\n")) is None
+    first_start(paths, write_launch(tmp_path, "version: 0.1.0\nnodeName: alone\n"))
+    assert pending_join(paths, write_launch(tmp_path, f"version: 0.1.0\njoin: {JOIN}\n")) is None
 
 
 def test_the_well_known_file_joins_and_first_start_leaves_it_to_start(paths: Paths) -> None:
@@ -82,7 +77,7 @@ def test_the_well_known_file_joins_and_first_start_leaves_it_to_start(paths: Pat
 ])
 def test_bad_join_files_are_refused_with_one_line_and_nothing_written(
         tmp_path: Path, paths: Paths, text: str, words: str) -> None:
-    f = _write(tmp_path, "version: 0.1.0\n" + text)
+    f = write_launch(tmp_path, "version: 0.1.0\n" + text)
     with pytest.raises(UsageError) as e:
         join_from_launch(paths, f, lambda line: None)
     message = str(e.value)
@@ -93,7 +88,7 @@ def test_bad_join_files_are_refused_with_one_line_and_nothing_written(
 
 def test_a_join_that_fails_leaves_the_node_not_set_up(tmp_path: Path, paths: Paths) -> None:
     # Nothing listens on port 1 of loopback: the CA cannot be fetched, no token is sent.
-    f = _write(tmp_path, f"version: 0.1.0\nnodeAddress: 127.0.0.1\n"
+    f = write_launch(tmp_path, f"version: 0.1.0\nnodeAddress: 127.0.0.1\n"
                          f"join: 127.0.0.1:1/{TOKEN}/{FINGERPRINT}\njoinAsWorker: true\n")
     lines: list[str] = []
     with pytest.raises(MicrokubeError):
