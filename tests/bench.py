@@ -38,15 +38,15 @@ def drop_page_cache() -> None:
     Path("/proc/sys/vm/drop_caches").write_text("3\n")
 
 
-def time_to_ready(base: Path) -> dict[str, Any]:
-    """``COLD_STARTS`` starts of fresh nodes (the first after dropping the page cache).
+def time_to_ready(base: Path, starts: int = COLD_STARTS) -> dict[str, Any]:
+    """``starts`` starts of fresh nodes (the first after dropping the page cache).
 
     For each: seconds from ``microkube start`` to the Node's Ready condition (the
     timeline's last event), to ``start --wait-ready`` returning (every daemon serving,
     flannel's subnet included), and the start's timeline.
     """
     ready, waited, timelines = [], [], []
-    for i in range(COLD_STARTS):
+    for i in range(starts):
         node = _node(f"cold{i}", base)
         node.create_netns()
         try:
@@ -149,11 +149,23 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true",
                     help="only time to Ready, idle memory and CLI latency (no addons, "
                          "components, snap or PKI figures)")
+    ap.add_argument("--only", choices=("ready",),
+                    help="only this figure: 'ready' is the cold starts to Node Ready and their "
+                         "timelines (for A/B runs of a start-up change)")
+    ap.add_argument("--starts", type=int, default=COLD_STARTS,
+                    help=f"cold starts to time (default {COLD_STARTS})")
     opts = ap.parse_args()
     if os.geteuid() != 0 or not components_built():
         print("bench needs root and built components ('make components')", file=sys.stderr)
         return 2
     results: dict[str, Any] = {}
+    if opts.only == "ready":
+        with tempfile.TemporaryDirectory(prefix="mk-bench-") as tmp:
+            print("time to Ready (cold starts):", flush=True)
+            results["time_to_ready"] = time_to_ready(Path(tmp), opts.starts)
+        opts.json.write_text(json.dumps(results, indent=1) + "\n")
+        print(render(results))
+        return 0
     if not opts.quick:
         results.update({"components": component_figures(), "snap": snap_figures()})
         print("PKI generation:", flush=True)
@@ -205,6 +217,12 @@ BEFORE = {"ready_median_s": 6.5, "ready_first_s": 11.1, "idle_pss_mb": 506.0,
 ANCHORS = "k3s 25-40 s / 430-520 MB; MicroK8s 45-70 s / 620-760 MB (Raspberry Pi 5, published)"
 
 
+def median_timeline(timelines: list[dict[str, float]]) -> dict[str, float]:
+    """Each event's median time (s after ``microkube start``) over the starts that saw it."""
+    events = {e for t in timelines for e in t}
+    return {e: round(statistics.median(t[e] for t in timelines if e in t), 2) for e in events}
+
+
 def render_timeline(timeline: dict[str, float]) -> list[str]:
     """One start's events, each with the seconds since ``microkube start`` and since the last."""
     out, last = [], 0.0
@@ -217,7 +235,7 @@ def render_timeline(timeline: dict[str, float]) -> list[str]:
 def render(r: dict[str, Any]) -> str:
     out = ["", "== microkube bench =="]
     ttr = r.get("time_to_ready", {})
-    out.append(f"time to Node Ready, {COLD_STARTS} cold starts: median {ttr.get('median_s')} s, "
+    out.append(f"time to Node Ready, {len(ttr.get('runs_s') or [])} cold starts: median {ttr.get('median_s')} s, "
                f"max {ttr.get('max_s')} s (runs: {ttr.get('runs_s')}; target median <= 5 s; "
                f"before: median {BEFORE['ready_median_s']} s)")
     out.append(f"time until every daemon serves (start --wait-ready returns, flannel's "
@@ -230,18 +248,21 @@ def render(r: dict[str, Any]) -> str:
     if len(timelines) > 1:
         out.append("timeline of a start (the second, warm caches):")
         out += render_timeline(timelines[1])
+        out.append(f"timeline, median of the {len(timelines) - 1} warm starts:")
+        out += render_timeline(median_timeline(timelines[1:]))
     mem = r.get("idle_memory", {})
-    out.append(f"idle memory {IDLE_SETTLE_SECONDS} s after Ready, no addons: RSS "
-               f"{mem.get('total_rss_mb')} MB, PSS {mem.get('total_pss_mb')} MB "
-               f"(anonymous {mem.get('total_pss_anon_mb')} MB, file-backed "
-               f"{mem.get('total_pss_file_mb')} MB; target <= 300 MB, goal 250 MB; "
-               f"before: PSS {BEFORE['idle_pss_mb']} MB)")
-    out.append(f"  of which NetworkPolicy enforcement (netpol): PSS "
-               f"{mem.get('network_policy_pss_mb')} MB")
-    for name, v in mem.get("processes", {}).items():
-        out.append(f"  {name:<28} RSS {v['rss_mb']:>7.1f} MB  PSS {v['pss_mb']:>7.1f} MB "
-                   f"(anon {v.get('pss_anon_mb', 0):>6.1f}, file {v.get('pss_file_mb', 0):>6.1f})"
-                   f"  x{int(v['count'])}")
+    if mem:
+        out.append(f"idle memory {IDLE_SETTLE_SECONDS} s after Ready, no addons: RSS "
+                   f"{mem.get('total_rss_mb')} MB, PSS {mem.get('total_pss_mb')} MB "
+                   f"(anonymous {mem.get('total_pss_anon_mb')} MB, file-backed "
+                   f"{mem.get('total_pss_file_mb')} MB; target <= 300 MB, goal 250 MB; "
+                   f"before: PSS {BEFORE['idle_pss_mb']} MB)")
+        out.append(f"  of which NetworkPolicy enforcement (netpol): PSS "
+                   f"{mem.get('network_policy_pss_mb')} MB")
+        for name, v in mem.get("processes", {}).items():
+            out.append(f"  {name:<28} RSS {v['rss_mb']:>7.1f} MB  PSS {v['pss_mb']:>7.1f} MB "
+                       f"(anon {v.get('pss_anon_mb', 0):>6.1f}, file {v.get('pss_file_mb', 0):>6.1f})"
+                       f"  x{int(v['count'])}")
     pki = r.get("pki", {})
     if pki:
         out.append(f"PKI generation, median of {PKI_RUNS}: fresh node {pki['fresh']['median_s']} s "
@@ -249,6 +270,8 @@ def render(r: dict[str, Any]) -> str:
                    f"{pki['again']['median_s']} s (max {pki['again']['max_s']} s)")
     for key in ("status_latency", "kubectl_get_pods_latency"):
         v = r.get(key, {})
+        if not v:
+            continue
         before = BEFORE["status_ms" if key.startswith("status") else "kubectl_get_pods_ms"]
         out.append(f"{key.replace('_', ' ')}: median {v.get('median_ms')} ms, "
                    f"max {v.get('max_ms')} ms (target <= 150 ms; before: {before} ms)")

@@ -2,8 +2,10 @@
 // kubelite runs them, but without patching upstream: each daemon is upstream's
 // own cobra command, given the arguments microkube read from its file in args/.
 //
-// The API server starts first; the other daemons start once it answers
-// /readyz, so none of them spends its first seconds in a retry backoff. When
+// The API server starts first. The kubelet starts once the API server serves
+// everything but its RBAC and priority-class bootstrap (see kubeletReadyz); the
+// other daemons start once it answers /readyz, so none of them spends its first
+// seconds in a retry backoff. When
 // any daemon returns, the process writes which one to the spec's failed_file
 // and exits non-zero: its supervisor (microkube's, or snapd) restarts it whole.
 package main
@@ -51,6 +53,18 @@ var startOrder = []string{"kube-apiserver", "kubelet", "kube-scheduler", "kube-p
 
 // callsSetupSignal: the daemons that always call SetupSignalContext while starting.
 var callsSetupSignal = map[string]bool{"kube-apiserver": true, "kubelet": true, "kube-scheduler": true}
+
+// needsRBAC: the daemons authorized by RBAC roles, which the API server creates in
+// its rbac/bootstrap-roles post-start hook; they start once /readyz is ok.
+var needsRBAC = map[string]bool{"kube-scheduler": true, "kube-proxy": true, "kube-controller-manager": true}
+
+// kubeletReadyz: /readyz without the two bootstrap hooks the kubelet does not need.
+// On a fresh datastore they write ~150 default roles, bindings and priority classes
+// one at a time (2-3 s). The kubelet is authorized by the Node authorizer, whose
+// rules are compiled in (plugin/pkg/auth/authorizer/node), not by those roles, so
+// it can register its Node while they are written.
+const kubeletReadyz = "/readyz?exclude=poststarthook/rbac/bootstrap-roles" +
+	"&exclude=poststarthook/scheduling/bootstrap-system-priority-classes"
 
 const (
 	apiReadyTimeout  = 5 * time.Minute
@@ -107,15 +121,23 @@ func runKubelite(args []string) int {
 		go func() { exits <- partExit{name, runPart(cmd)} }()
 	}
 
+	_, withAPIServer := spec.Parts["kube-apiserver"]
+	apiFullyReady := !withAPIServer
 	for _, name := range ordered(spec.Parts) {
 		if name == "kubelet" && spec.RuntimeSocket != "" {
 			if code, done := waitFor(name, socketAccepts(spec.RuntimeSocket), apiReadyTimeout, exits, stop, spec); done {
 				return code
 			}
 		}
+		if needsRBAC[name] && !apiFullyReady {
+			if code, done := waitFor("kube-apiserver", apiReady(spec.ReadyKubeconfig, "/readyz"), apiReadyTimeout, exits, stop, spec); done {
+				return code
+			}
+			apiFullyReady = true
+		}
 		start(name)
 		if name == "kube-apiserver" {
-			if code, done := waitFor(name, apiReady(spec.ReadyKubeconfig), apiReadyTimeout, exits, stop, spec); done {
+			if code, done := waitFor(name, apiReady(spec.ReadyKubeconfig, kubeletReadyz), apiReadyTimeout, exits, stop, spec); done {
 				return code
 			}
 		} else if callsSetupSignal[name] {
@@ -185,8 +207,8 @@ func signalSetUp() bool {
 	}
 }
 
-// apiReady: true once the API server answers /readyz with ok.
-func apiReady(kubeconfig string) func() bool {
+// apiReady: true once the API server answers path (/readyz, maybe with exclusions) with ok.
+func apiReady(kubeconfig, path string) func() bool {
 	var client kubernetes.Interface
 	return func() bool {
 		if client == nil {
@@ -202,7 +224,15 @@ func apiReady(kubeconfig string) func() bool {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		body, err := client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+		req := client.Discovery().RESTClient().Get()
+		base, query, _ := strings.Cut(path, "?")
+		req = req.AbsPath(base)
+		for _, kv := range strings.Split(query, "&") {
+			if k, v, ok := strings.Cut(kv, "="); ok {
+				req = req.Param(k, v)
+			}
+		}
+		body, err := req.DoRaw(ctx)
 		return err == nil && string(body) == "ok"
 	}
 }
