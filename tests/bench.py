@@ -235,7 +235,8 @@ def render_timeline(timeline: dict[str, float]) -> list[str]:
 def render(r: dict[str, Any]) -> str:
     out = ["", "== microkube bench =="]
     ttr = r.get("time_to_ready", {})
-    out.append(f"time to Node Ready, {len(ttr.get('runs_s') or [])} cold starts: median {ttr.get('median_s')} s, "
+    starts = len(ttr.get("runs_s") or [])
+    out.append(f"time to Node Ready, {starts} cold starts: median {ttr.get('median_s')} s, "
                f"max {ttr.get('max_s')} s (runs: {ttr.get('runs_s')}; target median <= 5 s; "
                f"before: median {BEFORE['ready_median_s']} s)")
     out.append(f"time until every daemon serves (start --wait-ready returns, flannel's "

@@ -52,6 +52,9 @@ class Daemon:
     binary: ClassVar[str]
     # Daemons that must have become ready once before this one starts.
     after: ClassVar[tuple[str, ...]] = ()
+    # Those of ``after`` that need only serve: their after_ready work may still run when this
+    # one starts (the supervisor's ordering; a snap's runner still waits for both).
+    after_serving: ClassVar[tuple[str, ...]] = ()
     # The upstream daemons this one process runs, each with its own argument file (kubelite).
     parts: ClassVar[tuple[str, ...]] = ()
     # Seconds to wait after SIGTERM before SIGKILL.

@@ -52,6 +52,11 @@ class Kubelite(Daemon):
     # kubelite also waits for containerd's socket itself before it starts the kubelet.
     # The node's local datastore, whichever it runs (none with an external etcd).
     after: ClassVar[tuple[str, ...]] = ("etcd", "kine", "containerd")
+    # containerd's image import (~1 s) runs while the API server starts (~3 s): kubelite's
+    # kubelet starts only once the API server serves, and no pod reaches it before the
+    # controller-manager has run (it clears the Node's not-ready taint). A sandbox that
+    # found no pause image would be retried by the kubelet.
+    after_serving: ClassVar[tuple[str, ...]] = ("containerd",)
     # The kubelet and the API server shut down gracefully within kubelite's own 8 s.
     stop_timeout = 15.0
     # GOGC while the parts start (the daemons' default), and the target kubelite switches to
@@ -116,6 +121,9 @@ class WorkerKubelite(Kubelite):
     worker holds no admin credential)."""
 
     after: ClassVar[tuple[str, ...]] = ("apilb", "containerd")
+    # A worker's kubelet starts at once and joins a running cluster, whose pods may come
+    # to it at once: the shipped images are imported first.
+    after_serving: ClassVar[tuple[str, ...]] = ()
     parts = WORKER_PARTS
 
     def after_ready(self, ctx: NodeContext) -> None:

@@ -1,6 +1,7 @@
 """The supervisor: runs the node's daemons outside a snap.
 
-It starts each daemon once the daemons it needs are ready, restarts a
+It starts each daemon once the daemons it needs are ready, runs each daemon's
+one-shot after-start work in a child while the other daemons start, restarts a
 daemon that exits (with exponential backoff), rotates the logs, and on
 SIGTERM stops everything in reverse order, including the containers'
 processes, which it adopts as a child subreaper.
@@ -60,7 +61,10 @@ class _Slot:
     state: DaemonState = field(default_factory=DaemonState)
     proc: subprocess.Popen[bytes] | None = None
     log: IO[bytes] | None = None
-    ready_once: bool = False
+    ready_once: bool = False  # served, and its after_ready work finished
+    serving_once: bool = False  # served (its after_ready work may still run)
+    # The child running the daemon's after_ready work: its pid and the read end of its pipe.
+    after_ready: tuple[int, int] | None = None
     next_start: float = 0.0
     last_error: str = ""
     restart_requested: bool = False  # ended on purpose (to load new files): start again at once
@@ -115,6 +119,8 @@ class Supervisor:
     def _tick(self) -> None:
         now = time.monotonic()
         for slot in self.slots.values():
+            if slot.after_ready is not None:
+                self._after_ready_done(slot)
             if slot.proc is None:
                 if self._deps_ready(slot) and now >= slot.next_start:
                     if slot.daemon.can_start(self.ctx):
@@ -123,7 +129,8 @@ class Supervisor:
                         slot.next_start = now + GATE_RECHECK
             elif slot.proc.poll() is not None:
                 self._exited(slot, now)
-            elif slot.state.state == "starting" and slot.daemon.ready(self.ctx):
+            elif (slot.state.state == "starting" and slot.after_ready is None
+                  and slot.daemon.ready(self.ctx)):
                 self._became_ready(slot)
         self._reap_adopted()
         if self._dirty:
@@ -134,7 +141,12 @@ class Supervisor:
         return all(s.state.state == "ready" for s in self.slots.values())
 
     def _deps_ready(self, slot: _Slot) -> bool:
-        return all(self.slots[d].ready_once for d in slot.daemon.after if d in self.slots)
+        """True once every daemon of ``slot``'s ``after`` became ready once (or, for one in
+        its ``after_serving``, served once)."""
+        serving_enough = slot.daemon.after_serving
+        return all(self.slots[d].ready_once
+                   or (d in serving_enough and self.slots[d].serving_once)
+                   for d in slot.daemon.after if d in self.slots)
 
     # --- one daemon ------------------------------------------------------------------
     def _start(self, slot: _Slot) -> None:
@@ -157,11 +169,29 @@ class Supervisor:
         self._set(slot, "starting")
 
     def _became_ready(self, slot: _Slot) -> None:
+        slot.serving_once = True
         if not slot.ready_once:
-            error = run_forked(lambda: slot.daemon.after_ready(self.ctx))
-            if error:
-                self._log_line(slot, f"after start of {slot.daemon.name}: {error}")
+            # The one-shot work runs in a child while the loop goes on starting the daemons
+            # that need this one only to serve (after_serving); ready once it is done.
+            slot.after_ready = start_forked(lambda: slot.daemon.after_ready(self.ctx))
+            return
+        self._mark_ready(slot)
+
+    def _after_ready_done(self, slot: _Slot) -> None:
+        """If ``slot``'s after_ready child ended: log its error, and the daemon is ready."""
+        assert slot.after_ready is not None
+        done, error = finish_forked(*slot.after_ready, wait=False)
+        if not done:
+            return
+        slot.after_ready = None
+        if error:
+            self._log_line(slot, f"after start of {slot.daemon.name}: {error}")
         slot.ready_once = True
+        if (slot.proc is not None and slot.proc.poll() is None
+                and slot.state.state == "starting"):
+            self._mark_ready(slot)
+
+    def _mark_ready(self, slot: _Slot) -> None:
         self._set(slot, "ready")
         elapsed = time.time() - self.state.started_at
         print(f"{slot.daemon.name} ready {elapsed:.1f} s after the supervisor started", flush=True)
@@ -268,7 +298,9 @@ class Supervisor:
         return {s.proc.pid for s in self.slots.values() if s.proc is not None}
 
     def _reap_adopted(self) -> None:
-        managed = self._managed_pids()
+        # after_ready children are waited for by _after_ready_done, which needs their status.
+        managed = self._managed_pids() | {s.after_ready[0] for s in self.slots.values()
+                                          if s.after_ready is not None}
         for child in psutil.Process().children():
             if child.pid in managed:
                 continue
@@ -280,6 +312,12 @@ class Supervisor:
     def _shutdown(self) -> None:
         self.state.stopping = True
         self.state.save(self.ctx.paths.supervisor_state)
+        for slot in self.slots.values():  # one-shot work still running: no longer wanted
+            if slot.after_ready is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(slot.after_ready[0], signal.SIGKILL)
+                finish_forked(*slot.after_ready, wait=True)
+                slot.after_ready = None
         order = list(reversed(self.slots.values()))
         # Kubernetes first, all at once; then the pods' processes; then the runtime and datastore.
         last = [s for s in order if s.daemon.name in ("containerd", "etcd", "kine")]
@@ -334,6 +372,12 @@ def run_forked(work: Callable[[], None]) -> str | None:
     in the cluster: changes to this process's memory are lost. Returns the message of a
     MicrokubeError, or the type and message of any other exception, raised by ``work``.
     """
+    return finish_forked(*start_forked(work), wait=True)[1]
+
+
+def start_forked(work: Callable[[], None]) -> tuple[int, int]:
+    """Start ``work`` in a forked child, as run_forked does, without waiting for it; returns
+    the child's pid and the read end of the pipe it reports on, for finish_forked."""
     sys.stdout.flush()
     sys.stderr.flush()
     read_end, write_end = os.pipe()
@@ -354,11 +398,21 @@ def run_forked(work: Callable[[], None]) -> str | None:
             sys.stderr.flush()
             os._exit(code)
     os.close(write_end)
+    return pid, read_end
+
+
+def finish_forked(pid: int, read_end: int, *, wait: bool) -> tuple[bool, str | None]:
+    """The outcome of a child from start_forked: (False, None) while it runs (only with
+    ``wait`` False), else (True, None if ``work`` succeeded, else why not). Closes
+    ``read_end`` once the child has ended."""
+    done_pid, status = os.waitpid(pid, 0 if wait else os.WNOHANG)
+    if done_pid == 0:
+        return False, None
+    # The child has exited, so its end of the pipe is closed: this read ends.
     with os.fdopen(read_end, "rb") as pipe:
         message = pipe.read().decode(errors="replace").strip()
-    _, status = os.waitpid(pid, 0)
     code = os.waitstatus_to_exitcode(status)
-    return None if code == 0 else (message or f"exited with {code}")
+    return True, None if code == 0 else (message or f"exited with {code}")
 
 
 def _refresh_index(paths: Paths) -> None:

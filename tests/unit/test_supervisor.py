@@ -133,3 +133,69 @@ def test_run_forked_reports_errors_and_keeps_imports_out_of_the_parent(tmp_path:
     sys.modules.pop("colorsys", None)
     assert run_forked(load) is None
     assert "colorsys" not in sys.modules
+
+
+class SlowImports(Sleeper):
+    """Serves at once; its one-shot work (an image import, say) lasts until a file appears."""
+
+    name = "runtime"
+    release: ClassVar[Path]
+
+    def after_ready(self, ctx: NodeContext) -> None:
+        deadline = time.monotonic() + 20
+        while not SlowImports.release.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+
+class NeedsServing(Sleeper):
+    name = "needs-serving"
+    after = ("runtime",)
+    after_serving = ("runtime",)
+
+
+class NeedsReady(Sleeper):
+    name = "needs-ready"
+    after = ("runtime",)
+
+
+def test_after_ready_work_runs_while_daemons_needing_only_serving_start(
+    ctx: NodeContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(signal, "signal", lambda *a: None)
+    Sleeper.started.clear()
+    SlowImports.release = tmp_path / "release"
+    sup = Supervisor(ctx, [SlowImports(), NeedsServing(), NeedsReady()],
+                     renew_certificates=lambda: None)
+    t = threading.Thread(target=sup.run, daemon=True)
+    t.start()
+    _wait(lambda: "needs-serving" in Sleeper.started)
+    # The work still runs: the daemon that needs it done waits, the runtime is not ready yet.
+    time.sleep(0.5)
+    assert "needs-ready" not in Sleeper.started
+    assert _states(ctx).daemons["runtime"].state == "starting"
+    SlowImports.release.write_text("")
+    _wait(lambda: ctx.paths.supervisor_state.exists()
+          and all(d.state == "ready" for d in _states(ctx).daemons.values()))
+    assert Sleeper.started == ["runtime", "needs-serving", "needs-ready"]
+    sup._on_signal(signal.SIGTERM, None)
+    t.join(timeout=30)
+    assert not t.is_alive()
+
+
+def test_stop_ends_after_ready_work_still_running(
+    ctx: NodeContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(signal, "signal", lambda *a: None)
+    SlowImports.release = tmp_path / "never"
+    sup = Supervisor(ctx, [SlowImports()], renew_certificates=lambda: None)
+    t = threading.Thread(target=sup.run, daemon=True)
+    t.start()
+    _wait(lambda: sup.slots["runtime"].after_ready is not None)
+    child = sup.slots["runtime"].after_ready
+    assert child is not None
+    t0 = time.monotonic()
+    sup._on_signal(signal.SIGTERM, None)
+    t.join(timeout=30)
+    assert not t.is_alive() and time.monotonic() - t0 < 5
+    with pytest.raises(ChildProcessError):
+        os.waitpid(child[0], os.WNOHANG)  # ended and reaped
