@@ -7,6 +7,7 @@ from collections.abc import Callable
 from microkube.addons import engine
 from microkube.addons.context import Reporter
 from microkube.config import launch as launch_file
+from microkube.fsutil import exclusive_lock
 from microkube.paths import Paths
 
 
@@ -14,14 +15,19 @@ def apply_pending_addons(paths: Paths, write: Callable[[str], None]) -> list[str
     """Run the launch file's addon steps left (the node must be Ready); the addons done.
 
     Each step is dropped from the record once it succeeded, so a failure keeps the
-    rest for the next ``microkube start``. Raises what the addon engine raises.
+    rest for the next ``microkube start`` (or, in the snap, the deployer's next pass).
+    Steps run under a lock, read again once it is held: a second runner finds none left.
+    Raises what the addon engine raises.
     """
-    steps = launch_file.pending_addons(paths)
     done = []
-    while steps:
-        verb, tokens = steps[0]
-        (engine.enable if verb == "enable" else engine.disable)(paths, tokens, Reporter(write))
-        done.append(tokens[0])
-        steps = steps[1:]
-        launch_file.save_pending_addons(paths, steps)
+    with exclusive_lock(launch_file.pending_addons_lock(paths), write,
+                        "waiting for the launch configuration's addons to be enabled...\n"):
+        steps = launch_file.pending_addons(paths)
+        while steps:
+            verb, tokens = steps[0]
+            (engine.enable if verb == "enable" else engine.disable)(paths, tokens,
+                                                                    Reporter(write))
+            done.append(tokens[0])
+            steps = steps[1:]
+            launch_file.save_pending_addons(paths, steps)
     return done

@@ -214,6 +214,12 @@ def pending_addons_file(paths: Paths) -> Path:
     return paths.var_dir / "launch-addons.json"
 
 
+def pending_addons_lock(paths: Paths) -> Path:
+    """Held while the addon steps run, so two runners (``start``, the snap's deployer)
+    never run the same step twice."""
+    return paths.var_dir / "launch-addons.lock"
+
+
 def pending_addons(paths: Paths) -> list[tuple[str, list[str]]]:
     """The steps still to run, in order ([] if none)."""
     try:

@@ -51,10 +51,38 @@ class Watcher:
         folder.mkdir(parents=True, exist_ok=True)
         self.watch = self.inotify.add_watch(folder, WATCHED)
 
+    def launch_addons(self) -> None:
+        """In the snap, run the launch configuration's addon steps once the Node is Ready.
+
+        snapd starts the daemons with no ``microkube start`` to run them (a launch file
+        read at install, or ``snap set microkube config=``). A failed step is logged and
+        tried again at a later pass; never raises.
+        """
+        paths, name = self.deployer.paths, self.deployer.node_name
+        if not paths.in_snap:
+            return  # `microkube start` runs them, printing its progress
+        from microkube.config.launch import pending_addons
+
+        if not pending_addons(paths):
+            return
+        from microkube.addons.launch import apply_pending_addons
+        from microkube.errors import MicrokubeError
+        from microkube.kube.api import KubeApi
+
+        try:
+            if not KubeApi.for_admin(paths).node_ready(name):
+                return
+            done = apply_pending_addons(paths, lambda text: log.info("%s", text.rstrip()))
+        except (MicrokubeError, OSError) as e:
+            log.warning("launch configuration addons: %s (retried at the next pass)", e)
+            return
+        log.info("launch configuration: %s done", ", ".join(done))
+
     def run(self) -> None:
         self._watch()
         log.info("watching %s", self.deployer.folder)
         self.deployer.sync(everything=True)
+        self.launch_addons()
         next_resync = time.monotonic() + self.resync
         while not self.stopping:
             events = self.inotify.read(timeout=TICK_MS)
@@ -69,6 +97,7 @@ class Watcher:
             if self.stopping:
                 break
             self.deployer.sync()
+            self.launch_addons()
             next_resync = time.monotonic() + self.resync
         log.info("stopped")
 

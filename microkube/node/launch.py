@@ -25,7 +25,7 @@ def first_start(paths: Paths, explicit: Path | None) -> LaunchConfig | None:
     """
     set_up = paths.state_file.exists()
     if explicit is not None and set_up:
-        _refuse_datastore_change(paths, launch_file.load(explicit))
+        refuse_datastore_change(paths, launch_file.load(explicit))
         raise UsageError(f"{explicit}: this node is set up already; a launch configuration "
                          "applies only at its first start")
     source = explicit or launch_file.well_known(paths)
@@ -56,7 +56,7 @@ def first_start(paths: Paths, explicit: Path | None) -> LaunchConfig | None:
     return launch
 
 
-def _refuse_datastore_change(paths: Paths, launch: LaunchConfig) -> None:
+def refuse_datastore_change(paths: Paths, launch: LaunchConfig) -> None:
     """UsageError if ``launch`` sets a datastore other than the node's."""
     if launch.datastore is None:
         return

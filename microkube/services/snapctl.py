@@ -62,17 +62,25 @@ def active(daemons: list[str]) -> dict[str, bool]:
     return {d: states.get(d, False) for d in daemons}
 
 
-def get_document(key: str) -> dict[str, Any]:
-    """The snap's configuration below ``key`` (``snap set microkube key.x=...``); {} if unset."""
+def get_option(key: str) -> Any:
+    """The snap's option ``key`` (``snap set microkube key=...``): its value, or None if unset.
+
+    Raises MicrokubeError if snapctl fails or does not answer in JSON.
+    """
     try:
         out = _snapctl("get", "-d", key).strip()
     except MicrokubeError as e:
         if "configuration option" in str(e):  # snapd's word for an unset key
-            return {}
+            return None
         raise
     try:
         doc = json.loads(out) if out else {}
     except ValueError:
         raise MicrokubeError(f"snapctl get {key}: not JSON: {out[:80]}") from None
-    value = doc.get(key, {}) if isinstance(doc, dict) else {}
+    return doc.get(key) if isinstance(doc, dict) else None
+
+
+def get_document(key: str) -> dict[str, Any]:
+    """The snap's configuration below ``key`` (``snap set microkube key.x=...``); {} if unset."""
+    value = get_option(key)
     return value if isinstance(value, dict) else {}

@@ -36,6 +36,14 @@ def _node_options() -> dict[str, str]:
     return node_settings(snapctl.get_document("node"))
 
 
+def _launch_option() -> str | None:
+    """The ``config`` option's text (a launch configuration), or None if unset."""
+    from microkube.services import snapctl
+    from microkube.snap.launchoption import OPTION, option_text
+
+    return option_text(snapctl.get_option(OPTION))
+
+
 def _started(paths: Paths) -> bool:
     """The node has run once: its datastore holds a cluster."""
     return paths.datastore_dir.is_dir() and any(paths.datastore_dir.iterdir())
@@ -47,6 +55,12 @@ def install(paths: Paths) -> None:
     from microkube.snap.options import environment
 
     os.environ.update(environment(_node_options()))
+    text = _launch_option()
+    if text is not None and not paths.state_file.exists():
+        from microkube.snap.launchoption import before_setup
+
+        before_setup(paths, text)  # the first setup below takes the node from it
+        _log("launch configuration taken from the snap option 'config'")
     if pending_join(paths, None) is not None:
         _log("the launch configuration joins a cluster: the first `microkube start` does")
         return
@@ -63,6 +77,9 @@ def configure(paths: Paths) -> None:
     if not paths.state_file.exists():
         install(paths)  # configure before install only happens if install was skipped
         return
+    text = _launch_option()
+    if text is not None:
+        _apply_launch_option(paths, text)
     current = node.load(paths.state_file)
     started = _started(paths)
     if started and settings.get("node_ip") not in (None, current.node_ip):
@@ -82,6 +99,44 @@ def configure(paths: Paths) -> None:
         path.unlink(missing_ok=True)
     setup.prepare(paths)
     _log(f"node settings changed: {', '.join(sorted(settings))}")
+
+
+def _apply_launch_option(paths: Paths, text: str) -> None:
+    """Apply a changed ``config`` option to the existing node: its addon steps now if the
+    node is Ready (else the deployer runs them once it is), then restart what it changed."""
+    from microkube.services import snapctl
+    from microkube.snap.launchoption import apply_to_existing, unchanged
+
+    if unchanged(paths, text):
+        return
+    from microkube.errors import MicrokubeError
+
+    applied = apply_to_existing(paths, text)
+    failed: MicrokubeError | None = None
+    if applied.addons and _node_ready(paths):
+        from microkube.addons.launch import apply_pending_addons
+
+        try:
+            apply_pending_addons(paths, lambda line: _log(line.rstrip()))
+        except MicrokubeError as e:
+            failed = e  # the step stays queued for the deployer; `snap set` says why
+    running = snapctl.active(sorted(applied.restart))
+    for daemon in sorted(d for d, up in running.items() if up):
+        snapctl.restart(daemon)  # a stopped one reads its new flags when it starts
+    _log(applied.summary())
+    if failed is not None:
+        raise failed
+
+
+def _node_ready(paths: Paths) -> bool:
+    from microkube.config import node
+    from microkube.errors import MicrokubeError
+    from microkube.kube.api import KubeApi
+
+    try:
+        return KubeApi.for_admin(paths).node_ready(node.load(paths.state_file).node_name)
+    except (MicrokubeError, OSError):
+        return False
 
 
 def rendered_configs(paths: Paths) -> list[Path]:

@@ -22,6 +22,7 @@ import yaml
 
 from microkube.services.cgroups import CGROUP_FS
 from microkube.services.registry import all_daemons, control_plane_daemons
+from tests.e2e.addon_support import status_addons
 from tests.snap.snapnode import SnapNode, require_root_and_tools, snap_node
 from tests.workloads import web_pod
 
@@ -32,6 +33,15 @@ IP = "10.215.0.2"
 CGROUP_ROOT = f"/microkube-test/{NAME}"
 
 WEB = web_pod("web", "hello from the snap")
+# `snap set microkube config=...` before the install hook (as a gadget's default would):
+# its flags shape the first setup, and the deployer enables its addon once the node is Ready.
+LAUNCH = """\
+version: 0.1.0
+extraKubeletArgs:
+  --max-pods: 50
+addons:
+  - name: hostpath-storage
+"""
 # Every source may reach the web pod: the controller still makes sets for its rule.
 WEB_OPEN = """
 apiVersion: networking.k8s.io/v1
@@ -48,7 +58,8 @@ spec:
 def node(snap_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SnapNode]:
     require_root_and_tools()
     options = {"node": {"name": NAME, "ip": IP, "registry-mirror": "http://127.0.0.1:5999",
-                        "cgroup-root": CGROUP_ROOT}}
+                        "cgroup-root": CGROUP_ROOT},
+               "config": LAUNCH}
     with snap_node(tmp_path_factory.mktemp("snapd"), NAME, IP, options, CGROUP_ROOT) as n:
         n.snapd.install(snap_file)
         yield n
@@ -77,6 +88,10 @@ def test_install_hook_creates_the_tree_and_certificates(node: SnapNode) -> None:
     assert (settings["node_name"], settings["node_ip"], settings["cgroup_root"]) == (
         NAME, IP, CGROUP_ROOT)
     assert settings["registry_mirror"] == "http://127.0.0.1:5999"
+    # The launch configuration of the `config` option shaped it too (kept 0600).
+    assert "--max-pods=50" in (data / "args" / "kubelet").read_text()
+    launch = snapd.common_dir / ".microkube.yaml"
+    assert launch.read_text() == LAUNCH and launch.stat().st_mode & 0o777 == 0o600
     # Rendered files name this revision's $SNAP and $SNAP_DATA.
     assert str(snapd.snap_dir() / "bin" / "runc") in (data / "args" / "containerd.toml").read_text()
 
@@ -136,6 +151,37 @@ def test_daemon_apps_bring_up_a_ready_node_that_serves_a_pod(node: SnapNode) -> 
         assert d.proc is not None
         exe = Path(os.readlink(f"/proc/{d.proc.pid}/exe"))
         assert exe.is_relative_to(snapd.snap_dir().resolve()), (d.app, exe)
+
+
+def _max_pods(node: SnapNode) -> str:
+    return str(node.kubectl_json("get", "node", NAME)["status"]["capacity"]["pods"])
+
+
+def test_the_launch_option_enables_its_addon_and_a_change_applies(node: SnapNode) -> None:
+    snapd = node.snapd
+    # No `microkube start` ran: the deployer enabled the addon of the launch configuration.
+    node.wait_for("hostpath-storage enabled by the snap's deployer",
+                  lambda: "hostpath-storage" in status_addons(node)["enabled"], timeout=180)
+    assert _max_pods(node) == "50"
+    kubelite = snapd.daemons["daemon-kubelite"].proc
+    assert kubelite is not None
+    # A node-shaping key that differs is refused whole, in one line.
+    snapd.options["config"] = LAUNCH.replace("50", "60") + "nodeName: another-name\n"
+    proc = snapd.run_hook("configure")
+    assert proc.returncode != 0
+    assert proc.stderr.strip() == (f"Error: config: nodeName: cannot change once the node is "
+                                   f"set up (it is {NAME})")
+    assert "--max-pods=50" in (snapd.data_dir() / "args" / "kubelet").read_text()
+    # A flag change is written and kubelite restarts to read it.
+    snapd.options["config"] = LAUNCH.replace("50", "60")
+    proc = snapd.run_hook("configure")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "restarted kubelite" in proc.stdout
+    restarted = snapd.daemons["daemon-kubelite"].proc
+    assert restarted is not None and restarted.pid != kubelite.pid
+    node.wait_for("the Node's pod capacity from the new flag", lambda: _max_pods(node) == "60",
+                  timeout=120)
+    node.wait_ready()
 
 
 def test_refresh_keeps_data_and_certificates(node: SnapNode) -> None:

@@ -103,6 +103,7 @@ def test_the_snap_install_hook_leaves_a_joining_node_to_start(
     from microkube.snap import hooks
 
     monkeypatch.setattr(hooks, "_node_options", lambda: {})
+    monkeypatch.setattr(hooks, "_launch_option", lambda: None)
     launch.well_known(paths).parent.mkdir(parents=True)
     launch.well_known(paths).write_text(f"version: 0.1.0\njoin: {JOIN}\njoinAsWorker: true\n")
     hooks.install(paths)
