@@ -12,6 +12,7 @@ waits, instead of hiding in it).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,24 +67,31 @@ class HaLab:
 
     def healthy(self, timeout: float = 240) -> None:
         """Bring the cluster back to health if a module before left it otherwise, and check it:
-        ``microkube start`` on any node whose status says it does not run, then wait (each wait
-        bounded by ``timeout`` s) until every control plane's status names the three voters
-        and, through the first, every Node is Ready. Raises AssertionError (from the waits)
-        if it does not come back."""
+        ``microkube start`` on any set-up node whose status says it does not run, then wait
+        until every control plane's status names the three voters and, through the first,
+        every Node is Ready, and the worker's balancer finds every API server healthy. All of
+        it within ``timeout`` s; raises AssertionError (from the waits) if it does not come
+        back, so a module that broke the cluster fails the next one's setup, not a hang."""
+        deadline = time.monotonic() + timeout
+
+        def left() -> float:
+            return max(1.0, deadline - time.monotonic())
+
         for node in self.nodes:
             st = yaml.safe_load(node.run("status", "--format", "yaml", check=False,
                                          timeout=30).stdout) or {}
-            if not (st.get("microkube") or {}).get("running"):
-                node.run("start", check=False, timeout=150)
+            set_up = (node.root / "data" / "var" / "node.yaml").exists()
+            if set_up and not (st.get("microkube") or {}).get("running"):
+                node.run("start", check=False, timeout=min(150, left()))
         for node in self.planes:
             node.wait_for(f"{node.name} sees the three voters",
-                          lambda n=node: powerloss.three_voters(n, NAMES), timeout=timeout)
-        powerloss.wait_all_ready(self.nodes, since=0.0, timeout=timeout)
-        if self.worker is not None:
+                          lambda n=node: powerloss.three_voters(n, NAMES), timeout=left())
+        powerloss.wait_all_ready(self.nodes, since=0.0, timeout=left())
+        worker = self.worker
+        if worker is not None:
             every = sorted(f"{p.ip}:16443" for p in self.planes)
             wait_for("the worker's balancer to find every API server healthy", lambda: sorted(
-                balancer_state(self.worker).get("healthy", [])) == every if self.worker
-                else False, timeout=timeout, every=0.5)
+                balancer_state(worker).get("healthy", [])) == every, timeout=left(), every=0.5)
 
 
 def form(lan: Cluster) -> HaLab:

@@ -61,8 +61,8 @@ def _answers(worker: TestNode, ip: str) -> str:
 
 @pytest.fixture(scope="module")
 def lab(ha: HaLab) -> Lab:
-    worker = ha.with_worker()
     ha.healthy()
+    worker = ha.with_worker()
     first = ha.planes[0]
     first.apply(workloads.web_pod("before", "answered before and after", node=WORKER))
     first.wait_for("the earlier pod Running", lambda: pod_phase(first, "before") == "Running",

@@ -43,8 +43,8 @@ def _status(node: TestNode) -> tuple[dict[str, Any], float]:
 
 @pytest.fixture(scope="module")
 def site(ha: HaLab) -> Site:
-    worker = ha.with_worker()
     ha.healthy()
+    worker = ha.with_worker()
     powerloss.seed(ha.planes[0], pinned_to=[WORKER])
     return Site(ha.lan, ha.planes, worker, powerloss.look(ha.planes[0]))
 
