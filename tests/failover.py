@@ -1,5 +1,5 @@
 """Three control planes and a worker on a test LAN, and what losing one of them does: shared by
-the e2e test (tests/cluster/test_api_failover.py) and ``make bench`` (tests/bench_cluster.py).
+the e2e test (tests/cluster/ha/test_api_failover.py) and ``make bench`` (tests/bench_cluster.py).
 
 The worker reaches the API through its load balancer (components/apilb), whose state file
 names the API server in use; :func:`kill_server_in_use` kills every process of that control

@@ -24,8 +24,8 @@ import yaml
 
 from microkube.datastore.membership import cache_file
 from microkube.paths import Paths
-from tests.cluster.test_control_plane_join import status
 from tests.databases import PASSWORD, Database, postgres
+from tests.hacluster import status
 from tests.lanhost import LanHost
 from tests.multinode import SUBNET, Cluster, TimedJoin, cluster, timed_join
 from tests.testnode import SNAP_TREE, TestNode, require_built, require_root_and_node_built

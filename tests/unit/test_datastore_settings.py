@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import sqlite3
+import time
 from contextlib import closing
 from pathlib import Path
 
@@ -114,6 +115,22 @@ def test_an_etcd_that_does_not_answer_fails_the_first_start_and_writes_nothing(
     with pytest.raises(preflight.DatastoreUnreachable, match="TLS files cannot be used"):
         first_start(paths, f)
     assert not paths.data.exists()
+
+
+def test_a_refused_database_is_reported_without_waiting_for_kine_to_stop(paths: Paths) -> None:
+    """kine keeps retrying its first ping and does not act on SIGTERM meanwhile: the check
+    reports the first error at once and ends the probe without waiting on it."""
+    paths.bin_dir.mkdir(parents=True)
+    fake = paths.binary("kine")
+    fake.write_text("#!/bin/sh\ntrap '' TERM\n"
+                    "echo '{\"severity\":\"error\",\"message\":\"Failed to ping: refused\"}' >&2\n"
+                    "exec sleep 30\n")
+    fake.chmod(0o755)
+    store = settings.parse("postgres://k:pw@127.0.0.9:5432/kine?sslmode=disable")
+    began = time.monotonic()
+    with pytest.raises(preflight.DatastoreUnreachable, match="cannot connect: Failed to ping"):
+        preflight.check(paths, store)
+    assert time.monotonic() - began < 3.0
 
 
 def test_an_external_etcd_is_kept_private_and_the_api_server_points_at_it(

@@ -1,8 +1,9 @@
 """Three real control planes and a worker: the worker reaches the API through its own load
 balancer, and survives the loss of the control plane it was using.
 
-One cluster (tests/failover.py) is shared by the module, and the tests run in order: the
-worker's balancer knows every API server; then every process of the control plane it uses is
+The HA tests' cluster (tests/hacluster.py) is taken over once the control-plane join tests
+are done with it, checked healthy, and given a worker; the tests run in order: the worker's
+balancer knows every API server; then every process of the control plane it uses is
 killed (SIGKILL by pid: supervisor, daemons, shims, pods) and the API keeps serving through
 the other two, a pod bound to the worker is Running within 15 s, the worker stays Ready and
 its earlier pod keeps answering; last, ``microkube start`` brings the lost node back into
@@ -14,10 +15,8 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,14 +29,10 @@ from tests.failover import (
     balancer_state,
     kill_server_in_use,
     pod_phase,
-    start_ha_cluster,
     voters,
 )
-from tests.multinode import cluster
-from tests.testnode import TestNode, require_root_and_node_built
-
-NAMES = ("mk-ha1", "mk-ha2", "mk-ha3")
-WORKER = "mk-haw"
+from tests.hacluster import NAMES, WORKER, HaLab
+from tests.testnode import TestNode
 
 
 @dataclass
@@ -65,16 +60,15 @@ def _answers(worker: TestNode, ip: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    require_root_and_node_built()
-    with cluster(Path(tmp_path_factory.mktemp("lan"))) as lan:
-        ha = start_ha_cluster(lan, NAMES, WORKER)
-        first = ha.planes[0]
-        first.apply(workloads.web_pod("before", "answered before and after", node=WORKER))
-        first.wait_for("the earlier pod Running", lambda: pod_phase(first, "before") == "Running",
-                       timeout=120)
-        status = _pod(first, "before")["status"]["containerStatuses"][0]
-        yield Lab(ha, status["containerID"])
+def lab(ha: HaLab) -> Lab:
+    ha.healthy()
+    worker = ha.with_worker()
+    first = ha.planes[0]
+    first.apply(workloads.web_pod("before", "answered before and after", node=WORKER))
+    first.wait_for("the earlier pod Running", lambda: pod_phase(first, "before") == "Running",
+                   timeout=120)
+    status = _pod(first, "before")["status"]["containerStatuses"][0]
+    return Lab(HaCluster(ha.lan, ha.planes, worker), status["containerID"])
 
 
 def test_the_worker_balances_over_every_api_server(lab: Lab) -> None:

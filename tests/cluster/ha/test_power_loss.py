@@ -2,28 +2,25 @@
 quorum, then back), and the whole site losing power (every process of every node killed at
 once, the nodes started again in another order). Nothing the cluster held is lost.
 
-One cluster (tests/multinode.py) is shared by the module, seeded with a known set of objects
-(tests/powerloss.py: 200 ConfigMaps, three Deployments and their Services, a Pod bound to the
-worker). The tests run in order: each leaves the cluster whole and Ready for the next.
+The HA tests' cluster (tests/hacluster.py) is taken over last, checked healthy, and seeded with
+a known set of objects (tests/powerloss.py: 200 ConfigMaps, three Deployments and their
+Services, a Pod bound to the worker). The tests run in order: each leaves the cluster whole
+and Ready for the next.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
 from tests import powerloss
-from tests.multinode import Cluster, cluster
-from tests.testnode import TestNode, require_root_and_node_built
-
-NAMES = ("mk-pl1", "mk-pl2", "mk-pl3")
-WORKER = "mk-plw"
+from tests.hacluster import NAMES, WORKER, HaLab
+from tests.multinode import Cluster
+from tests.testnode import TestNode
 
 
 @dataclass
@@ -45,13 +42,11 @@ def _status(node: TestNode) -> tuple[dict[str, Any], float]:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    require_root_and_node_built()
-    with cluster(Path(tmp_path_factory.mktemp("lan"))) as lan:
-        planes = powerloss.form_control_planes(lan, NAMES)
-        worker = powerloss.add_worker(lan, planes[0], WORKER)
-        powerloss.seed(planes[0], pinned_to=[WORKER])
-        yield Site(lan, planes, worker, powerloss.look(planes[0]))
+def site(ha: HaLab) -> Site:
+    ha.healthy()
+    worker = ha.with_worker()
+    powerloss.seed(ha.planes[0], pinned_to=[WORKER])
+    return Site(ha.lan, ha.planes, worker, powerloss.look(ha.planes[0]))
 
 
 def test_two_control_planes_lost_stop_writes_and_status_says_so_in_one_line(site: Site) -> None:
@@ -59,13 +54,13 @@ def test_two_control_planes_lost_stop_writes_and_status_says_so_in_one_line(site
     powerloss.power_cut([second, third])
 
     st, seconds = _status(survivor)
-    line = ("no quorum: 1 of 3 datastore voters answer (missing: mk-pl2, mk-pl3); the API "
+    line = ("no quorum: 1 of 3 datastore voters answer (missing: mk-cp2, mk-cp3); the API "
             "refuses writes until 1 more is back")
     assert st["microkube"] == {"running": False, "ready": False, "state": "no-quorum",
                                "message": line}, st
     assert st["datastore"]["quorum"] == {"ok": False, "voters": 3, "needed": 2,
-                                         "answering": ["mk-pl1"],
-                                         "missing": ["mk-pl2", "mk-pl3"]}
+                                         "answering": ["mk-cp1"],
+                                         "missing": ["mk-cp2", "mk-cp3"]}
     pretty = survivor.run("status", check=False, timeout=30)
     assert pretty.returncode == 3 and pretty.stdout.splitlines()[0] == line, pretty.stdout
     # The whole command, Python's start included, in a network namespace.
@@ -84,7 +79,7 @@ def test_two_control_planes_lost_stop_writes_and_status_says_so_in_one_line(site
         timeout=60), timeout=120)
     assert powerloss.look(survivor).lost(site.seeded) == []
     st, _ = _status(survivor)
-    assert st["datastore"]["quorum"]["ok"] and st["datastore"]["quorum"]["missing"] == ["mk-pl3"]
+    assert st["datastore"]["quorum"]["ok"] and st["datastore"]["quorum"]["missing"] == ["mk-cp3"]
 
     third.run("start", timeout=120)
     survivor.wait_for("three voters answering", lambda: _status(survivor)[0]["datastore"]
