@@ -1,17 +1,20 @@
 """Cheap readiness probes built on the standard library.
 
 ``requests`` would cost ~100 ms of import time in ``microkube status``;
-these probes need only a socket, ssl and http.client.
+these probes need only a socket, ssl and http.client, and ssl and http.client
+(with the email package it pulls in) are imported by the probes that use them,
+so a plain socket probe (``microkube kubectl``'s check) costs neither.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 import socket
-import ssl
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import ssl
 
 
 def unix_socket_accepts(path: Path, timeout: float = 0.5) -> bool:
@@ -24,9 +27,20 @@ def unix_socket_accepts(path: Path, timeout: float = 0.5) -> bool:
     return True
 
 
+def tcp_accepts(host: str, port: int, timeout: float = 0.5) -> bool:
+    """True if a TCP connection to ``host``:``port`` is accepted within ``timeout`` s."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
 def tls_context(ca: Path | None = None, cert: Path | None = None,
                 key: Path | None = None) -> ssl.SSLContext:
     """A client context; without a CA it checks nothing (loopback self-signed health ports)."""
+    import ssl
+
     if ca is None:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.check_hostname = False
@@ -47,6 +61,8 @@ def http_get(url: str, *, context: ssl.SSLContext | None = None,
 def http_request(method: str, url: str, *, context: ssl.SSLContext | None = None,
                  timeout: float = 1.0) -> tuple[int, bytes]:
     """``method`` (without a body) on ``url``: the status and body; (0, b"") when nothing answers."""
+    import http.client
+
     scheme, _, rest = url.partition("://")
     hostport, _, path = rest.partition("/")
     host, _, port = hostport.rpartition(":")
@@ -83,6 +99,8 @@ def http_json(url: str, *, context: ssl.SSLContext | None = None,
 
 def tls_accepts(host: str, port: int, context: ssl.SSLContext, timeout: float = 0.5) -> bool:
     """True if a TLS handshake with ``host``:``port`` completes under ``context``."""
+    import ssl
+
     try:
         with socket.create_connection((host, port), timeout=timeout) as raw, \
                 context.wrap_socket(raw, server_hostname=host):

@@ -29,13 +29,19 @@ def require_set_up(paths: Paths) -> None:
 
 
 def require_api_answering(paths: Paths) -> None:
-    """Raise unless the node is set up and its API server answers on loopback (any HTTP status)."""
+    """Raise unless the node is set up and its API server accepts connections on loopback.
+
+    A TCP connect, not a TLS request: ``microkube kubectl`` runs this before every call, and
+    ssl, http.client and a handshake would cost more than the check is worth (kubectl
+    reports a server that accepts but does not answer itself).
+    """
     from microkube.config import node
-    from microkube.probes import http_get, tls_context
+    from microkube.probes import tcp_accepts
 
     require_set_up(paths)
-    url = node.load(paths.state_file).api_url
-    if http_get(f"{url}/readyz", context=tls_context(), timeout=2.0)[0] == 0:
+    config = node.load(paths.state_file)
+    url = config.api_url
+    if not tcp_accepts("127.0.0.1", config.api_port, timeout=2.0):
         raise NotRunningError(f"the API server at {url} does not answer: microkube is not "
                               "running or still starting; see 'microkube status'")
 
