@@ -1,9 +1,8 @@
 """Cheap readiness probes built on the standard library.
 
 ``requests`` would cost ~100 ms of import time in ``microkube status``;
-these probes need only a socket, ssl and http.client, and ssl and http.client
-(with the email package it pulls in) are imported by the probes that use them,
-so a plain socket probe (``microkube kubectl``'s check) costs neither.
+these probes need only a socket and ssl, and ssl is imported by the probes that
+use it, so a plain socket probe (``microkube kubectl``'s check) costs no TLS.
 """
 
 from __future__ import annotations
@@ -60,26 +59,74 @@ def http_get(url: str, *, context: ssl.SSLContext | None = None,
 
 def http_request(method: str, url: str, *, context: ssl.SSLContext | None = None,
                  timeout: float = 1.0) -> tuple[int, bytes]:
-    """``method`` (without a body) on ``url``: the status and body; (0, b"") when nothing answers."""
-    import http.client
+    """``method`` (without a body) on ``url`` (``http://`` or ``https://`` host:port/path):
+    the status and body; (0, b"") when nothing answers or the answer is not HTTP.
 
+    One HTTP/1.0 request on its own connection, read until the server closes it: the
+    servers asked here (Go's net/http, aiohttp) answer that without chunking. Written on
+    a socket rather than http.client, which with the email package it imports costs
+    ~3 MB in every daemon that probes (the supervisor) and its import time in ``status``.
+    ``timeout`` (s) bounds each connect, send and receive.
+    """
     scheme, _, rest = url.partition("://")
     hostport, _, path = rest.partition("/")
     host, _, port = hostport.rpartition(":")
-    conn: http.client.HTTPConnection
-    if scheme == "https":
-        conn = http.client.HTTPSConnection(host, int(port), timeout=timeout,
-                                           context=context or tls_context())
-    else:
-        conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
+    address = host.strip("[]")
+    request = (f"{method} /{path} HTTP/1.0\r\nHost: {hostport}\r\n"
+               "Accept: application/json, */*\r\nUser-Agent: microkube\r\n\r\n").encode()
+    chunks: list[bytes] = []
     try:
-        conn.request(method, "/" + path)
-        resp = conn.getresponse()
-        return resp.status, resp.read()
-    except (OSError, http.client.HTTPException):
+        with socket.create_connection((address, int(port)), timeout=timeout) as raw:
+            conn = (context or tls_context()).wrap_socket(raw, server_hostname=address) \
+                if scheme == "https" else raw
+            with conn:
+                conn.sendall(request)
+                while chunk := conn.recv(65536):
+                    chunks.append(chunk)
+    except (OSError, ValueError):  # ssl.SSLError is an OSError; a port that is no number
         return 0, b""
-    finally:
-        conn.close()
+    return parse_response(b"".join(chunks))
+
+
+def parse_response(raw: bytes) -> tuple[int, bytes]:
+    """(status, body) of an HTTP/1.x response read to its end; (0, b"") if it is not one.
+
+    A chunked body is joined; without chunking the body is what follows the headers, cut
+    to Content-Length when one is given.
+    """
+    head, sep, body = raw.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    parts = lines[0].split(None, 2)
+    if not sep or len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
+        return 0, b""
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        headers[name.strip().lower()] = value.strip()
+    if headers.get(b"transfer-encoding", b"").lower() == b"chunked":
+        body = _unchunk(body)
+    elif headers.get(b"content-length", b"").isdigit():
+        body = body[:int(headers[b"content-length"])]
+    return int(parts[1]), body
+
+
+def _unchunk(data: bytes) -> bytes:
+    """A chunked body's bytes joined (RFC 9112 section 7.1); stops at the last chunk or at
+    data that ends early."""
+    out, pos = [], 0
+    while True:
+        end = data.find(b"\r\n", pos)
+        if end < 0:
+            break
+        try:
+            size = int(data[pos:end].split(b";")[0], 16)
+        except ValueError:
+            break
+        if size == 0:
+            break
+        out.append(data[end + 2:end + 2 + size])
+        pos = end + 2 + size + 2
+    return b"".join(out)
 
 
 def http_ok(url: str, *, context: ssl.SSLContext | None = None, timeout: float = 1.0) -> bool:
