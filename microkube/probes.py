@@ -59,33 +59,47 @@ def http_get(url: str, *, context: ssl.SSLContext | None = None,
 
 def http_request(method: str, url: str, *, context: ssl.SSLContext | None = None,
                  timeout: float = 1.0) -> tuple[int, bytes]:
-    """``method`` (without a body) on ``url`` (``http://`` or ``https://`` host:port/path):
-    the status and body; (0, b"") when nothing answers or the answer is not HTTP.
+    """``method`` (without a body) on ``url``: the status and body; (0, b"") when nothing
+    answers or the answer is not HTTP (see :func:`http_exchange`)."""
+    try:
+        return http_exchange(method, url, context=context, timeout=timeout)
+    except (OSError, ValueError):
+        return 0, b""
+
+
+def http_exchange(method: str, url: str, body: bytes = b"", *, content_type: str = "",
+                  context: ssl.SSLContext | None = None,
+                  timeout: float = 1.0) -> tuple[int, bytes]:
+    """``method`` on ``url`` (``http://`` or ``https://`` host:port/path) with ``body``:
+    the status and the answer's body.
 
     One HTTP/1.0 request on its own connection, read until the server closes it: the
     servers asked here (Go's net/http, aiohttp) answer that without chunking. Written on
     a socket rather than http.client, which with the email package it imports costs
     ~3 MB in every daemon that probes (the supervisor) and its import time in ``status``.
-    ``timeout`` (s) bounds each connect, send and receive.
+    ``timeout`` (s) bounds each connect, send and receive. Raises OSError (ssl.SSLError
+    included) when the exchange fails, ValueError when the answer is not HTTP.
     """
     scheme, _, rest = url.partition("://")
     hostport, _, path = rest.partition("/")
     host, _, port = hostport.rpartition(":")
     address = host.strip("[]")
-    request = (f"{method} /{path} HTTP/1.0\r\nHost: {hostport}\r\n"
-               "Accept: application/json, */*\r\nUser-Agent: microkube\r\n\r\n").encode()
+    head = f"{method} /{path} HTTP/1.0\r\nHost: {hostport}\r\nAccept: application/json, */*\r\n"
+    if body or method in ("POST", "PUT", "PATCH"):
+        head += f"Content-Length: {len(body)}\r\n"
+        head += f"Content-Type: {content_type}\r\n" if content_type else ""
     chunks: list[bytes] = []
-    try:
-        with socket.create_connection((address, int(port)), timeout=timeout) as raw:
-            conn = (context or tls_context()).wrap_socket(raw, server_hostname=address) \
-                if scheme == "https" else raw
-            with conn:
-                conn.sendall(request)
-                while chunk := conn.recv(65536):
-                    chunks.append(chunk)
-    except (OSError, ValueError):  # ssl.SSLError is an OSError; a port that is no number
-        return 0, b""
-    return parse_response(b"".join(chunks))
+    with socket.create_connection((address, int(port)), timeout=timeout) as raw:
+        conn = (context or tls_context()).wrap_socket(raw, server_hostname=address) \
+            if scheme == "https" else raw
+        with conn:
+            conn.sendall(head.encode() + b"User-Agent: microkube\r\n\r\n" + body)
+            while chunk := conn.recv(65536):
+                chunks.append(chunk)
+    status, answer = parse_response(b"".join(chunks))
+    if status == 0:
+        raise ValueError(f"{url}: the answer is not HTTP")
+    return status, answer
 
 
 def parse_response(raw: bytes) -> tuple[int, bytes]:

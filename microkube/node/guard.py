@@ -35,15 +35,32 @@ def require_api_answering(paths: Paths) -> None:
     ssl, http.client and a handshake would cost more than the check is worth (kubectl
     reports a server that accepts but does not answer itself).
     """
-    from microkube.config import node
     from microkube.probes import tcp_accepts
 
     require_set_up(paths)
-    config = node.load(paths.state_file)
-    url = config.api_url
-    if not tcp_accepts("127.0.0.1", config.api_port, timeout=2.0):
+    port = api_port(paths)
+    url = f"https://127.0.0.1:{port}"  # NodeConfig.api_url
+    if not tcp_accepts("127.0.0.1", port, timeout=2.0):
         raise NotRunningError(f"the API server at {url} does not answer: microkube is not "
                               "running or still starting; see 'microkube status'")
+
+
+def api_port(paths: Paths) -> int:
+    """The node's API port (NodeConfig.api_port), read without YAML where the settings file
+    holds it as ``save`` writes it: a top-level ``api_port: N`` line. Anything else (a hand
+    edit, a flow mapping) is read by config.node.load, which raises UsageError for a file
+    that is broken."""
+    try:
+        text = paths.state_file.read_text()
+    except OSError:
+        text = ""
+    found = [line.partition(":")[2].strip() for line in text.splitlines()
+             if line.startswith("api_port:")]
+    if len(found) == 1 and found[0].isdigit():
+        return int(found[0])
+    from microkube.config import node
+
+    return node.load(paths.state_file).api_port
 
 
 def require_containerd_answering(paths: Paths) -> None:

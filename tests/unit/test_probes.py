@@ -7,6 +7,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -93,3 +94,20 @@ def test_tls_without_a_tls_server_is_status_zero(server: str) -> None:
 ])
 def test_parse_response(raw: bytes, expected: tuple[int, bytes]) -> None:
     assert parse_response(raw) == expected
+
+
+def test_the_api_port_read_without_yaml_is_the_one_yaml_reads(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from microkube.config import node
+    from microkube.node.guard import api_port
+    from microkube.paths import Paths
+
+    paths = Paths.from_env({"MICROKUBE_ROOT": str(tmp_path)})
+    config = node.detect({"MICROKUBE_NODE_NAME": "unit", "MICROKUBE_NODE_IP": "192.0.2.10"})
+    node.save(paths.state_file, replace(config, api_port=17443))
+    assert api_port(paths) == 17443 == node.load(paths.state_file).api_port
+    # A hand-written flow mapping is not the saved form: YAML reads it.
+    paths.state_file.write_text("{" + paths.state_file.read_text().strip()
+                                .replace("\n", ", ") + "}\n")
+    assert api_port(paths) == 17443
