@@ -18,7 +18,18 @@ from microkube.errors import MicrokubeError
 
 
 class MicrokubeGroup(click.Group):
-    """A group whose unknown-command error suggests the nearest verb."""
+    """A group whose verbs are imported when used (microkube.cli.commands) and whose
+    unknown-command error suggests the nearest verb."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        from microkube.cli import commands
+
+        return sorted({*commands.VERBS, *self.commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        from microkube.cli import commands
+
+        return commands.load(self, cmd_name)
 
     def resolve_command(
         self, ctx: click.Context, args: list[str]
@@ -37,17 +48,9 @@ def cli() -> None:
     """microkube: a small Kubernetes for the edge, laptops and CI."""
 
 
-def _register() -> None:
-    # Imported here, not at module level, so the import order is explicit.
-    from microkube.cli import commands
-
-    commands.register(cli)
-
-
 def run(argv: list[str] | None = None) -> None:
     """Run the click group on ``argv`` (sys.argv's when None) and exit; user-facing errors
     become one line and their exit code, a bug one line naming MICROKUBE_DEBUG (exit 70)."""
-    _register()
     try:
         rv = cli.main(args=argv, prog_name="microkube", standalone_mode=False)
     except click.exceptions.Abort:
