@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,6 +20,8 @@ def write_atomic(path: Path, data: str | bytes, mode: int = 0o644) -> None:
     The temporary file is created with ``mode`` before any byte is written,
     so a private key is never readable by others, not even for a moment.
     """
+    import tempfile  # here: shutil, random and the compressors behind it cost readers nothing
+
     path.parent.mkdir(parents=True, exist_ok=True)
     raw = data.encode() if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")

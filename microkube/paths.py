@@ -389,6 +389,13 @@ class Paths:
         """The bundled helm's cache, configuration and data (HELM_*_HOME) for the deployer."""
         return self.common / "var" / "lib" / "helm"
 
+    @property
+    def kubectl_cache_dir(self) -> Path:
+        """kubectl's discovery and HTTP cache (KUBECACHEDIR) when it runs with the node's admin
+        credentials: one per node, so ``microkube kubectl`` does not run discovery again
+        for every HOME, and one node's cache never answers for another's API server."""
+        return self.common / "var" / "cache" / "kubectl"
+
     # --- build caches (per user, shared by every node and checkout) ----------
     @property
     def components_cache(self) -> Path:

@@ -38,7 +38,8 @@ class RepoRegistry:
 
     def entries(self) -> list[RepoSource]:
         try:
-            doc = yaml.safe_load(self.file.read_text())
+            doc = yaml.load(self.file.read_text(),
+                            Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
         except FileNotFoundError:
             return []
         except (OSError, yaml.YAMLError) as e:

@@ -2,18 +2,21 @@
 
 Shape only (types, required keys, lengths, the role's values); what the values
 mean (a DNS name, an IP address, a known token) is checked by the handlers.
+``jsonschema`` (about 5 MB resident) is imported on the first request checked, not
+when the agent starts: an agent that admits nobody stays small.
 """
 
 from __future__ import annotations
 
+import functools
 import json
-from typing import Any
-
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import best_match
+from typing import TYPE_CHECKING, Any
 
 from microkube.cluster.admission import WORKER_CSRS
 from microkube.cluster.tokens import MAX_TOKEN_LENGTH
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
 
 ROLES = ("control-plane", "worker")
 # Error messages quote the offending value; a line stays readable.
@@ -91,14 +94,25 @@ RENEW_WORKER: dict[str, Any] = {
     },
 }
 
-_VALIDATORS = {id(s): Draft202012Validator(s)
-               for s in (JOIN_CHECK, JOIN_RELEASE, JOIN_WORKER, JOIN_COMPLETE, LEAVE,
-                         RENEW_WORKER)}
+SCHEMAS = (JOIN_CHECK, JOIN_RELEASE, JOIN_WORKER, JOIN_COMPLETE, LEAVE, RENEW_WORKER)
+
+
+@functools.cache
+def _validators() -> dict[int, Draft202012Validator]:
+    """A validator for each of SCHEMAS, by the schema's id; made once, on first use."""
+    from jsonschema import Draft202012Validator
+
+    return {id(s): Draft202012Validator(s) for s in SCHEMAS}
 
 
 def problem(schema: dict[str, Any], body: Any) -> str | None:
-    """One line saying how ``body`` breaks ``schema`` (one of this module's), or None if it fits."""
-    error = best_match(_VALIDATORS[id(schema)].iter_errors(body))
+    """One line saying how ``body`` breaks ``schema`` (one of this module's), or None if it fits.
+
+    Raises KeyError for a schema that is not one of SCHEMAS.
+    """
+    from jsonschema.exceptions import best_match
+
+    error = best_match(_validators()[id(schema)].iter_errors(body))
     if error is None:
         return None
     where = "/".join(str(p) for p in error.absolute_path)[:MESSAGE_LIMIT // 2] or "the body"

@@ -9,7 +9,6 @@ daemon starts, so a user edits a file, restarts, and the change applies.
 from __future__ import annotations
 
 import re
-from importlib import resources
 
 from microkube.errors import UsageError
 from microkube.fsutil import write_atomic
@@ -91,6 +90,8 @@ def flag_value(argv: list[str], name: str) -> str | None:
 
 
 def default_text(daemon: str) -> str:
+    from importlib import resources  # here: status reads argument files, not the defaults
+
     return resources.files("microkube.config").joinpath("default_args", daemon).read_text()
 
 

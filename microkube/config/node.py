@@ -161,7 +161,8 @@ def _ip(value: str, field: str) -> None:
 
 def load(path: Path) -> NodeConfig:
     try:
-        raw = yaml.safe_load(path.read_text())
+        # libyaml's loader where PyYAML has it: a fifth of the pure-Python one's time.
+        raw = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except FileNotFoundError:
         raise UsageError(f"{path}: missing; the node has not been set up") from None
     except yaml.YAMLError as e:

@@ -23,7 +23,6 @@ it at each start: the loopback member when this node votes, else every voter.
 from __future__ import annotations
 
 import base64
-import http.client
 import json
 import ssl
 from collections.abc import Collection, Iterable, Sequence
@@ -160,26 +159,24 @@ class Membership:
 
         Raises MembershipError with etcd's message for a refusal, or why nothing answered.
         """
+        from microkube.probes import http_exchange
+
         url = urlsplit(endpoint)
-        conn = http.client.HTTPSConnection(url.hostname or "", url.port or 443,
-                                           timeout=self.timeout, context=self.context)
+        host = f"[{url.hostname}]" if ":" in (url.hostname or "") else url.hostname
         try:
-            conn.request("POST", path, body=json.dumps(body),
-                         headers={"Content-Type": "application/json"})
-            resp = conn.getresponse()
-            raw = resp.read()
-        except (OSError, http.client.HTTPException) as e:
+            status, raw = http_exchange(
+                "POST", f"https://{host}:{url.port or 443}{path}", json.dumps(body).encode(),
+                content_type="application/json", context=self.context, timeout=self.timeout)
+        except (OSError, ValueError) as e:
             raise MembershipError(f"etcd at {endpoint} does not answer: {e}") from None
-        finally:
-            conn.close()
         try:
             doc = json.loads(raw)
         except ValueError:
-            raise MembershipError(f"etcd at {endpoint} answered HTTP {resp.status}, "
+            raise MembershipError(f"etcd at {endpoint} answered HTTP {status}, "
                                   "not JSON") from None
-        if resp.status != 200 or not isinstance(doc, dict):
+        if status != 200 or not isinstance(doc, dict):
             message = doc.get("message") if isinstance(doc, dict) else None
-            raise MembershipError(str(message or f"etcd at {endpoint}: HTTP {resp.status}"))
+            raise MembershipError(str(message or f"etcd at {endpoint}: HTTP {status}"))
         return doc
 
     def _first_voter(self, path: str, body: dict[str, Any]) -> dict[str, Any]:

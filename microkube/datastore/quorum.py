@@ -91,13 +91,13 @@ def probe(paths: Paths, members: Sequence[Member] | None = None,
     either up or down; there is no quorum to speak of). Takes at most about ``timeout``
     seconds. Uses the API server's etcd client certificate.
     """
-    from concurrent.futures import ThreadPoolExecutor
-
-    from microkube.probes import tls_context
-
     found = voters(load_cache(paths) if members is None else members)
     if len(found) < 2:
         return None
+    from concurrent.futures import ThreadPoolExecutor  # here: a lone voter's status skips it
+
+    from microkube.probes import tls_context
+
     pki = paths.pki
     context = tls_context(pki.etcd_ca.cert, pki.etcd_apiserver_client.cert,
                           pki.etcd_apiserver_client.key)

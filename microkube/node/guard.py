@@ -29,15 +29,38 @@ def require_set_up(paths: Paths) -> None:
 
 
 def require_api_answering(paths: Paths) -> None:
-    """Raise unless the node is set up and its API server answers on loopback (any HTTP status)."""
-    from microkube.config import node
-    from microkube.probes import http_get, tls_context
+    """Raise unless the node is set up and its API server accepts connections on loopback.
+
+    A TCP connect, not a TLS request: ``microkube kubectl`` runs this before every call, and
+    ssl, http.client and a handshake would cost more than the check is worth (kubectl
+    reports a server that accepts but does not answer itself).
+    """
+    from microkube.probes import tcp_accepts
 
     require_set_up(paths)
-    url = node.load(paths.state_file).api_url
-    if http_get(f"{url}/readyz", context=tls_context(), timeout=2.0)[0] == 0:
+    port = api_port(paths)
+    url = f"https://127.0.0.1:{port}"  # NodeConfig.api_url
+    if not tcp_accepts("127.0.0.1", port, timeout=2.0):
         raise NotRunningError(f"the API server at {url} does not answer: microkube is not "
                               "running or still starting; see 'microkube status'")
+
+
+def api_port(paths: Paths) -> int:
+    """The node's API port (NodeConfig.api_port), read without YAML where the settings file
+    holds it as ``save`` writes it: a top-level ``api_port: N`` line. Anything else (a hand
+    edit, a flow mapping) is read by config.node.load, which raises UsageError for a file
+    that is broken."""
+    try:
+        text = paths.state_file.read_text()
+    except OSError:
+        text = ""
+    found = [line.partition(":")[2].strip() for line in text.splitlines()
+             if line.startswith("api_port:")]
+    if len(found) == 1 and found[0].isdigit():
+        return int(found[0])
+    from microkube.config import node
+
+    return node.load(paths.state_file).api_port
 
 
 def require_containerd_answering(paths: Paths) -> None:

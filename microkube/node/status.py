@@ -15,7 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from microkube.addons.listing import AddonStatus
 from microkube.config.node import WORKER
 from microkube.errors import MicrokubeError, NotRunningError
 from microkube.kube.api import KubeApi
@@ -27,6 +26,7 @@ from microkube.services.apilb import BalancerState, read_state
 from microkube.services.base import NodeContext
 
 if TYPE_CHECKING:
+    from microkube.addons.listing import AddonStatus
     from microkube.datastore.quorum import Quorum
 
 

@@ -20,6 +20,7 @@ def test_report_names_every_figure() -> None:
                                                   "count": 1}}},
         "status_latency": {"median_ms": 120, "max_ms": 150},
         "kubectl_get_pods_latency": {"median_ms": 250, "max_ms": 300},
+        "status_latency_as_run": {"median_ms": 310, "max_ms": 350},
         "pki": {"fresh": {"median_s": 0.123, "max_s": 0.2},
                 "again": {"median_s": 0.031, "max_s": 0.04}},
         "addons": {"dns": {"enable_command_s": 5.0, "working_after_s": 7.8, "within_goal": True,
@@ -49,6 +50,7 @@ def test_report_names_every_figure() -> None:
     assert "NetworkPolicy enforcement (netpol): PSS 21.5 MB" in text
     assert "anonymous 250.0 MB, file-backed 130.0 MB" in text and "(anon   21.5, file    8.5)" in text
     assert "status latency: median 120 ms" in text
+    assert "as it is: median 310 ms, max 350 ms" in text
     assert "worker join to Node Ready: 9.5 s (target <= 15 s" in text
     assert "worker idle 60 s after Ready: PSS 140.0 MB, RSS 310.0 MB (target <= 180 MB" in text
     assert "flanneld" in text

@@ -115,3 +115,15 @@ def test_due_renewal_on_a_stopped_node_renews_nothing_fresh(stopped_root: Path) 
     again = _microkube(stopped_root, "refresh-certs", "--due")
     assert again.returncode == 0, again.stderr
     assert "renewed: nothing" in again.stdout and "restarted" not in again.stdout
+
+
+def test_the_lazy_verb_map_names_exactly_what_the_modules_register() -> None:
+    import click
+
+    from microkube.cli import commands
+
+    group = click.Group()
+    commands.register(group)
+    assert commands.VERBS.keys() == group.commands.keys()
+    for name, module in commands.VERBS.items():
+        assert group.commands[name].callback.__module__ == module, name

@@ -12,7 +12,6 @@ from microkube.errors import MicrokubeError, NotRunningError
 from microkube.node.guard import NOT_RUNNING_MESSAGE, require_set_up
 from microkube.paths import Paths
 from microkube.pki.expiry_summary import earliest_expiry_summary
-from microkube.services import cleanup
 
 Progress = Callable[[str], None]
 
@@ -84,6 +83,8 @@ class NodeRuntime(abc.ABC):
         the common root go, and so do CNI scratch files: no pod runs now.
         """
         paths = self.paths
+        from microkube.services import cleanup
+
         stale = cleanup.node_processes(paths.bin_dir, [str(paths.data), str(paths.common)])
         victims = {p.pid: p for p in stale}
         for p in stale:
