@@ -73,74 +73,35 @@ def http_exchange(method: str, url: str, body: bytes = b"", *, content_type: str
     """``method`` on ``url`` (``http://`` or ``https://`` host:port/path) with ``body``:
     the status and the answer's body.
 
-    One HTTP/1.0 request on its own connection, read until the server closes it: the
-    servers asked here (Go's net/http, aiohttp) answer that without chunking. Written on
-    a socket rather than http.client, which with the email package it imports costs
-    ~3 MB in every daemon that probes (the supervisor) and its import time in ``status``.
-    ``timeout`` (s) bounds each connect, send and receive. Raises OSError (ssl.SSLError
-    included) when the exchange fails, ValueError when the answer is not HTTP.
+    One request on its own connection through the standard library's http.client,
+    imported here so a process that never probes over HTTP does not load it (with the
+    email package it costs ~3 MB). ``timeout`` (s) bounds each connect, send and receive.
+    Raises OSError (ssl.SSLError included) when the exchange fails, ValueError when the
+    answer is not HTTP.
     """
-    scheme, _, rest = url.partition("://")
-    hostport, _, path = rest.partition("/")
-    host, _, port = hostport.rpartition(":")
-    address = host.strip("[]")
-    head = f"{method} /{path} HTTP/1.0\r\nHost: {hostport}\r\nAccept: application/json, */*\r\n"
-    if body or method in ("POST", "PUT", "PATCH"):
-        head += f"Content-Length: {len(body)}\r\n"
-        head += f"Content-Type: {content_type}\r\n" if content_type else ""
-    chunks: list[bytes] = []
-    with socket.create_connection((address, int(port)), timeout=timeout) as raw:
-        conn = (context or tls_context()).wrap_socket(raw, server_hostname=address) \
-            if scheme == "https" else raw
-        with conn:
-            conn.sendall(head.encode() + b"User-Agent: microkube\r\n\r\n" + body)
-            while chunk := conn.recv(65536):
-                chunks.append(chunk)
-    status, answer = parse_response(b"".join(chunks))
-    if status == 0:
-        raise ValueError(f"{url}: the answer is not HTTP")
-    return status, answer
+    import http.client
+    from urllib.parse import urlsplit
 
-
-def parse_response(raw: bytes) -> tuple[int, bytes]:
-    """(status, body) of an HTTP/1.x response read to its end; (0, b"") if it is not one.
-
-    A chunked body is joined; without chunking the body is what follows the headers, cut
-    to Content-Length when one is given.
-    """
-    head, sep, body = raw.partition(b"\r\n\r\n")
-    lines = head.split(b"\r\n")
-    parts = lines[0].split(None, 2)
-    if not sep or len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
-        return 0, b""
-    headers = {}
-    for line in lines[1:]:
-        name, _, value = line.partition(b":")
-        headers[name.strip().lower()] = value.strip()
-    if headers.get(b"transfer-encoding", b"").lower() == b"chunked":
-        body = _unchunk(body)
-    elif headers.get(b"content-length", b"").isdigit():
-        body = body[:int(headers[b"content-length"])]
-    return int(parts[1]), body
-
-
-def _unchunk(data: bytes) -> bytes:
-    """A chunked body's bytes joined (RFC 9112 section 7.1); stops at the last chunk or at
-    data that ends early."""
-    out, pos = [], 0
-    while True:
-        end = data.find(b"\r\n", pos)
-        if end < 0:
-            break
-        try:
-            size = int(data[pos:end].split(b";")[0], 16)
-        except ValueError:
-            break
-        if size == 0:
-            break
-        out.append(data[end + 2:end + 2 + size])
-        pos = end + 2 + size + 2
-    return b"".join(out)
+    parts = urlsplit(url)
+    host, port = parts.hostname or "", parts.port
+    conn: http.client.HTTPConnection = (
+        http.client.HTTPSConnection(host, port, timeout=timeout,
+                                    context=context or tls_context())
+        if parts.scheme == "https" else http.client.HTTPConnection(host, port, timeout=timeout))
+    path = parts.path or "/"
+    headers = {"Accept": "application/json, */*", "User-Agent": "microkube"}
+    if content_type:
+        headers["Content-Type"] = content_type
+    try:
+        conn.request(method, path + (f"?{parts.query}" if parts.query else ""),
+                     body=body if body or method in ("POST", "PUT", "PATCH") else None,
+                     headers=headers)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    except http.client.HTTPException as e:
+        raise ValueError(f"{url}: the answer is not HTTP ({type(e).__name__})") from None
+    finally:
+        conn.close()
 
 
 def http_ok(url: str, *, context: ssl.SSLContext | None = None, timeout: float = 1.0) -> bool:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from microkube.probes import http_get, http_json, http_request, parse_response, tcp_accepts
+from microkube.probes import http_get, http_json, http_request, tcp_accepts
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -81,19 +81,6 @@ def test_garbage_after_a_tcp_accept_is_not_a_status() -> None:
 
 def test_tls_without_a_tls_server_is_status_zero(server: str) -> None:
     assert http_get(server.replace("http://", "https://") + "/readyz") == (0, b"")
-
-
-@pytest.mark.parametrize(("raw", "expected"), [
-    (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA", (200, b"ok")),
-    (b"HTTP/1.0 503 Service Unavailable\r\n\r\nnot ready", (503, b"not ready")),
-    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nWiki\r\n5;x=y\r\npedia\r\n0\r\n\r\n",
-     (200, b"Wikipedia")),
-    (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n", (0, b"")),  # headers never ended
-    (b"", (0, b"")),
-    (b"ICY 200 OK\r\n\r\n", (0, b"")),
-])
-def test_parse_response(raw: bytes, expected: tuple[int, bytes]) -> None:
-    assert parse_response(raw) == expected
 
 
 def test_the_api_port_read_without_yaml_is_the_one_yaml_reads(tmp_path: Path) -> None:
