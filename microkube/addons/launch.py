@@ -31,3 +31,17 @@ def apply_pending_addons(paths: Paths, write: Callable[[str], None]) -> list[str
             steps = steps[1:]
             launch_file.save_pending_addons(paths, steps)
     return done
+
+
+def apply_pending_addons_if_ready(paths: Paths, write: Callable[[str], None]) -> list[str] | None:
+    """:func:`apply_pending_addons` if this node's Node is Ready; None (nothing run) if it
+    is not, or its API server does not answer. Raises what the addon engine raises."""
+    from microkube.config import node
+    from microkube.errors import MicrokubeError
+    from microkube.kube.api import KubeApi
+
+    try:
+        ready = KubeApi.for_admin(paths).node_ready(node.load(paths.state_file).node_name)
+    except (MicrokubeError, OSError):
+        ready = False
+    return apply_pending_addons(paths, write) if ready else None

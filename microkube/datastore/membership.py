@@ -161,11 +161,9 @@ class Membership:
         """
         from microkube.probes import http_exchange
 
-        url = urlsplit(endpoint)
-        host = f"[{url.hostname}]" if ":" in (url.hostname or "") else url.hostname
         try:
             status, raw = http_exchange(
-                "POST", f"https://{host}:{url.port or 443}{path}", json.dumps(body).encode(),
+                "POST", endpoint.rstrip("/") + path, json.dumps(body).encode(),
                 content_type="application/json", context=self.context, timeout=self.timeout)
         except (OSError, ValueError) as e:
             raise MembershipError(f"etcd at {endpoint} does not answer: {e}") from None

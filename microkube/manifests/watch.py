@@ -58,25 +58,23 @@ class Watcher:
         read at install, or ``snap set microkube config=``). A failed step is logged and
         tried again at a later pass; never raises.
         """
-        paths, name = self.deployer.paths, self.deployer.node_name
+        paths = self.deployer.paths
         if not paths.in_snap:
             return  # `microkube start` runs them, printing its progress
         from microkube.config.launch import pending_addons
 
         if not pending_addons(paths):
             return
-        from microkube.addons.launch import apply_pending_addons
+        from microkube.addons.launch import apply_pending_addons_if_ready
         from microkube.errors import MicrokubeError
-        from microkube.kube.api import KubeApi
 
         try:
-            if not KubeApi.for_admin(paths).node_ready(name):
-                return
-            done = apply_pending_addons(paths, lambda text: log.info("%s", text.rstrip()))
+            done = apply_pending_addons_if_ready(paths, lambda text: log.info("%s", text.rstrip()))
         except (MicrokubeError, OSError) as e:
             log.warning("launch configuration addons: %s (retried at the next pass)", e)
             return
-        log.info("launch configuration: %s done", ", ".join(done))
+        if done is not None:
+            log.info("launch configuration: %s done", ", ".join(done))
 
     def run(self) -> None:
         self._watch()

@@ -7,31 +7,10 @@ Written atomically by the supervisor whenever something changes; read by
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from microkube.fsutil import write_atomic
-
-
-def process_start_time(pid: int) -> float | None:
-    """When process ``pid`` started, in seconds since the epoch; None if there is no such
-    process or it is a zombie.
-
-    psutil's ``create_time()`` on Linux (boot time from /proc/stat plus the start in clock
-    ticks from /proc/PID/stat), read here so ``status`` need not import psutil.
-    """
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        boot = next(int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
-                    if line.startswith("btime "))
-    except (OSError, StopIteration, ValueError, IndexError):
-        return None
-    # The command name may hold spaces and parentheses: the fields follow the last ')'.
-    fields = stat[stat.rfind(")") + 2:].split()
-    if len(fields) < 20 or fields[0] == "Z":
-        return None
-    return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -67,6 +46,12 @@ class SupervisorState:
 
     def alive(self) -> bool:
         """True if the recorded supervisor is this very process still running."""
-        # A killed supervisor may linger as a zombie until its parent reaps it: not alive.
-        started = process_start_time(self.pid)
-        return started is not None and abs(started - self.create_time) < 0.5
+        import psutil  # here, not at the top: most of status never needs it
+
+        try:
+            proc = psutil.Process(self.pid)
+            # A killed supervisor may linger as a zombie until its parent reaps it.
+            return (abs(proc.create_time() - self.create_time) < 0.5
+                    and proc.status() != psutil.STATUS_ZOMBIE)
+        except psutil.Error:
+            return False

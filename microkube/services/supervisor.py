@@ -36,7 +36,7 @@ from microkube.services.base import Daemon, NodeContext
 from microkube.services.certreaders import daemons_to_restart
 from microkube.services.cleanup import unmount_below
 from microkube.services.logs import open_log, rotate_if_large
-from microkube.services.state import DaemonState, SupervisorState, process_start_time
+from microkube.services.state import DaemonState, SupervisorState
 
 PR_SET_CHILD_SUBREAPER = 36
 TICK = 0.2
@@ -85,8 +85,8 @@ class Supervisor:
         self.ctx = ctx
         self._renew_certificates = renew_certificates
         self.slots = {d.name: _Slot(d) for d in daemons}
-        me = os.getpid()
-        self.state = SupervisorState(pid=me, create_time=process_start_time(me) or time.time(),
+        me = psutil.Process()
+        self.state = SupervisorState(pid=me.pid, create_time=me.create_time(),
                                      started_at=time.time())
         self.state.daemons = {n: s.state for n, s in self.slots.items()}
         self._stop = False

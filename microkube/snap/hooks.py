@@ -113,11 +113,11 @@ def _apply_launch_option(paths: Paths, text: str) -> None:
 
     applied = apply_to_existing(paths, text)
     failed: MicrokubeError | None = None
-    if applied.addons and _node_ready(paths):
-        from microkube.addons.launch import apply_pending_addons
+    if applied.addons:
+        from microkube.addons.launch import apply_pending_addons_if_ready
 
-        try:
-            apply_pending_addons(paths, lambda line: _log(line.rstrip()))
+        try:  # not Ready: the deployer runs them once it is
+            apply_pending_addons_if_ready(paths, lambda line: _log(line.rstrip()))
         except MicrokubeError as e:
             failed = e  # the step stays queued for the deployer; `snap set` says why
     running = snapctl.active(sorted(applied.restart))
@@ -126,17 +126,6 @@ def _apply_launch_option(paths: Paths, text: str) -> None:
     _log(applied.summary())
     if failed is not None:
         raise failed
-
-
-def _node_ready(paths: Paths) -> bool:
-    from microkube.config import node
-    from microkube.errors import MicrokubeError
-    from microkube.kube.api import KubeApi
-
-    try:
-        return KubeApi.for_admin(paths).node_ready(node.load(paths.state_file).node_name)
-    except (MicrokubeError, OSError):
-        return False
 
 
 def rendered_configs(paths: Paths) -> list[Path]:
