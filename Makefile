@@ -51,7 +51,8 @@ test-e2e: components
 
 test: deps venv components lint
 	$(MAKE) snap SNAP_COMPRESSION=lzo
-	.venv/bin/pytest -q -rs tests
+	# --durations: CI's log then says which tests the run's time went to.
+	.venv/bin/pytest -q -rs --durations=25 tests
 
 bench: components snap
 	$(PY) -m tests.bench --json bench.json
