@@ -7,13 +7,13 @@ use it, so a plain socket probe (``microkube kubectl``'s check) costs no TLS.
 
 from __future__ import annotations
 
-import json
 import socket
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
+TYPE_CHECKING = False  # typing and json cost ~10 ms of `microkube kubectl`'s socket check
 if TYPE_CHECKING:
     import ssl
+    from pathlib import Path
+    from typing import Any
 
 
 def unix_socket_accepts(path: Path, timeout: float = 0.5) -> bool:
@@ -110,6 +110,8 @@ def http_ok(url: str, *, context: ssl.SSLContext | None = None, timeout: float =
 
 def http_json(url: str, *, context: ssl.SSLContext | None = None,
               timeout: float = 1.0) -> Any:
+    import json
+
     status, body = http_get(url, context=context, timeout=timeout)
     if status != 200:
         return None
