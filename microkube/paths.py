@@ -307,6 +307,11 @@ class Paths:
         return self.common / "run"
 
     @property
+    def yaml_cache_dir(self) -> Path:
+        """JSON copies of the YAML files status reads (microkube/yamlerrors.py)."""
+        return self.run_dir / "yaml"
+
+    @property
     def supervisor_state(self) -> Path:
         return self.run_dir / "supervisor.json"
 

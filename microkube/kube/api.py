@@ -14,8 +14,6 @@ import ssl
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from microkube.errors import MicrokubeError
 from microkube.fsutil import write_private
 from microkube.paths import Paths
@@ -27,12 +25,14 @@ def client_pem(kubeconfig: Path) -> Path:
     pem = kubeconfig.with_suffix(".pem")
     if pem.exists() and pem.stat().st_mtime >= kubeconfig.stat().st_mtime:
         return pem
+    from microkube import yamlerrors
+
     try:
-        cfg = yaml.load(kubeconfig.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        cfg = yamlerrors.parse(kubeconfig.read_text())
         user = cfg["users"][0]["user"]
         data = base64.b64decode(user["client-certificate-data"]) + base64.b64decode(
             user["client-key-data"])
-    except (OSError, KeyError, IndexError, TypeError, ValueError, yaml.YAMLError) as e:
+    except (OSError, KeyError, IndexError, TypeError, ValueError) as e:
         raise MicrokubeError(f"{kubeconfig}: cannot read client credentials ({e})") from None
     write_private(pem, data)
     os.utime(pem, (kubeconfig.stat().st_mtime,) * 2)
@@ -66,9 +66,7 @@ class KubeApi:
     def for_admin(cls, paths: Paths, timeout: float = 2.0) -> KubeApi:
         """The node's own API server as its admin. Raises UsageError when the node was
         never set up, MicrokubeError when the admin credentials cannot be read."""
-        from microkube.config import node
-
-        return cls(node.load(paths.state_file).api_url, admin_tls_context(paths), timeout)
+        return cls.for_user(paths, "admin", timeout)
 
     @classmethod
     def for_user(cls, paths: Paths, user: str, timeout: float = 2.0) -> KubeApi:
@@ -77,7 +75,8 @@ class KubeApi:
         node was never set up, MicrokubeError when the credentials cannot be read."""
         from microkube.config import node
 
-        return cls(node.load(paths.state_file).api_url, user_tls_context(paths, user), timeout)
+        api_url = node.load(paths.state_file, paths.yaml_cache_dir).api_url
+        return cls(api_url, user_tls_context(paths, user), timeout)
 
     def get(self, path: str) -> Any:
         """The decoded JSON at ``path`` ("/api/v1/nodes/x"), or None unless it answers 200."""

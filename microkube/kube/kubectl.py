@@ -18,8 +18,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
 from microkube import yamlerrors
 from microkube.errors import MicrokubeError
 from microkube.paths import Paths
@@ -115,7 +113,7 @@ class Kubectl:
         """
         if not objects:
             return []
-        text = yaml.safe_dump_all([o.manifest() for o in objects], sort_keys=False)
+        text = _dump_all(objects)
         out = self.run(["get", "--ignore-not-found", "-o", "json", "-f", "-"], input=text,
                        what="looking up existing objects").strip()
         doc = json.loads(out) if out else {}
@@ -131,7 +129,7 @@ class Kubectl:
         """Delete objects (dependents first, so pods are gone when this returns)."""
         if not objects:
             return
-        text = yaml.safe_dump_all([o.manifest() for o in objects], sort_keys=False)
+        text = _dump_all(objects)
         self.run(["delete", "--ignore-not-found", "--wait=true", "--cascade=foreground",
                   f"--timeout={int(timeout)}s", "-f", "-"],
                  input=text, timeout=timeout + 30, what=what)
@@ -225,8 +223,17 @@ def _created(obj: dict[str, Any]) -> float:
         return 0.0
 
 
+def _dump_all(objects: Sequence[ObjectRef]) -> str:
+    """``objects`` as a YAML stream of their manifests (for ``kubectl -f -``)."""
+    import yaml  # here: ObjectRef's readers (status, through the addon state) need no YAML
+
+    return yaml.safe_dump_all([o.manifest() for o in objects], sort_keys=False)
+
+
 def documents(manifest: str, source: str) -> list[dict[str, Any]]:
     """The objects of a rendered manifest as mappings, in order; MicrokubeError if not YAML."""
+    import yaml
+
     try:
         return [d for d in yaml.safe_load_all(manifest) if d is not None]
     except yaml.YAMLError as e:
