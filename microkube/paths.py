@@ -316,6 +316,11 @@ class Paths:
         return self.run_dir / "supervisor.json"
 
     @property
+    def supervisor_lock(self) -> Path:
+        """Locked by the running supervisor for its whole life (services/state.py)."""
+        return self.run_dir / "supervisor.lock"
+
+    @property
     def apilb_state_file(self) -> Path:
         """Which API server a worker's load balancer uses now, and which answer (JSON, written
         by the balancer on every change; present only while it serves)."""

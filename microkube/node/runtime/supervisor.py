@@ -28,7 +28,7 @@ class SupervisorRuntime(NodeRuntime):
     def running_supervisor(self) -> SupervisorState | None:
         """The live supervisor's published state, or None if no supervisor runs."""
         state = SupervisorState.load(self.paths.supervisor_state)
-        return state if state is not None and state.alive() else None
+        return state if state is not None and state.alive(self.paths.supervisor_lock) else None
 
     def daemon_states(self) -> dict[str, str] | None:
         sup = self.running_supervisor()
