@@ -17,7 +17,7 @@ from typing import Any
 from microkube.errors import MicrokubeError
 from microkube.fsutil import write_private
 from microkube.paths import Paths
-from microkube.probes import http_get, http_json, http_request
+from microkube.probes import HttpConnection, json_of
 
 
 def client_pem(kubeconfig: Path) -> Path:
@@ -55,12 +55,25 @@ def user_tls_context(paths: Paths, user: str) -> ssl.SSLContext:
 
 
 class KubeApi:
-    """GETs against one API server (``server``: "https://host:port") over mutual TLS."""
+    """GETs against one API server (``server``: "https://host:port") over mutual TLS, on one
+    connection kept open between them (one TLS handshake for status's two requests)."""
 
     def __init__(self, server: str, context: ssl.SSLContext, timeout: float = 2.0) -> None:
         self.server = server.rstrip("/")
         self.timeout = timeout  # seconds, per request
         self.context = context
+        self._conn: HttpConnection | None = None
+
+    def _request(self, method: str, path: str) -> tuple[int, bytes]:
+        if self._conn is None:
+            self._conn = HttpConnection(self.server, context=self.context, timeout=self.timeout)
+        return self._conn.request(method, path)
+
+    def close(self) -> None:
+        """Close the kept connection (the next request opens one again)."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
     @classmethod
     def for_admin(cls, paths: Paths, timeout: float = 2.0) -> KubeApi:
@@ -80,16 +93,15 @@ class KubeApi:
 
     def get(self, path: str) -> Any:
         """The decoded JSON at ``path`` ("/api/v1/nodes/x"), or None unless it answers 200."""
-        return http_json(self.server + path, context=self.context, timeout=self.timeout)
+        return json_of(*self._request("GET", path))
 
     def delete(self, path: str) -> int:
         """DELETE ``path``; the HTTP status (200 or 202 deleted, 404 absent), 0 when nothing answers."""
-        return http_request("DELETE", self.server + path, context=self.context,
-                            timeout=self.timeout)[0]
+        return self._request("DELETE", path)[0]
 
     def status_code(self, path: str) -> int:
         """The HTTP status of GET ``path``; 0 when nothing answers."""
-        return http_get(self.server + path, context=self.context, timeout=self.timeout)[0]
+        return self._request("GET", path)[0]
 
     def node_ready(self, name: str) -> bool:
         """Whether Node ``name`` has the condition Ready=True."""
