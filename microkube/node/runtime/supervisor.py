@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import subprocess
 import sys
 import time
 
@@ -50,6 +49,8 @@ class SupervisorRuntime(NodeRuntime):
         setup.prepare(self.paths, progress=progress)
         log = self.paths.log_file("supervisor")
         with open(log, "ab") as out:
+            import subprocess  # here: status, which never starts one, skips its import
+
             proc = subprocess.Popen(
                 [sys.executable, "-m", SUPERVISOR_MODULE],
                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
