@@ -16,7 +16,7 @@ from typing import Any
 from microkube import yamlerrors
 from microkube.errors import UsageError
 from microkube.fsutil import write_atomic
-from microkube.kube.kubectl import ObjectRef
+from microkube.kube.objects import ObjectRef
 
 
 @dataclass

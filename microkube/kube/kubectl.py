@@ -15,11 +15,11 @@ import os
 import subprocess
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from microkube import yamlerrors
 from microkube.errors import MicrokubeError
+from microkube.kube.objects import ObjectRef
 from microkube.paths import Paths
 from microkube.proc import failure_line
 
@@ -42,27 +42,6 @@ def apply_args(field_manager: str = FIELD_MANAGER) -> tuple[str, ...]:
 
 class KubectlError(MicrokubeError):
     """kubectl failed; the message is one line naming what was being done."""
-
-
-@dataclass(frozen=True)
-class ObjectRef:
-    """One Kubernetes object by identity: apiVersion, kind, name and namespace."""
-
-    api_version: str
-    kind: str
-    name: str
-    namespace: str | None = None
-
-    def manifest(self) -> dict[str, Any]:
-        """The smallest manifest naming the object (enough for kubectl delete/get)."""
-        meta: dict[str, str] = {"name": self.name}
-        if self.namespace:
-            meta["namespace"] = self.namespace
-        return {"apiVersion": self.api_version, "kind": self.kind, "metadata": meta}
-
-    def __str__(self) -> str:
-        where = f" in {self.namespace}" if self.namespace else ""
-        return f"{self.kind.lower()}/{self.name}{where}"
 
 
 class Kubectl:
@@ -225,7 +204,7 @@ def _created(obj: dict[str, Any]) -> float:
 
 def _dump_all(objects: Sequence[ObjectRef]) -> str:
     """``objects`` as a YAML stream of their manifests (for ``kubectl -f -``)."""
-    import yaml  # here: ObjectRef's readers (status, through the addon state) need no YAML
+    import yaml  # here: most of what imports this module never dumps
 
     return yaml.safe_dump_all([o.manifest() for o in objects], sort_keys=False)
 
