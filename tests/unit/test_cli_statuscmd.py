@@ -35,7 +35,8 @@ def test_status_never_imports_click(tmp_path: object) -> None:
             "try:\n    main(['status', '--format', 'yaml'])\n"
             "except SystemExit as e:\n    print(e.code, 'click' in sys.modules)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env={"MICROKUBE_ROOT": str(tmp_path), "PATH": "/usr/bin:/bin"},
+                         env={"MICROKUBE_ROOT": str(tmp_path), "PATH": "/usr/bin:/bin",
+                              "PYTHONDONTWRITEBYTECODE": "1"},
                          check=True).stdout
     assert out.splitlines()[-1] == "3 False"
     assert "state: not-set-up" in out
@@ -43,6 +44,7 @@ def test_status_never_imports_click(tmp_path: object) -> None:
 
 def test_bad_format_still_gets_clicks_usage_error(tmp_path: object) -> None:
     proc = subprocess.run([sys.executable, "-m", "microkube", "status", "--format", "bad"],
-                          capture_output=True, text=True, env={"MICROKUBE_ROOT": str(tmp_path)})
+                          capture_output=True, text=True,
+                          env={"MICROKUBE_ROOT": str(tmp_path), "PYTHONDONTWRITEBYTECODE": "1"})
     assert proc.returncode == 2
     assert "Invalid value for '--format'" in proc.stderr
