@@ -55,6 +55,42 @@ def write_private(path: Path, data: str | bytes) -> None:
     write_atomic(path, data, mode=0o600)
 
 
+def is_locked(path: Path) -> bool:
+    """True when some process holds an exclusive flock on ``path`` (False for a file that
+    is missing or unreadable). Never waits."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)  # drops the shared lock taken just now
+    return False
+
+
+def hold_lock_for_life(path: Path, tries: int = 20) -> bool:
+    """Take an exclusive flock on ``path`` (created 0644) for the rest of this process's life;
+    forked children close their copy, so the lock ends when this process does. Tries
+    ``tries`` times, 50 ms apart (a reader's brief shared lock may be in the way); False
+    when another process keeps it."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    for _ in range(tries):
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            time.sleep(0.05)
+            continue
+        os.register_at_fork(after_in_child=lambda: os.close(fd))
+        return True
+    os.close(fd)
+    return False
+
+
 @contextlib.contextmanager
 def exclusive_lock(path: Path, say: Callable[[str], None], waiting: str,
                    timeout: float | None = None, busy: str | None = None) -> Iterator[None]:

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 DEFAULT_ROOT = Path("/var/lib/microkube")
 # The checkout this package lives in: microkube/paths.py -> <checkout>/.
@@ -37,8 +37,9 @@ def cache_root(env: Mapping[str, str] | None = None) -> Path:
     return base / "microkube"
 
 
-@dataclass(frozen=True)
-class Ports:
+# Named tuples, not dataclasses: every command imports this module, and dataclasses (with
+# inspect and ast behind it) cost `microkube kubectl` a fifth of its Python.
+class Ports(NamedTuple):
     """The TCP/UDP ports a node uses (MicroK8s's defaults, so its users know them)."""
 
     api_server: int = 16443
@@ -62,12 +63,11 @@ class Ports:
         The API server's port is left out: it is the node's own setting
         (NodeConfig.api_port, ${API_PORT}), defaulting to ``api_server``.
         """
-        return {f"{name.upper()}_PORT": str(value) for name, value in vars(self).items()
+        return {f"{name.upper()}_PORT": str(value) for name, value in self._asdict().items()
                 if name != "api_server"}
 
 
-@dataclass(frozen=True)
-class CertKeyPair:
+class CertKeyPair(NamedTuple):
     """A certificate file and its private key file."""
 
     cert: Path
@@ -82,8 +82,7 @@ class CertKeyPair:
         return self.cert.exists() and self.key.exists()
 
 
-@dataclass(frozen=True)
-class PkiPaths:
+class PkiPaths(NamedTuple):
     """Where every PKI file lives, named like MicroK8s so its users find them."""
 
     certs_dir: Path
@@ -170,16 +169,26 @@ class PkiPaths:
         return str(path)
 
 
-@dataclass(frozen=True)
-class Paths:
-    """The node's directory tree. Build one with :meth:`from_env`."""
-
+class _Roots(NamedTuple):
     snap: Path  # read-only: binaries, default args, core addons, image archives
     data: Path  # per-revision state: args, certs, credentials, datastore
     common: Path  # shared across revisions: runtime roots, logs, sockets
-    in_snap: bool = False
-    cache: Path = field(default_factory=cache_root)  # build caches (see cache_root)
-    ports: Ports = field(default_factory=Ports)
+    in_snap: bool
+    cache: Path  # build caches (see cache_root)
+    ports: Ports
+
+
+class Paths(_Roots):
+    """The node's directory tree. Build one with :meth:`from_env`; ``_replace`` gives a copy
+    with some roots changed. ``cache`` defaults to :func:`cache_root`'s answer now."""
+
+    __slots__ = ()
+
+    def __new__(cls, snap: Path, data: Path, common: Path, in_snap: bool = False,
+                cache: Path | None = None, ports: Ports | None = None) -> Paths:
+        return super().__new__(cls, snap, data, common, in_snap,
+                               cache_root() if cache is None else cache,
+                               Ports() if ports is None else ports)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Paths:
@@ -307,8 +316,18 @@ class Paths:
         return self.common / "run"
 
     @property
+    def yaml_cache_dir(self) -> Path:
+        """JSON copies of the YAML files status reads (microkube/yamlerrors.py)."""
+        return self.run_dir / "yaml"
+
+    @property
     def supervisor_state(self) -> Path:
         return self.run_dir / "supervisor.json"
+
+    @property
+    def supervisor_lock(self) -> Path:
+        """Locked by the running supervisor for its whole life (services/state.py)."""
+        return self.run_dir / "supervisor.lock"
 
     @property
     def apilb_state_file(self) -> Path:

@@ -7,13 +7,13 @@ use it, so a plain socket probe (``microkube kubectl``'s check) costs no TLS.
 
 from __future__ import annotations
 
-import json
 import socket
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
+TYPE_CHECKING = False  # typing and json cost ~10 ms of `microkube kubectl`'s socket check
 if TYPE_CHECKING:
     import ssl
+    from pathlib import Path
+    from typing import Any
 
 
 def unix_socket_accepts(path: Path, timeout: float = 0.5) -> bool:
@@ -79,29 +79,80 @@ def http_exchange(method: str, url: str, body: bytes = b"", *, content_type: str
     Raises OSError (ssl.SSLError included) when the exchange fails, ValueError when the
     answer is not HTTP.
     """
-    import http.client
     from urllib.parse import urlsplit
 
     parts = urlsplit(url)
-    host, port = parts.hostname or "", parts.port
-    conn: http.client.HTTPConnection = (
-        http.client.HTTPSConnection(host, port, timeout=timeout,
-                                    context=context or tls_context())
-        if parts.scheme == "https" else http.client.HTTPConnection(host, port, timeout=timeout))
-    path = parts.path or "/"
-    headers = {"Accept": "application/json, */*", "User-Agent": "microkube"}
-    if content_type:
-        headers["Content-Type"] = content_type
+    conn = HttpConnection(f"{parts.scheme}://{parts.netloc}", context=context, timeout=timeout)
     try:
-        conn.request(method, path + (f"?{parts.query}" if parts.query else ""),
-                     body=body if body or method in ("POST", "PUT", "PATCH") else None,
-                     headers=headers)
-        resp = conn.getresponse()
-        return resp.status, resp.read()
-    except http.client.HTTPException as e:
-        raise ValueError(f"{url}: the answer is not HTTP ({type(e).__name__})") from None
+        return conn.exchange(method, (parts.path or "/") + (f"?{parts.query}" if parts.query else ""),
+                             body, content_type=content_type)
     finally:
         conn.close()
+
+
+class HttpConnection:
+    """Requests to one server (``base``: "https://host:port" or "http://host:port") over one
+    connection kept open between them (HTTP/1.1 keep-alive), so a second request costs no
+    new TLS handshake. The standard library's http.client, imported here; ``timeout`` (s)
+    bounds each connect, send and receive. Close it with :meth:`close`.
+    """
+
+    def __init__(self, base: str, *, context: ssl.SSLContext | None = None,
+                 timeout: float = 1.0) -> None:
+        import http.client
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(base)
+        host, port = parts.hostname or "", parts.port
+        self.base = base
+        self._conn: http.client.HTTPConnection = (
+            http.client.HTTPSConnection(host, port, timeout=timeout,
+                                        context=context or tls_context())
+            if parts.scheme == "https" else http.client.HTTPConnection(host, port, timeout=timeout))
+        self._used = False
+
+    def exchange(self, method: str, path: str, body: bytes = b"", *,
+                 content_type: str = "") -> tuple[int, bytes]:
+        """``method`` on ``path`` (with its query) with ``body``: the status and the answer's
+        body. A kept connection the server has closed meanwhile is opened again, once.
+        Raises OSError (ssl.SSLError included) when the exchange fails, ValueError when the
+        answer is not HTTP."""
+        import http.client
+
+        headers = {"Accept": "application/json, */*", "User-Agent": "microkube"}
+        if content_type:
+            headers["Content-Type"] = content_type
+        for retry in (self._used, False):
+            try:
+                self._conn.request(method, path,
+                                   body=body if body or method in ("POST", "PUT", "PATCH") else None,
+                                   headers=headers)
+                resp = self._conn.getresponse()
+                self._used = True
+                return resp.status, resp.read()
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                self._conn.close()
+                if not retry:
+                    raise
+            except http.client.HTTPException as e:
+                self._conn.close()
+                raise ValueError(f"{self.base}{path}: the answer is not HTTP "
+                                 f"({type(e).__name__})") from None
+            except OSError:
+                self._conn.close()
+                raise
+        raise AssertionError("unreachable")  # the second try returns or raises
+
+    def request(self, method: str, path: str) -> tuple[int, bytes]:
+        """``method`` (without a body) on ``path``: the status and body; (0, b"") when
+        nothing answers or the answer is not HTTP."""
+        try:
+            return self.exchange(method, path)
+        except (OSError, ValueError):
+            return 0, b""
+
+    def close(self) -> None:
+        self._conn.close()
 
 
 def http_ok(url: str, *, context: ssl.SSLContext | None = None, timeout: float = 1.0) -> bool:
@@ -110,7 +161,14 @@ def http_ok(url: str, *, context: ssl.SSLContext | None = None, timeout: float =
 
 def http_json(url: str, *, context: ssl.SSLContext | None = None,
               timeout: float = 1.0) -> Any:
-    status, body = http_get(url, context=context, timeout=timeout)
+    """The decoded JSON at ``url``; None unless it answers 200 with JSON."""
+    return json_of(*http_get(url, context=context, timeout=timeout))
+
+
+def json_of(status: int, body: bytes) -> Any:
+    """``body`` decoded as JSON when ``status`` is 200; else, or when it is no JSON, None."""
+    import json
+
     if status != 200:
         return None
     try:

@@ -1,11 +1,90 @@
-"""One way to say where a YAML document is broken, for every file microkube reads."""
+"""Reading YAML files, and one way to say where a YAML document is broken, for every file
+microkube reads.
+
+:func:`read` keeps a JSON copy of a file it parsed in a cache folder, when given one,
+and answers from it while the file is unchanged (same inode, size and mtime: an
+atomic write or an editor's save gives a new inode). ``status`` reads five YAML
+files on every run; PyYAML's import alone costs it more than the rest of its
+settings, so with the copies warm it never imports PyYAML.
+"""
 
 from __future__ import annotations
 
-import yaml
+import json
+import os
+from pathlib import Path
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    import yaml
 
 
 def where(e: yaml.YAMLError) -> str:
     """' at line N' when the parser knows the line, else ''."""
     mark = getattr(e, "problem_mark", None)
     return f" at line {mark.line + 1}" if mark is not None else ""
+
+
+class YamlError(ValueError):
+    """A file that is not valid YAML: ``str(e)`` is the parser's message, ``where`` says
+    ' at line N' (or '')."""
+
+    def __init__(self, error: yaml.YAMLError) -> None:
+        super().__init__(str(error))
+        self.where = where(error)
+
+
+def parse(text: str) -> Any:
+    """The YAML document in ``text`` (libyaml's safe loader where PyYAML has it: a fifth
+    of the pure-Python one's time). Raises YamlError."""
+    import yaml
+
+    try:
+        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError as e:
+        raise YamlError(e) from None
+
+
+def _copy_path(path: Path, cache_dir: Path) -> Path:
+    return cache_dir / (str(path.absolute()).strip("/").replace("/", "%") + ".json")
+
+
+def read(path: Path, cache_dir: Path | None = None) -> Any:
+    """The YAML document in file ``path``; from its JSON copy in ``cache_dir`` while the file
+    is unchanged, else parsed (and the copy written, when the folder can be).
+
+    Raises OSError (FileNotFoundError included) when the file cannot be read, YamlError
+    when it is not valid YAML. A document JSON cannot hold exactly (a non-string key, a
+    date) is never copied.
+    """
+    if cache_dir is None:
+        return parse(path.read_text())
+    st = os.stat(path)
+    key = [st.st_ino, st.st_size, st.st_mtime_ns]
+    copy = _copy_path(path, cache_dir)
+    try:
+        cached = json.loads(copy.read_bytes())
+        if cached["key"] == key:
+            return cached["doc"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    doc = parse(path.read_text())
+    if os.stat(path).st_mtime_ns == st.st_mtime_ns:  # not rewritten while it was read
+        _write_copy(copy, key, doc, st.st_mode)
+    return doc
+
+
+def _write_copy(copy: Path, key: list[int], doc: Any, mode: int) -> None:
+    from microkube.fsutil import write_atomic
+
+    try:
+        body = json.dumps({"key": key, "doc": doc})
+        if json.loads(body)["doc"] != doc:  # e.g. int keys would come back as strings
+            return
+        copy.parent.mkdir(mode=0o755, exist_ok=True)
+        # As readable as the file itself: a private file's copy is private too.
+        write_atomic(copy, body, mode=0o644 if mode & 0o044 == 0o044 else 0o600)
+    except (OSError, TypeError, ValueError):
+        pass  # a read-only caller (status as a user) parses next time too

@@ -25,10 +25,12 @@ class Catalog:
     @classmethod
     def load(cls, paths: Paths, validate: bool = True) -> Catalog:
         """Core first, then added repositories; ``validate=False`` (status) skips broken ones."""
-        repos = [repository.load(paths.core_addons_dir, CORE, validate)]
+        cache = paths.yaml_cache_dir
+        repos = [repository.load(paths.core_addons_dir, CORE, validate, cache)]
         for src in RepoRegistry(paths).entries():
             try:
-                repos.append(repository.load(paths.addon_repos_dir / src.name, src.name, validate))
+                repos.append(repository.load(paths.addon_repos_dir / src.name, src.name, validate,
+                                             cache))
             except (UsageError, KeyError, TypeError, AttributeError):
                 if validate:
                     raise

@@ -29,7 +29,8 @@ from microkube.addons.repository import AddonSpec
 from microkube.addons.state import EnabledAddon
 from microkube.config.node import NodeConfig
 from microkube.errors import MicrokubeError
-from microkube.kube.kubectl import Kubectl, KubectlError, ObjectRef, documents, objects_of
+from microkube.kube.kubectl import Kubectl, KubectlError, documents, objects_of
+from microkube.kube.objects import ObjectRef
 from microkube.paths import Paths
 
 TEMPLATE_SUFFIX = ".yaml.j2"

@@ -78,7 +78,7 @@ def addon_statuses(paths: Paths, values: dict[str, str]) -> list[AddonStatus]:
     """
     try:
         catalog = Catalog.load(paths, validate=False)
-        state = AddonState.load(paths.addons_state_file)
+        state = AddonState.load(paths.addons_state_file, paths.yaml_cache_dir)
     except (MicrokubeError, KeyError, TypeError, AttributeError):
         return []
     return [AddonStatus(name=str(r["name"]), repository=str(r["repository"]),

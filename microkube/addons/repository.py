@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from microkube import yamlerrors
 from microkube.addons.schema import validate_index
 from microkube.errors import UsageError
@@ -97,23 +95,25 @@ class Repository:
         return None
 
 
-def read_yaml(path: Path) -> Any:
+def read_yaml(path: Path, cache_dir: Path | None = None) -> Any:
+    """The YAML document in ``path`` (through a JSON copy in ``cache_dir``: yamlerrors.read).
+    Raises RepositoryError when it is missing, unreadable or not YAML."""
     try:
-        text = path.read_text()
+        return yamlerrors.read(path, cache_dir)
     except FileNotFoundError:
         raise RepositoryError(f"{path}: missing; an addon repository needs an {INDEX}") from None
     except OSError as e:
         raise RepositoryError(f"{path}: cannot read ({e.strerror})") from None
-    try:
-        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except yaml.YAMLError as e:
-        raise RepositoryError(f"{path}: not valid YAML{yamlerrors.where(e)}") from None
+    except yamlerrors.YamlError as e:
+        raise RepositoryError(f"{path}: not valid YAML{e.where}") from None
 
 
-def load(path: Path, name: str, validate: bool = True) -> Repository:
-    """Load the repository in folder ``path``; ``validate=False`` is for fast status reads."""
+def load(path: Path, name: str, validate: bool = True,
+         cache_dir: Path | None = None) -> Repository:
+    """Load the repository in folder ``path``; ``validate=False`` is for fast status reads,
+    ``cache_dir`` keeps a JSON copy of its index (yamlerrors.read)."""
     index = path / INDEX
-    doc = read_yaml(index)
+    doc = read_yaml(index, cache_dir)
     if validate:
         problem = validate_index(doc, str(index))
         if problem:

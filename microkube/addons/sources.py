@@ -9,8 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import yaml
-
+from microkube import yamlerrors
 from microkube.errors import UsageError
 from microkube.fsutil import write_atomic
 from microkube.paths import Paths
@@ -38,11 +37,10 @@ class RepoRegistry:
 
     def entries(self) -> list[RepoSource]:
         try:
-            doc = yaml.load(self.file.read_text(),
-                            Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+            doc = yamlerrors.read(self.file, self.paths.yaml_cache_dir)
         except FileNotFoundError:
             return []
-        except (OSError, yaml.YAMLError) as e:
+        except (OSError, yamlerrors.YamlError) as e:
             raise UsageError(f"{self.file}: cannot read the repository record ({e})") from None
         items = (doc or {}).get("repositories", []) if isinstance(doc, dict) else None
         if not isinstance(items, list):
@@ -57,6 +55,8 @@ class RepoRegistry:
 
     def save(self, entries: list[RepoSource]) -> None:
         doc = {"repositories": [asdict(e) for e in entries]}
+        import yaml  # here: reading goes through yamlerrors
+
         write_atomic(self.file, yaml.safe_dump(doc, sort_keys=False))
 
     def put(self, entry: RepoSource) -> None:

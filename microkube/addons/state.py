@@ -13,11 +13,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from microkube import yamlerrors
 from microkube.errors import UsageError
 from microkube.fsutil import write_atomic
-from microkube.kube.kubectl import ObjectRef
+from microkube.kube.objects import ObjectRef
 
 
 @dataclass
@@ -34,12 +33,14 @@ class AddonState:
     enabled: dict[str, EnabledAddon] = field(default_factory=dict)  # by 'repo/name'
 
     @classmethod
-    def load(cls, path: Path) -> AddonState:
+    def load(cls, path: Path, cache_dir: Path | None = None) -> AddonState:
+        """The state in ``path`` (through a JSON copy in ``cache_dir``: yamlerrors.read);
+        empty when there is none. Raises UsageError for a file that is unreadable or broken."""
         try:
-            doc = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+            doc = yamlerrors.read(path, cache_dir)
         except FileNotFoundError:
             return cls(path)
-        except (OSError, yaml.YAMLError) as e:
+        except (OSError, yamlerrors.YamlError) as e:
             raise UsageError(f"{path}: cannot read the addon state ({e})") from None
         state = cls(path)
         raw = (doc or {}).get("enabled", {}) if isinstance(doc, dict) else None
@@ -58,6 +59,8 @@ class AddonState:
     def save(self) -> None:
         doc = {"enabled": {ref: asdict(e) for ref, e in sorted(self.enabled.items())}}
         header = "# Addons enabled on this node; written by 'microkube enable/disable'.\n"
+        import yaml  # here: reading goes through yamlerrors
+
         write_atomic(self.path, header + yaml.safe_dump(doc, sort_keys=False))
 
     def mark_enabled(self, ref: str, version: str, arguments: dict[str, Any],

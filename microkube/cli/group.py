@@ -7,14 +7,12 @@ starts fast. Every error meant for the user is printed as one line.
 
 from __future__ import annotations
 
-import difflib
-import os
 import sys
 
 import click
 
 from microkube import __version__
-from microkube.errors import MicrokubeError
+from microkube.cli import exit_for
 
 
 class MicrokubeGroup(click.Group):
@@ -36,6 +34,8 @@ class MicrokubeGroup(click.Group):
     ) -> tuple[str | None, click.Command | None, list[str]]:
         name = args[0] if args else ""
         if name and not name.startswith("-") and self.get_command(ctx, name) is None:
+            import difflib  # here: only a mistyped verb needs it
+
             near = difflib.get_close_matches(name, self.list_commands(ctx), n=1)
             hint = f"; did you mean '{near[0]}'?" if near else "; see 'microkube --help'"
             raise click.UsageError(f"unknown command '{name}'{hint}", ctx)
@@ -62,16 +62,6 @@ def run(argv: list[str] | None = None) -> None:
     except click.ClickException as e:
         click.echo(f"Error: {e.format_message()}", err=True)
         sys.exit(e.exit_code)
-    except MicrokubeError as e:
-        click.echo(f"Error: {e}", err=True)
-        sys.exit(e.exit_code)
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except Exception as e:
-        if os.environ.get("MICROKUBE_DEBUG"):
-            raise
-        # A bug, not bad input: still one line, with the way to see more.
-        click.echo(f"Error: internal error ({type(e).__name__}: {e}); "
-                   "run again with MICROKUBE_DEBUG=1 for details", err=True)
-        sys.exit(70)
+    except (Exception, KeyboardInterrupt) as e:
+        exit_for(e)
     sys.exit(rv if isinstance(rv, int) else 0)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from microkube.cli import statuscmd
 from microkube.paths import Paths
 
 
@@ -59,27 +60,19 @@ def stop() -> None:
 
 
 @click.command()
-@click.option("--format", "fmt", type=click.Choice(["pretty", "yaml", "short"]), default="pretty",
-              show_default=True)
+@click.option("--format", "fmt", type=click.Choice(statuscmd.FORMATS),
+              default=statuscmd.DEFAULT_FORMAT, show_default=True)
 @click.option("--wait-ready", is_flag=True, help="Wait until the node is Ready.")
-@click.option("--timeout", default=120, show_default=True, help="Seconds --wait-ready waits.")
+@click.option("--timeout", default=statuscmd.DEFAULT_TIMEOUT, show_default=True,
+              help="Seconds --wait-ready waits.")
 def status(fmt: str, wait_ready: bool, timeout: int) -> None:
     """Show whether the node runs and is Ready, and which addons are enabled.
 
     Prints in every state; exits 3 if microkube is not running (1 if --wait-ready timed out).
     """
-    from microkube.errors import MicrokubeError, NotRunningError
-    from microkube.node import status as node_status
-    from microkube.node.report import render_status
-
-    paths = Paths.from_env()
-    st = (node_status.wait_for_ready(paths, timeout, _progress) if wait_ready
-          else node_status.gather(paths))
-    click.echo(render_status(st, fmt), nl=False)
-    if not st.running:
-        sys.exit(NotRunningError.exit_code)
-    if wait_ready and not st.ready:
-        sys.exit(MicrokubeError.exit_code)
+    code = statuscmd.show_status(fmt, wait_ready, timeout)
+    if code:
+        sys.exit(code)
 
 
 @click.command()

@@ -17,7 +17,6 @@ lock, one ``go env`` probe, and only the Go module proxy is reached.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import os
 import re
@@ -95,7 +94,7 @@ class Builder:
         self.manifest = manifest
         self.paths = paths or Paths.from_env()
         if cache_dir is not None:
-            self.paths = dataclasses.replace(self.paths, cache=cache_dir)
+            self.paths = self.paths._replace(cache=cache_dir)
         self.cache = ComponentCache(self.paths.components_cache)
         self.work_root = self.paths.go_work_dir
         self.components_dir = components_dir
@@ -364,4 +363,4 @@ def _symlink(target: str, dst: Path) -> None:
 
 
 def with_snap(paths: Paths, snap: Path | None) -> Paths:
-    return dataclasses.replace(paths, snap=snap) if snap else paths
+    return paths._replace(snap=snap) if snap else paths

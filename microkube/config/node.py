@@ -16,8 +16,6 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from microkube import yamlerrors
 from microkube.datastore.settings import KINDS as DATASTORE_KINDS
 from microkube.errors import UsageError
@@ -159,14 +157,15 @@ def _ip(value: str, field: str) -> None:
         raise UsageError(f"{field}: '{value}' is not an IP address") from None
 
 
-def load(path: Path) -> NodeConfig:
+def load(path: Path, cache_dir: Path | None = None) -> NodeConfig:
+    """The settings in ``path`` (through a JSON copy in ``cache_dir`` while the file is
+    unchanged: yamlerrors.read). Raises UsageError for a file that is missing or broken."""
     try:
-        # libyaml's loader where PyYAML has it: a fifth of the pure-Python one's time.
-        raw = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        raw = yamlerrors.read(path, cache_dir)
     except FileNotFoundError:
         raise UsageError(f"{path}: missing; the node has not been set up") from None
-    except yaml.YAMLError as e:
-        raise UsageError(f"{path}: not valid YAML{yamlerrors.where(e)}") from None
+    except yamlerrors.YamlError as e:
+        raise UsageError(f"{path}: not valid YAML{e.where}") from None
     if not isinstance(raw, dict):
         raise UsageError(f"{path}: expected a mapping of settings")
     known = {f.name for f in fields(NodeConfig)}
@@ -182,6 +181,8 @@ def load(path: Path) -> NodeConfig:
 
 
 def save(path: Path, config: NodeConfig) -> None:
+    import yaml  # here: load reads through yamlerrors, which imports PyYAML only to parse
+
     write_atomic(path, yaml.safe_dump(asdict(config), sort_keys=False))
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -238,5 +237,7 @@ def address(store: Datastore) -> tuple[str, int]:
 
 def forget(paths: Paths) -> None:
     """Remove what save() kept (a first start that failed leaves nothing behind)."""
+    import shutil  # here: its compressors cost status, which only reads the settings
+
     _record(paths).unlink(missing_ok=True)
     shutil.rmtree(tls_dir(paths), ignore_errors=True)

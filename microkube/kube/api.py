@@ -14,12 +14,10 @@ import ssl
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from microkube.errors import MicrokubeError
 from microkube.fsutil import write_private
 from microkube.paths import Paths
-from microkube.probes import http_get, http_json, http_request
+from microkube.probes import HttpConnection, json_of
 
 
 def client_pem(kubeconfig: Path) -> Path:
@@ -27,12 +25,14 @@ def client_pem(kubeconfig: Path) -> Path:
     pem = kubeconfig.with_suffix(".pem")
     if pem.exists() and pem.stat().st_mtime >= kubeconfig.stat().st_mtime:
         return pem
+    from microkube import yamlerrors
+
     try:
-        cfg = yaml.load(kubeconfig.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        cfg = yamlerrors.parse(kubeconfig.read_text())
         user = cfg["users"][0]["user"]
         data = base64.b64decode(user["client-certificate-data"]) + base64.b64decode(
             user["client-key-data"])
-    except (OSError, KeyError, IndexError, TypeError, ValueError, yaml.YAMLError) as e:
+    except (OSError, KeyError, IndexError, TypeError, ValueError) as e:
         raise MicrokubeError(f"{kubeconfig}: cannot read client credentials ({e})") from None
     write_private(pem, data)
     os.utime(pem, (kubeconfig.stat().st_mtime,) * 2)
@@ -55,20 +55,31 @@ def user_tls_context(paths: Paths, user: str) -> ssl.SSLContext:
 
 
 class KubeApi:
-    """GETs against one API server (``server``: "https://host:port") over mutual TLS."""
+    """GETs against one API server (``server``: "https://host:port") over mutual TLS, on one
+    connection kept open between them (one TLS handshake for status's two requests)."""
 
     def __init__(self, server: str, context: ssl.SSLContext, timeout: float = 2.0) -> None:
         self.server = server.rstrip("/")
         self.timeout = timeout  # seconds, per request
         self.context = context
+        self._conn: HttpConnection | None = None
+
+    def _request(self, method: str, path: str) -> tuple[int, bytes]:
+        if self._conn is None:
+            self._conn = HttpConnection(self.server, context=self.context, timeout=self.timeout)
+        return self._conn.request(method, path)
+
+    def close(self) -> None:
+        """Close the kept connection (the next request opens one again)."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
     @classmethod
     def for_admin(cls, paths: Paths, timeout: float = 2.0) -> KubeApi:
         """The node's own API server as its admin. Raises UsageError when the node was
         never set up, MicrokubeError when the admin credentials cannot be read."""
-        from microkube.config import node
-
-        return cls(node.load(paths.state_file).api_url, admin_tls_context(paths), timeout)
+        return cls.for_user(paths, "admin", timeout)
 
     @classmethod
     def for_user(cls, paths: Paths, user: str, timeout: float = 2.0) -> KubeApi:
@@ -77,20 +88,20 @@ class KubeApi:
         node was never set up, MicrokubeError when the credentials cannot be read."""
         from microkube.config import node
 
-        return cls(node.load(paths.state_file).api_url, user_tls_context(paths, user), timeout)
+        api_url = node.load(paths.state_file, paths.yaml_cache_dir).api_url
+        return cls(api_url, user_tls_context(paths, user), timeout)
 
     def get(self, path: str) -> Any:
         """The decoded JSON at ``path`` ("/api/v1/nodes/x"), or None unless it answers 200."""
-        return http_json(self.server + path, context=self.context, timeout=self.timeout)
+        return json_of(*self._request("GET", path))
 
     def delete(self, path: str) -> int:
         """DELETE ``path``; the HTTP status (200 or 202 deleted, 404 absent), 0 when nothing answers."""
-        return http_request("DELETE", self.server + path, context=self.context,
-                            timeout=self.timeout)[0]
+        return self._request("DELETE", path)[0]
 
     def status_code(self, path: str) -> int:
         """The HTTP status of GET ``path``; 0 when nothing answers."""
-        return http_get(self.server + path, context=self.context, timeout=self.timeout)[0]
+        return self._request("GET", path)[0]
 
     def node_ready(self, name: str) -> bool:
         """Whether Node ``name`` has the condition Ready=True."""

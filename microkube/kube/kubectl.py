@@ -15,13 +15,11 @@ import os
 import subprocess
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
-
-import yaml
 
 from microkube import yamlerrors
 from microkube.errors import MicrokubeError
+from microkube.kube.objects import ObjectRef
 from microkube.paths import Paths
 from microkube.proc import failure_line
 
@@ -44,27 +42,6 @@ def apply_args(field_manager: str = FIELD_MANAGER) -> tuple[str, ...]:
 
 class KubectlError(MicrokubeError):
     """kubectl failed; the message is one line naming what was being done."""
-
-
-@dataclass(frozen=True)
-class ObjectRef:
-    """One Kubernetes object by identity: apiVersion, kind, name and namespace."""
-
-    api_version: str
-    kind: str
-    name: str
-    namespace: str | None = None
-
-    def manifest(self) -> dict[str, Any]:
-        """The smallest manifest naming the object (enough for kubectl delete/get)."""
-        meta: dict[str, str] = {"name": self.name}
-        if self.namespace:
-            meta["namespace"] = self.namespace
-        return {"apiVersion": self.api_version, "kind": self.kind, "metadata": meta}
-
-    def __str__(self) -> str:
-        where = f" in {self.namespace}" if self.namespace else ""
-        return f"{self.kind.lower()}/{self.name}{where}"
 
 
 class Kubectl:
@@ -115,7 +92,7 @@ class Kubectl:
         """
         if not objects:
             return []
-        text = yaml.safe_dump_all([o.manifest() for o in objects], sort_keys=False)
+        text = _dump_all(objects)
         out = self.run(["get", "--ignore-not-found", "-o", "json", "-f", "-"], input=text,
                        what="looking up existing objects").strip()
         doc = json.loads(out) if out else {}
@@ -131,7 +108,7 @@ class Kubectl:
         """Delete objects (dependents first, so pods are gone when this returns)."""
         if not objects:
             return
-        text = yaml.safe_dump_all([o.manifest() for o in objects], sort_keys=False)
+        text = _dump_all(objects)
         self.run(["delete", "--ignore-not-found", "--wait=true", "--cascade=foreground",
                   f"--timeout={int(timeout)}s", "-f", "-"],
                  input=text, timeout=timeout + 30, what=what)
@@ -225,8 +202,17 @@ def _created(obj: dict[str, Any]) -> float:
         return 0.0
 
 
+def _dump_all(objects: Sequence[ObjectRef]) -> str:
+    """``objects`` as a YAML stream of their manifests (for ``kubectl -f -``)."""
+    import yaml  # here: most of what imports this module never dumps
+
+    return yaml.safe_dump_all([o.manifest() for o in objects], sort_keys=False)
+
+
 def documents(manifest: str, source: str) -> list[dict[str, Any]]:
     """The objects of a rendered manifest as mappings, in order; MicrokubeError if not YAML."""
+    import yaml
+
     try:
         return [d for d in yaml.safe_load_all(manifest) if d is not None]
     except yaml.YAMLError as e:

@@ -7,8 +7,6 @@ line (pretty), ``microkube is not running…`` (short) or YAML with
 
 from __future__ import annotations
 
-import yaml
-
 from microkube.node.status import NodeStatus
 
 FORMATS = ("pretty", "yaml", "short")
@@ -19,6 +17,8 @@ YAML_WIDTH = 4096  # a message stays on one line
 def render_status(st: NodeStatus, fmt: str) -> str:
     """``st`` in one of :data:`FORMATS`, newline-terminated; ValueError for another format."""
     if fmt == "yaml":
+        import yaml  # here: the other formats need no YAML
+
         return yaml.safe_dump(st.as_dict(), sort_keys=False, width=YAML_WIDTH)
     if fmt == "pretty":
         return "\n".join(_pretty(st)) + "\n"

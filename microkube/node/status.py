@@ -22,12 +22,12 @@ from microkube.manifests.record import FAILED, Report, load_report
 from microkube.node.guard import NOT_RUNNING_MESSAGE, NOT_SET_UP_MESSAGE, is_set_up
 from microkube.node.runtime import runtime_for
 from microkube.paths import Paths
-from microkube.services.apilb import BalancerState, read_state
 from microkube.services.base import NodeContext
 
 if TYPE_CHECKING:
     from microkube.addons.listing import AddonStatus
     from microkube.datastore.quorum import Quorum
+    from microkube.services.apilb import BalancerState
 
 
 class NodeState(enum.StrEnum):
@@ -246,6 +246,8 @@ def gather(paths: Paths) -> NodeStatus:
                     role=ctx.node.role, control_plane=ctx.node.api_server or "",
                     network_policy=ctx.node.network_policy)
     if worker:
+        from microkube.services.apilb import read_state  # a worker's alone
+
         st.load_balancer = read_state(paths.apilb_state_file)
     else:
         from microkube.datastore import settings

@@ -32,7 +32,7 @@ class NodeContext:
         """The node as configured now; one clear line if it was never set up."""
         from microkube.config import node
 
-        return cls(paths, node.load(paths.state_file))
+        return cls(paths, node.load(paths.state_file, paths.yaml_cache_dir))
 
     def args(self, daemon: str) -> list[str]:
         """``daemon``'s flags from its argument file, with the node's values and the etcd

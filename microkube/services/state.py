@@ -10,7 +10,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from microkube.fsutil import write_atomic
+from microkube.fsutil import is_locked, write_atomic
 
 
 @dataclass
@@ -44,8 +44,15 @@ class SupervisorState:
         except (OSError, ValueError, TypeError):
             return None
 
-    def alive(self) -> bool:
-        """True if the recorded supervisor is this very process still running."""
+    def alive(self, lock: Path | None = None) -> bool:
+        """True if the recorded supervisor is this very process still running.
+
+        ``lock`` (Paths.supervisor_lock) answers without psutil, whose import costs status
+        more than the rest of this check, while a supervisor holds it; else the recorded
+        pid and start time are compared with the process's (psutil).
+        """
+        if lock is not None and is_locked(lock):
+            return True
         import psutil  # here, not at the top: most of status never needs it
 
         try:

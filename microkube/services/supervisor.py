@@ -25,6 +25,7 @@ from typing import IO
 import psutil
 
 from microkube.errors import MicrokubeError
+from microkube.fsutil import hold_lock_for_life
 from microkube.paths import Paths
 from microkube.pki.expiry_summary import (
     certificate_stamps,
@@ -95,6 +96,8 @@ class Supervisor:
 
     # --- main loop -------------------------------------------------------------------
     def run(self) -> int:
+        # Held for life: status sees a live supervisor from the lock alone (services/state.py).
+        hold_lock_for_life(self.ctx.paths.supervisor_lock)
         self._become_subreaper()
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)

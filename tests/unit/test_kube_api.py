@@ -39,9 +39,20 @@ def paths(tmp_path: Path) -> Paths:
     return Paths(tmp_path / "snap", tmp_path / "data", tmp_path / "common", cache=tmp_path / "c")
 
 
-@pytest.fixture
-def server(paths: Paths) -> Iterator[int]:
-    httpd = http.server.HTTPServer(("127.0.0.1", 0), _Api)
+class _KeepAliveApi(_Api):
+    """The same answers over HTTP/1.1, keeping the connection: counts the connections."""
+
+    protocol_version = "HTTP/1.1"
+    connections: ClassVar[int] = 0
+
+    def setup(self) -> None:
+        _KeepAliveApi.connections += 1
+        super().setup()
+
+
+@pytest.fixture(params=[_Api, _KeepAliveApi], ids=["http1.0", "keep-alive"])
+def server(paths: Paths, request: pytest.FixtureRequest) -> Iterator[int]:
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), request.param)
     port = httpd.server_address[1]
     ensure_node_pki(certs_dir=paths.certs_dir, credentials_dir=paths.credentials_dir,
                     node_name="n1", host_ips=["127.0.0.1"], hostname="n1",
@@ -71,6 +82,22 @@ def test_for_admin_reads_the_node_as_admin(paths: Paths, server: int) -> None:
     assert api.get("/api/v1/nodes/other") is None
     assert api.status_code("/api/v1/nodes/other") == 404
     assert "admin" in _Api.seen
+
+
+def test_requests_share_one_connection_while_the_server_keeps_it(
+        paths: Paths, server: int, request: pytest.FixtureRequest) -> None:
+    save(paths.state_file, NodeConfig("n1", "127.0.0.1", api_port=server))
+    api = KubeApi.for_admin(paths, timeout=5)
+    before = _KeepAliveApi.connections
+    for _ in range(3):
+        assert api.status_code("/readyz") == 404
+        assert api.node_ready("n1")
+    opened = _KeepAliveApi.connections - before
+    # An HTTP/1.0 server closes after each answer and the client opens again (the 1.0
+    # handler counts nothing); a keep-alive one serves all six requests on one connection.
+    assert opened == (1 if request.node.callspec.id == "keep-alive" else 0)
+    api.close()
+    assert api.node_ready("n1")  # a closed client opens a connection again
 
 
 def test_nothing_listening_is_not_an_error(paths: Paths, server: int) -> None:

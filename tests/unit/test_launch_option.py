@@ -35,9 +35,11 @@ def set_up(paths: Paths) -> Paths:
 
 
 def _state(paths: Paths) -> dict[str, str]:
-    """Every file under the node's data and common folders, with its text."""
+    """Every file under the node's data and common folders, with its text (but the JSON
+    copies of YAML files that reading them leaves: yamlerrors.read)."""
     return {str(p): p.read_text() for root in (paths.data, paths.common)
-            for p in sorted(root.rglob("*")) if p.is_file()}
+            for p in sorted(root.rglob("*"))
+            if p.is_file() and not p.is_relative_to(paths.yaml_cache_dir)}
 
 
 def test_set_before_install_it_shapes_the_first_setup(set_up: Paths) -> None:

@@ -74,7 +74,7 @@ def test_ports_are_microk8s_defaults_and_feed_argument_files() -> None:
     values = ports.substitutions()
     assert values["DATASTORE_PEER_PORT"] == "12380"
     assert "API_SERVER_PORT" not in values  # ${API_PORT} is the node's own setting
-    assert len(set(vars(Ports()).values())) == len(vars(Ports()))  # no two share a port
+    assert len(set(Ports()._asdict().values())) == len(Ports()._fields)  # no two share a port
 
 
 def test_config_files_take_locations_and_ports_from_paths(tmp_path: Path) -> None:

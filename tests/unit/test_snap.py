@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -286,3 +288,24 @@ def test_pods_are_found_in_every_cgroup_hierarchy(tmp_path: Path) -> None:
     (v2 / "kubepods" / "pod1" / "cgroup.procs").write_text("21\n")
     assert cgroups.cgroup_pids("/kubepods", v2) == {21}
     assert cgroups.cgroup_pids("/nothing", v2) == set()
+
+
+@pytest.mark.parametrize("launcher", ["microkube", "microkube-daemon", "microkube-hook"])
+def test_launchers_find_the_interpreter_beside_them(tmp_path: Path, launcher: str) -> None:
+    """Run directly, by a relative path and through a symlink elsewhere, a launcher execs the
+    python3 in its own folder (a stand-in here that prints its arguments)."""
+    bin_dir = tmp_path / "snap" / "bin"
+    bin_dir.mkdir(parents=True)
+    shutil.copy(CHECKOUT / "snap" / "local" / launcher, bin_dir / launcher)
+    fake = bin_dir / "python3"
+    fake.write_text('#!/bin/sh\necho "$0" "$@"\n')
+    fake.chmod(0o755)
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / launcher).symlink_to(bin_dir / launcher)
+    for argv, cwd in (([str(bin_dir / launcher)], tmp_path),
+                      ([f"snap/bin/{launcher}"], tmp_path),
+                      ([str(tmp_path / "elsewhere" / launcher)], tmp_path / "elsewhere")):
+        out = subprocess.run([*argv, "a b", "c"], cwd=cwd, capture_output=True, text=True,
+                             check=True).stdout.split()
+        assert Path(cwd, out[0]).resolve() == fake
+        assert out[1] == "-P" and out[-3:] == ["a", "b", "c"]

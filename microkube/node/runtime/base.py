@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import abc
 import contextlib
-import shutil
 import time
 from collections.abc import Callable
 
@@ -96,6 +95,8 @@ class NodeRuntime(abc.ABC):
         cleanup.unmount_below(paths.common)
         with contextlib.suppress(FileNotFoundError):
             paths.supervisor_state.unlink()
+        import shutil  # here: status, which never cleans, skips its import
+
         shutil.rmtree(paths.cni_state_dir, ignore_errors=True)
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import subprocess
 import sys
 import time
 
@@ -28,7 +27,7 @@ class SupervisorRuntime(NodeRuntime):
     def running_supervisor(self) -> SupervisorState | None:
         """The live supervisor's published state, or None if no supervisor runs."""
         state = SupervisorState.load(self.paths.supervisor_state)
-        return state if state is not None and state.alive() else None
+        return state if state is not None and state.alive(self.paths.supervisor_lock) else None
 
     def daemon_states(self) -> dict[str, str] | None:
         sup = self.running_supervisor()
@@ -50,6 +49,8 @@ class SupervisorRuntime(NodeRuntime):
         setup.prepare(self.paths, progress=progress)
         log = self.paths.log_file("supervisor")
         with open(log, "ab") as out:
+            import subprocess  # here: status, which never starts one, skips its import
+
             proc = subprocess.Popen(
                 [sys.executable, "-m", SUPERVISOR_MODULE],
                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
