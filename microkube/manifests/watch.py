@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import select
 import threading
 import time
 from collections.abc import Callable
 
-from inotify_simple import INotify, flags
+from inotify_simple import Event, INotify, flags
 
 from microkube.errors import MicrokubeError, UsageError
 from microkube.manifests.deployer import Deployer
@@ -27,6 +29,7 @@ from microkube.paths import Paths
 RESYNC = 30.0  # seconds between passes when nothing changes (--resync-interval)
 QUIET = 0.1  # seconds without events before a pass starts
 TICK_MS = 1000  # how long one wait for events lasts, so a stop is seen within a second
+# (without a wake-up descriptor; with one, a wait lasts until the next resync)
 WATCHED = (flags.CLOSE_WRITE | flags.MOVED_TO | flags.MOVED_FROM | flags.DELETE
            | flags.DELETE_SELF | flags.MOVE_SELF)
 RESTART_FIRST = 2.0  # seconds before the first restart after a failure; doubled each time
@@ -40,13 +43,23 @@ class Watcher:
 
     def __init__(self, deployer: Deployer, resync: float = RESYNC,
                  stopping: threading.Event | None = None,
-                 after_pass: Callable[[], None] = lambda: None) -> None:
+                 after_pass: Callable[[], None] = lambda: None, wake: int | None = None) -> None:
         self.deployer = deployer
         self.resync = resync  # seconds
         self.inotify = INotify()
         self.watch = -1
         self.stopping = stopping or threading.Event()
         self.after_pass = after_pass  # called after every pass (log rotation)
+        self.wake = wake  # a descriptor that turns readable when ``stopping`` is set
+
+    def _read(self, timeout_ms: int) -> list[Event]:
+        """The folder's events within ``timeout_ms``; none, at once, when woken to stop."""
+        if self.wake is None:
+            events: list[Event] = self.inotify.read(timeout=timeout_ms)
+            return events
+        readable = select.select([self.inotify, self.wake], [], [], timeout_ms / 1000)[0]
+        events = self.inotify.read(timeout=0) if self.inotify in readable else []
+        return events
 
     def stop(self, *_: object) -> None:
         self.stopping.set()
@@ -101,9 +114,11 @@ class Watcher:
         self._pass(everything=True)
         next_resync = time.monotonic() + self.resync
         while not self.stopping.is_set():
-            events = self.inotify.read(timeout=TICK_MS)
+            wait_ms = (TICK_MS if self.wake is None
+                       else max(0, int((next_resync - time.monotonic()) * 1000)))
+            events = self._read(wait_ms)
             if events:
-                while more := self.inotify.read(timeout=int(QUIET * 1000)):
+                while more := self._read(int(QUIET * 1000)):
                     events += more
                 if any(e.mask & (flags.DELETE_SELF | flags.MOVE_SELF | flags.IGNORED)
                        for e in events):
@@ -150,6 +165,7 @@ class Background:
         self.options = options
         self.after_pass = after_pass
         self.stopping = threading.Event()
+        self._wake_read, self._wake_write = os.pipe()  # written once, by stop()
         self.thread = threading.Thread(target=self._serve, name="manifests", daemon=True)
 
     def start(self) -> None:
@@ -159,6 +175,7 @@ class Background:
         """Ask the loop to stop and wait for it at most ``timeout`` seconds (a kubectl or
         helm call under way is left to finish: the thread is a daemon thread)."""
         self.stopping.set()
+        os.write(self._wake_write, b"\0")
         self.thread.join(timeout)
 
     def _serve(self) -> None:
@@ -170,7 +187,7 @@ class Background:
             started = time.monotonic()
             try:
                 Watcher(Deployer(self.paths, self.node_name), self.options(), self.stopping,
-                        self.after_pass).run()
+                        self.after_pass, self._wake_read).run()
                 continue  # stopped on request
             except (MicrokubeError, OSError) as e:
                 error, trace = str(e), False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -52,5 +53,7 @@ def test_a_failing_deployer_is_restarted_in_the_thread_and_stops_on_request(
     assert _Deployer.passes.wait(10)
     assert _Deployer.made == 3  # two failures, each logged and restarted, then a pass
     assert caplog.text.count("the deployer stopped: no API server yet; restarting") == 2
+    started = time.monotonic()
     background.stop(timeout=5)
     assert not background.thread.is_alive()
+    assert time.monotonic() - started < 0.5  # woken from its wait for events, not a tick later
