@@ -37,6 +37,7 @@ class ClusterAgent(Daemon):
     binary = "python3"
     # Nothing: it answers joiners itself that the control plane is not ready yet.
     after = ()
+    also_reads = ("manifests",)
     stop_timeout = 5.0
 
     def prepare(self, ctx: NodeContext) -> None:
@@ -46,8 +47,8 @@ class ClusterAgent(Daemon):
         return [sys.executable, "-P", "-m", "microkube.cluster.agent", *ctx.args(self.name)]
 
     def ready(self, ctx: NodeContext) -> bool:
-        """The agent answers, and its manifest deployer has finished its first pass (which
-        needs the API server: the agent starts before it, the node is ready after it)."""
+        """The agent answers, and its manifest deployer has finished its first pass (a pass
+        ends even when files fail, e.g. before the API server answers: they are reported)."""
         if not manifests.ready(ctx.paths):
             return False
         try:
