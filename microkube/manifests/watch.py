@@ -169,6 +169,7 @@ class Background:
         self.thread = threading.Thread(target=self._serve, name="manifests", daemon=True)
 
     def start(self) -> None:
+        """Start the thread; returns at once."""
         self.thread.start()
 
     def stop(self, timeout: float) -> None:
