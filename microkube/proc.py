@@ -43,9 +43,9 @@ def stop_with_parent() -> None:
     """Ask the kernel for SIGTERM when the process that started us dies.
 
     The node's other daemons are found and ended by their command lines when a
-    killed supervisor leaves them behind; microkube's own daemons (the cluster
-    agent, the manifest deployer) run from the Python interpreter, which those
-    rules do not match, so they leave with their parent. (In the snap the parent
+    killed supervisor leaves them behind; microkube's own daemon (the cluster
+    agent, which runs the manifest deployer too) runs from the Python interpreter,
+    which those rules do not match, so it leaves with its parent. (In the snap the parent
     is systemd, which does not die.)
     """
     import ctypes  # only the daemons that leave with their parent need it

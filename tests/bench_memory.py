@@ -64,8 +64,6 @@ def _label(p: psutil.Process) -> str:
         return "microkube-supervisor"
     if "microkube.cluster.agent" in cmd[1:4]:
         return "microkube-cluster-agent"
-    if "microkube.manifests" in cmd[1:4]:
-        return "microkube-manifests"
     base = Path(cmd[0]).name if cmd else p.name()
     if base == "kube" and cmd[1:2] == ["kubelite"]:
         return "kubelite"

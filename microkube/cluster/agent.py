@@ -3,9 +3,13 @@
 It serves :mod:`microkube.cluster.api` over HTTPS with the node's
 ``cluster-agent.crt`` (signed by the cluster CA, naming the node's addresses)
 until SIGTERM or SIGINT. Its flags come from the ``cluster-agent`` argument
-file. Slow clients are cut off: a TLS handshake or a request body that takes
-longer than ``--request-timeout`` (a body gets a 408), and a connection that
-sends no complete request within ``--idle-timeout``.
+file. Beside the server, a thread of its own runs the manifest deployer
+(microkube.manifests.watch.Background, flags from the ``manifests`` argument file,
+log in ``manifests.log``): it never blocks the server (its kubectl and helm calls
+are subprocesses) and a failure of it restarts it, not the agent. Slow clients
+are cut off: a TLS handshake or a request body that takes longer than
+``--request-timeout`` (a body gets a 408), and a connection that sends no
+complete request within ``--idle-timeout``.
 """
 
 from __future__ import annotations
@@ -27,11 +31,13 @@ from microkube.cluster.controlplane import control_plane_of
 from microkube.cluster.ratelimit import FailureLimiter
 from microkube.cluster.settings import ClusterSettings
 from microkube.cluster.tokens import TokenStore
-from microkube.config import node
+from microkube.config import args, node
 from microkube.datastore.settings import ETCD
 from microkube.errors import MicrokubeError, UsageError, report_errors
+from microkube.manifests.watch import Background, resync_interval
 from microkube.paths import Paths, PkiPaths, Ports
 from microkube.proc import stop_with_parent
+from microkube.services.logs import rotate_if_large
 
 log = logging.getLogger("microkube.cluster.agent")
 
@@ -40,6 +46,9 @@ DEFAULT_IDLE_TIMEOUT = 30.0
 ACCESS_LOG_FORMAT = '%a "%r" %s %b %Tf'
 # Seconds open connections get to finish when the agent stops.
 SHUTDOWN_GRACE = 3.0
+# Seconds the deployer's pass under way gets to finish when the agent stops.
+DEPLOYER_GRACE = 1.5
+LOG_FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s"
 
 
 @dataclass(frozen=True)
@@ -155,12 +164,35 @@ async def serve(app: web.Application, options: AgentOptions, tls: ssl.SSLContext
         await runner.cleanup()
 
 
+def manifest_deployer(paths: Paths, config: node.NodeConfig) -> Background:
+    """The deploy folder's deployer for this node, not started, logging to its own file
+    (``manifests.log``, rotated after a pass when large) rather than the agent's."""
+    log_file = paths.log_file("manifests")
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(log_file)  # appends: the rotation's truncation is safe
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    deployer_log = logging.getLogger("microkube.manifests")
+    deployer_log.addHandler(handler)
+    deployer_log.setLevel(logging.INFO)
+    deployer_log.propagate = False
+
+    def options() -> float:
+        return resync_interval(args.read(paths, "manifests", config.substitutions()))
+
+    def rotate() -> None:
+        rotate_if_large(log_file)
+
+    return Background(paths, config.node_name, options, rotate)
+
+
 def run(options: AgentOptions, paths: Paths | None = None) -> None:
-    """Serve this node's cluster agent until SIGTERM or SIGINT (or its parent's death)."""
+    """Serve this node's cluster agent, and run its manifest deployer beside it, until
+    SIGTERM or SIGINT (or its parent's death)."""
     stop_with_parent()
     paths = paths or Paths.from_env()
     api = build_api(paths, options.request_timeout)
     tls = server_tls(paths.pki)
+    deployer = manifest_deployer(paths, api.node)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -168,10 +200,12 @@ def run(options: AgentOptions, paths: Paths | None = None) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         reconciling = asyncio.create_task(_reconcile(paths, api.node.datastore, stop))
+        deployer.start()
         try:
             await serve(api.app(), options, tls, stop)
         finally:
             reconciling.cancel()
+            await asyncio.to_thread(deployer.stop, DEPLOYER_GRACE)
 
     asyncio.run(main())
     log.info("stopped")
@@ -223,8 +257,7 @@ def parse_args(argv: list[str] | None) -> AgentOptions:
 def main(argv: list[str] | None = None) -> int:
     """Entry point; a user-facing error is one line and a non-zero exit."""
     options = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format=LOG_FORMAT)
     return report_errors(lambda: run(options))
 
 

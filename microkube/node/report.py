@@ -76,7 +76,8 @@ def _pretty(st: NodeStatus) -> list[str]:
                   f"datastore: {st.datastore_role(name)}" for name, role, ok in st.nodes]
     lines.append("daemons:")
     lines += [f"  {name:<24} {state}" for name, state in st.daemons.items()]
-    lines.append(f"manifests: {st.manifests_dir}")
+    pending = " (first pass not done yet)" if st.running and st.manifests is None else ""
+    lines.append(f"manifests: {st.manifests_dir}{pending}")
     lines += [f"  {name}: failed: {message}" for name, message in st.failed_manifests()]
     lines.append("addons:")
     for group in ("enabled", "disabled"):

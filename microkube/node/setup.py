@@ -88,8 +88,8 @@ def prepare(paths: Paths, launch_file: Path | None = None,
         remove_rules(paths.bin_dir)
     ctx = NodeContext(paths, config)
     for daemon in daemons_for(config):
-        # Each argument file: a daemon's own, or one per part of kubelite.
-        for name in daemon.parts or (daemon.name,):
+        # Each argument file: a daemon's own (and those it reads too), or one per part of kubelite.
+        for name in daemon.parts or (daemon.name, *daemon.also_reads):
             ctx.args(name)  # raises UsageError naming the file and line
     return ctx
 

@@ -166,6 +166,8 @@ class NodeStatus:
             files = self.manifests.files if self.manifests is not None else {}
             doc["manifests"] = {
                 "folder": self.manifests_dir,
+                # The deployer (in the cluster agent) finished a pass: its report is there.
+                "ready": self.manifests is not None,
                 "files": [{"file": n, "state": o.state, "message": o.message}
                           for n, o in sorted(files.items())]}
         return doc

@@ -57,6 +57,9 @@ class Daemon:
     after_serving: ClassVar[tuple[str, ...]] = ()
     # The upstream daemons this one process runs, each with its own argument file (kubelite).
     parts: ClassVar[tuple[str, ...]] = ()
+    # Argument files read besides its own (the cluster agent's deployer thread: manifests),
+    # checked with it at set-up.
+    also_reads: ClassVar[tuple[str, ...]] = ()
     # Seconds to wait after SIGTERM before SIGKILL.
     stop_timeout: ClassVar[float] = 10.0
     # Go's GC target (GOGC) for a Go daemon, unless the environment sets one.

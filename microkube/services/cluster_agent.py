@@ -1,4 +1,5 @@
-"""The cluster agent: admits joining nodes (microkube.cluster.agent), on every control plane."""
+"""The cluster agent: admits joining nodes (microkube.cluster.agent), on every control plane,
+and runs the manifest deployer in a thread (services/manifests.py says why)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import sys
 from microkube.config.args import flag_value
 from microkube.errors import MicrokubeError
 from microkube.probes import http_get, tls_context
+from microkube.services import manifests
 from microkube.services.base import Daemon, NodeContext
 
 
@@ -35,12 +37,20 @@ class ClusterAgent(Daemon):
     binary = "python3"
     # Nothing: it answers joiners itself that the control plane is not ready yet.
     after = ()
+    also_reads = ("manifests",)
     stop_timeout = 5.0
+
+    def prepare(self, ctx: NodeContext) -> None:
+        manifests.prepare(ctx.paths)
 
     def command(self, ctx: NodeContext) -> list[str]:
         return [sys.executable, "-P", "-m", "microkube.cluster.agent", *ctx.args(self.name)]
 
     def ready(self, ctx: NodeContext) -> bool:
+        """The agent answers, and its manifest deployer has finished its first pass (a pass
+        ends even when files fail, e.g. before the API server answers: they are reported)."""
+        if not manifests.ready(ctx.paths):
+            return False
         try:
             url = f"https://{probe_host(ctx)}:{agent_port(ctx)}/v1/ca"
         except (MicrokubeError, ValueError):

@@ -1,36 +1,30 @@
-"""The manifest deployer: applies the deploy folder (microkube.manifests), on control planes.
+"""The manifest deployer (microkube.manifests): a thread of the cluster agent, not a daemon.
 
-A daemon of its own rather than a thread of the cluster agent: it needs only the
-API server, restarts on its own when it fails, and its log is its own file.
+It was a daemon of its own, for its own restarts and log file. Those it keeps inside
+the agent's process (microkube.manifests.watch.Background: restarted with a backoff
+when it fails, ``manifests.log`` of its own), and it saves a Python interpreter
+(~13 MB PSS at idle; the agent already imports all but ~0.5 MB of what it needs).
+It cannot block the agent's HTTPS: its kubectl and helm calls are subprocesses, run
+from a thread. Both run on control planes only.
+
+What stays here: the node's part of its lifecycle, for the cluster agent's Daemon.
 """
 
 from __future__ import annotations
 
 import contextlib
-import sys
 
-from microkube.services.base import Daemon, NodeContext
+from microkube.paths import Paths
 
 
-class ManifestDeployer(Daemon):
-    name = "manifests"
-    # The interpreter the snap ships (bin/python3); outside it, the one running microkube.
-    binary = "python3"
-    after = ("kubelite",)
-    stop_timeout = 5.0
+def prepare(paths: Paths) -> None:
+    """Before the agent (and so the deployer) starts: the deploy folder exists, and an
+    earlier run's report is gone, so the deployer is not taken as ready before its first pass."""
+    with contextlib.suppress(FileNotFoundError):
+        paths.manifests_report_file.unlink()
+    paths.manifests_dir.mkdir(parents=True, exist_ok=True)
 
-    def can_start(self, ctx: NodeContext) -> bool:
-        return ctx.paths.kubeconfig("admin").exists()
 
-    def prepare(self, ctx: NodeContext) -> None:
-        # A report from an earlier run would make it look ready before its first pass.
-        with contextlib.suppress(FileNotFoundError):
-            ctx.paths.manifests_report_file.unlink()
-        ctx.paths.manifests_dir.mkdir(parents=True, exist_ok=True)
-
-    def command(self, ctx: NodeContext) -> list[str]:
-        return [sys.executable, "-P", "-m", "microkube.manifests", *ctx.args(self.name)]
-
-    def ready(self, ctx: NodeContext) -> bool:
-        # Written once the first pass over the folder is done.
-        return ctx.paths.manifests_report_file.exists()
+def ready(paths: Paths) -> bool:
+    """True once the deployer has finished its first pass over the folder (its report)."""
+    return paths.manifests_report_file.exists()

@@ -12,7 +12,6 @@ from microkube.services.etcd import Etcd
 from microkube.services.flannel import Flanneld
 from microkube.services.kine import Kine
 from microkube.services.kubernetes import Kubelite, WorkerKubelite
-from microkube.services.manifests import ManifestDeployer
 from microkube.services.netpol import NAME as NETPOL
 from microkube.services.netpol import NetworkPolicy
 
@@ -30,7 +29,7 @@ def datastore_daemons(kind: str) -> list[Daemon]:
 def control_plane_daemons(datastore: str = settings.ETCD) -> list[Daemon]:
     """A control-plane node's daemons, in start order, for its datastore kind."""
     return [*datastore_daemons(datastore), Containerd(), Kubelite(), Flanneld(), NetworkPolicy(),
-            ManifestDeployer(), ClusterAgent()]
+            ClusterAgent()]
 
 
 def all_daemons() -> list[Daemon]:

@@ -84,7 +84,8 @@ def test_the_folder_is_in_status(node: TestNode) -> None:
     doc = yaml.safe_load(node.run("status", "--format", "yaml").stdout)
     assert doc["manifests"]["folder"] == str(_paths(node).manifests_dir)
     assert _paths(node).manifests_dir.is_dir()
-    assert doc["daemons"]["manifests"] == "ready"
+    assert doc["manifests"]["ready"] is True
+    assert "manifests" not in doc["daemons"]  # a thread of the cluster agent, not a daemon
 
 
 def test_a_file_added_is_applied_with_labels_microkube_owns(node: TestNode) -> None:

@@ -32,7 +32,7 @@ from microkube.services.state import SupervisorState
 from microkube.services.supervisor import Supervisor
 
 DAY = dt.timedelta(days=1)
-CONTROL_PLANE = ["etcd", "containerd", "kubelite", "flanneld", "netpol", "manifests",
+CONTROL_PLANE = ["etcd", "containerd", "kubelite", "flanneld", "netpol",
                  "cluster-agent"]
 WORKER = ["containerd", "kubelite", "flanneld", "netpol"]
 
