@@ -18,6 +18,7 @@ from typing import Any
 
 from microkube import yamlerrors
 from microkube.datastore.settings import KINDS as DATASTORE_KINDS
+from microkube.datastore.settings import KINE_KINDS
 from microkube.errors import UsageError
 from microkube.fsutil import write_atomic
 from microkube.paths import Ports
@@ -137,6 +138,9 @@ class NodeConfig:
             "API_PORT": str(self.api_port),
             "DNS_IP": self.dns_ip,
             "NODE_ROLE": self.role,
+            # The API server's watch cache: off on etcd, on where kine serves the datastore
+            # (default_args/kube-apiserver says why).
+            "WATCH_CACHE": "true" if self.datastore in KINE_KINDS else "false",
         }
 
 

@@ -59,3 +59,14 @@ def test_default_args_take_ports_from_paths(tmp_path: Path) -> None:
     proxy = args.parse(args.default_text("kube-proxy"), "kube-proxy",
                        {**args.path_substitutions(paths), "NODE_NAME": "n1", "POD_CIDR": "10.1.0.0/16"})
     assert args.flag_value(proxy, "healthz-bind-address") == f"127.0.0.1:{paths.ports.kube_proxy_healthz}"
+
+
+def test_the_api_server_watch_cache_is_off_on_etcd_and_on_under_kine(tmp_path: Path) -> None:
+    paths = Paths(tmp_path / "snap", tmp_path / "data", tmp_path / "common")
+    text = args.default_text("kube-apiserver")
+    for datastore, expected in (("etcd", "false"), ("external-etcd", "false"),
+                                ("sqlite", "true"), ("postgres", "true"), ("mysql", "true")):
+        node = NodeConfig(node_name="x", node_ip="10.0.0.5", datastore=datastore)
+        argv = args.parse(text, "kube-apiserver",
+                          {**args.path_substitutions(paths), **node.substitutions()})
+        assert args.flag_value(argv, "watch-cache") == expected, datastore
