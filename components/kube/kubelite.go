@@ -1,6 +1,8 @@
 // kubelite: the node's Kubernetes daemons in one Go process, as MicroK8s's
 // kubelite runs them, but without patching upstream: each daemon is upstream's
 // own cobra command, given the arguments microkube read from its file in args/.
+// The pod network (flanneld) and NetworkPolicy enforcement (netpol) run here too,
+// as k3s runs them in its one process, so their client-go code is not mapped twice.
 //
 // The API server starts first. The kubelet starts once the API server serves
 // everything but its RBAC and priority-class bootstrap (see kubeletReadyz); the
@@ -49,7 +51,10 @@ var onlyOneSignalHandler chan struct{}
 // startOrder: the API server first. The daemons that set up their signal
 // handler while they start come next, each waited for; the controller-manager
 // sets it up only with a feature gate on, so it comes last and is not waited for.
-var startOrder = []string{"kube-apiserver", "kubelet", "kube-scheduler", "kube-proxy", "kube-controller-manager"}
+// flanneld and netpol (flannel.go, netpol.go) set up no such handler and are not
+// waited for: each waits in its own goroutine until its Node and RBAC are there.
+var startOrder = []string{"kube-apiserver", "kubelet", "kube-scheduler", "kube-proxy", "flanneld", "netpol",
+	"kube-controller-manager"}
 
 // callsSetupSignal: the daemons that always call SetupSignalContext while starting.
 var callsSetupSignal = map[string]bool{"kube-apiserver": true, "kubelet": true, "kube-scheduler": true}
