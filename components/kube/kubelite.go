@@ -292,16 +292,27 @@ func failed(spec *kubeliteSpec, e partExit) int {
 }
 
 // stopping: each daemon got the signal too and shuts down; give them a little while.
+// flanneld and netpol stop at once, so the wait is for a Kubernetes daemon.
 func stopping(exits chan partExit) int {
 	klog.InfoS("kubelite: stopping")
-	select {
-	case <-exits: // the first part to finish its shutdown; the rest are ending too
-		time.Sleep(500 * time.Millisecond)
-	case <-time.After(stopGrace):
+	grace := time.After(stopGrace)
+	for waiting := true; waiting; {
+		select {
+		case e := <-exits:
+			if !quickToStop[e.name] { // the first to finish its shutdown; the rest are ending too
+				time.Sleep(500 * time.Millisecond)
+				waiting = false
+			}
+		case <-grace:
+			waiting = false
+		}
 	}
 	klog.Flush()
 	return 0
 }
+
+// quickToStop: the parts that end as soon as they get the signal (flannel.go, netpol.go).
+var quickToStop = map[string]bool{"flanneld": true, "netpol": true}
 
 // releaseStartupPages gives the kernel back the clean pages of kube's own code and
 // read-only data that start-up left mapped. Go runs the init of every linked package
