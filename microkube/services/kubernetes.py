@@ -122,8 +122,8 @@ class Kubelite(Daemon):
         return all(part_ready(ctx, part) for part in self.parts if part not in NETWORK_PARTS)
 
     def after_ready(self, ctx: NodeContext) -> None:
-        # The roles our host daemons (flannel, netpol) need; idempotent, so every start
-        # re-applies them.
+        # The roles kubelite's flanneld and netpol parts need (they wait for them);
+        # idempotent, so every start re-applies them.
         from microkube.config.render import render
         from microkube.kube.kubectl import Kubectl
 
