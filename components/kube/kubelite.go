@@ -112,6 +112,12 @@ func runKubelite(args []string) int {
 		return 2
 	}
 	_ = os.Remove(spec.FailedFile)
+	// A part that calls klog.Fatal (kube-router's policy controller does when iptables
+	// fails) ends the process there; say so, as klog does not tell which part it was.
+	klog.OsExit = func(code int) {
+		writeFailed(spec, "a part", fmt.Sprintf("logged a fatal error (exit code %d): see kubelite's log", code))
+		os.Exit(code)
+	}
 	// Every daemon applies its logging options; the same options twice are fine.
 	logsapi.ReapplyHandling = logsapi.ReapplyHandlingIgnoreUnchanged
 
@@ -284,11 +290,15 @@ func failed(spec *kubeliteSpec, e partExit) int {
 	}
 	klog.ErrorS(e.err, "kubelite: a part ended; exiting so the whole process restarts", "part", e.name)
 	klog.Flush()
+	writeFailed(spec, e.name, reason)
+	return 1
+}
+
+func writeFailed(spec *kubeliteSpec, name, reason string) {
 	tmp := filepath.Join(filepath.Dir(spec.FailedFile), "."+filepath.Base(spec.FailedFile)+".tmp")
-	if err := os.WriteFile(tmp, []byte(e.name+"\n"+reason+"\n"), 0o644); err == nil {
+	if err := os.WriteFile(tmp, []byte(name+"\n"+reason+"\n"), 0o644); err == nil {
 		_ = os.Rename(tmp, spec.FailedFile)
 	}
-	return 1
 }
 
 // stopping: each daemon got the signal too and shuts down; give them a little while.
