@@ -73,14 +73,18 @@ func (s *stringList) String() string     { return strings.Join(*s, ",") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 func newFlannelCommand() *cobra.Command {
+	return ownFlagsCommand("flanneld", "flannel's pod network (vxlan, Kubernetes subnet manager)", runFlannel)
+}
+
+// ownFlagsCommand: a part as a cobra command that parses its flags itself (upstream's
+// flag names), so kubelite runs it like the Kubernetes daemons.
+func ownFlagsCommand(use, short string, run func(args []string) error) *cobra.Command {
 	return &cobra.Command{
-		Use:                "flanneld",
-		Short:              "flannel's pod network (vxlan, Kubernetes subnet manager)",
+		Use:                use,
+		Short:              short,
 		DisableFlagParsing: true,
 		SilenceUsage:       true,
-		RunE: func(_ *cobra.Command, args []string) error {
-			return runFlannel(args)
-		},
+		RunE:               func(_ *cobra.Command, args []string) error { return run(args) },
 	}
 }
 

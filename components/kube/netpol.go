@@ -44,15 +44,7 @@ import (
 const kubeRouterModule = "github.com/cloudnativelabs/kube-router/v2"
 
 func newNetpolCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:                "netpol",
-		Short:              "NetworkPolicy enforcement (kube-router's network policy controller)",
-		DisableFlagParsing: true,
-		SilenceUsage:       true,
-		RunE: func(_ *cobra.Command, args []string) error {
-			return runNetpol(args)
-		},
-	}
+	return ownFlagsCommand("netpol", "NetworkPolicy enforcement (kube-router's network policy controller)", runNetpol)
 }
 
 func runNetpol(args []string) error {
