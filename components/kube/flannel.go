@@ -160,14 +160,10 @@ func runFlannel(args []string) error {
 	}) {
 		return nil // stopped while waiting
 	}
-	err = flannelRun(ctx, o, &ready)
-	if ctx.Err() != nil {
-		return nil // stopped by a signal
+	if err := flannelRun(ctx, o, &ready); err != nil && ctx.Err() == nil {
+		return err
 	}
-	if err == nil {
-		err = errors.New("the subnet lease ended")
-	}
-	return err
+	return nil // stopped by a signal
 }
 
 // flannelCanStart: nil once this node's Node has a podCIDR and the part's
@@ -194,8 +190,8 @@ func flannelCanStart(ctx context.Context, o *flannelOptions, nodeName string) er
 }
 
 // flannelRun: flannel main.go's main from the subnet manager on, for the kube subnet
-// manager, IPv4/IPv6 as the network config says, and iptables rules. Returns when the
-// lease ends or ctx is cancelled.
+// manager, IPv4/IPv6 as the network config says, and iptables rules. Returns nil once
+// ctx is cancelled, an error if the network cannot be set up.
 func flannelRun(ctx context.Context, o *flannelOptions, ready *atomic.Bool) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -277,7 +273,13 @@ func flannelRun(ctx context.Context, o *flannelOptions, ready *atomic.Bool) erro
 	klog.InfoS("flanneld: ready", "subnetFile", o.subnetFile, "backend", config.BackendType)
 	wg.Add(1)
 	go func() { defer wg.Done(); bn.Run(ctx) }()
-	return sm.CompleteLease(ctx, bn.Lease(), &wg)
+	// The kube subnet manager's CompleteLease only starts its goroutines; upstream's main
+	// then waits for them, that is until it is stopped.
+	if err := sm.CompleteLease(ctx, bn.Lease(), &wg); err != nil {
+		return fmt.Errorf("completing the lease: %w", err)
+	}
+	<-ctx.Done()
+	return nil
 }
 
 // serveHealth serves upstream's /healthz (alive) and /readyz (subnet file written and
