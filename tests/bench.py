@@ -299,8 +299,9 @@ def render(r: dict[str, Any]) -> str:
                    f"(anonymous {mem.get('total_pss_anon_mb')} MB, file-backed "
                    f"{mem.get('total_pss_file_mb')} MB; target <= 300 MB, goal 250 MB; "
                    f"before: PSS {BEFORE['idle_pss_mb']} MB)")
-        out.append(f"  of which NetworkPolicy enforcement (netpol): PSS "
-                   f"{mem.get('network_policy_pss_mb')} MB")
+        if mem.get("network_policy_pss_mb") is not None:  # a netpol process of its own
+            out.append(f"  of which NetworkPolicy enforcement (netpol): PSS "
+                       f"{mem.get('network_policy_pss_mb')} MB")
         for name, v in mem.get("processes", {}).items():
             out.append(f"  {name:<28} RSS {v['rss_mb']:>7.1f} MB  PSS {v['pss_mb']:>7.1f} MB "
                        f"(anon {v.get('pss_anon_mb', 0):>6.1f}, file {v.get('pss_file_mb', 0):>6.1f})"

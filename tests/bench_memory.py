@@ -53,7 +53,8 @@ def idle_memory(node: TestNode) -> dict[str, Any]:
         "total_pss_mb": round(sum(v["pss_mb"] for v in per.values()), 1),
         "total_pss_anon_mb": round(sum(v["pss_anon_mb"] for v in per.values()), 1),
         "total_pss_file_mb": round(sum(v["pss_file_mb"] for v in per.values()), 1),
-        # NetworkPolicy enforcement's share (the netpol daemon), None if it did not run.
+        # NetworkPolicy enforcement's share when it was a process of its own (before it became
+        # a part of kubelite), None if no such process ran.
         "network_policy_pss_mb": per.get("netpol", {}).get("pss_mb"),
     }
 

@@ -33,8 +33,7 @@ SNAP_TREE = Path(os.environ.get("MICROKUBE_SNAP") or CHECKOUT / "build" / "snap"
 
 
 # What a node needs from the tree `make components` builds.
-NODE_BINARIES = ("kube", "containerd", "runc", "etcd", "flanneld", "netpol", "ctr",
-                 "containerd-shim-runc-v2", "apilb")
+NODE_BINARIES = ("kube", "containerd", "runc", "etcd", "ctr", "containerd-shim-runc-v2", "apilb")
 NODE_PARTS = (*(SNAP_TREE / "bin" / n for n in NODE_BINARIES), SNAP_TREE / "images" / "pause.tar")
 
 

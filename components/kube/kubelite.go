@@ -1,6 +1,8 @@
 // kubelite: the node's Kubernetes daemons in one Go process, as MicroK8s's
 // kubelite runs them, but without patching upstream: each daemon is upstream's
 // own cobra command, given the arguments microkube read from its file in args/.
+// The pod network (flanneld) and NetworkPolicy enforcement (netpol) run here too,
+// as k3s runs them in its one process, so their client-go code is not mapped twice.
 //
 // The API server starts first. The kubelet starts once the API server serves
 // everything but its RBAC and priority-class bootstrap (see kubeletReadyz); the
@@ -49,7 +51,10 @@ var onlyOneSignalHandler chan struct{}
 // startOrder: the API server first. The daemons that set up their signal
 // handler while they start come next, each waited for; the controller-manager
 // sets it up only with a feature gate on, so it comes last and is not waited for.
-var startOrder = []string{"kube-apiserver", "kubelet", "kube-scheduler", "kube-proxy", "kube-controller-manager"}
+// flanneld and netpol (flannel.go, netpol.go) set up no such handler and are not
+// waited for: each waits in its own goroutine until its Node and RBAC are there.
+var startOrder = []string{"kube-apiserver", "kubelet", "kube-scheduler", "kube-proxy", "flanneld", "netpol",
+	"kube-controller-manager"}
 
 // callsSetupSignal: the daemons that always call SetupSignalContext while starting.
 var callsSetupSignal = map[string]bool{"kube-apiserver": true, "kubelet": true, "kube-scheduler": true}
@@ -107,6 +112,12 @@ func runKubelite(args []string) int {
 		return 2
 	}
 	_ = os.Remove(spec.FailedFile)
+	// A part that calls klog.Fatal (kube-router's policy controller does when iptables
+	// fails) ends the process there; say so, as klog does not tell which part it was.
+	klog.OsExit = func(code int) {
+		writeFailed(spec, "a part", fmt.Sprintf("logged a fatal error (exit code %d): see kubelite's log", code))
+		os.Exit(code)
+	}
 	// Every daemon applies its logging options; the same options twice are fine.
 	logsapi.ReapplyHandling = logsapi.ReapplyHandlingIgnoreUnchanged
 
@@ -279,24 +290,39 @@ func failed(spec *kubeliteSpec, e partExit) int {
 	}
 	klog.ErrorS(e.err, "kubelite: a part ended; exiting so the whole process restarts", "part", e.name)
 	klog.Flush()
-	tmp := filepath.Join(filepath.Dir(spec.FailedFile), "."+filepath.Base(spec.FailedFile)+".tmp")
-	if err := os.WriteFile(tmp, []byte(e.name+"\n"+reason+"\n"), 0o644); err == nil {
-		_ = os.Rename(tmp, spec.FailedFile)
-	}
+	writeFailed(spec, e.name, reason)
 	return 1
 }
 
+func writeFailed(spec *kubeliteSpec, name, reason string) {
+	tmp := filepath.Join(filepath.Dir(spec.FailedFile), "."+filepath.Base(spec.FailedFile)+".tmp")
+	if err := os.WriteFile(tmp, []byte(name+"\n"+reason+"\n"), 0o644); err == nil {
+		_ = os.Rename(tmp, spec.FailedFile)
+	}
+}
+
 // stopping: each daemon got the signal too and shuts down; give them a little while.
+// flanneld and netpol stop at once, so the wait is for a Kubernetes daemon.
 func stopping(exits chan partExit) int {
 	klog.InfoS("kubelite: stopping")
-	select {
-	case <-exits: // the first part to finish its shutdown; the rest are ending too
-		time.Sleep(500 * time.Millisecond)
-	case <-time.After(stopGrace):
+	grace := time.After(stopGrace)
+	for waiting := true; waiting; {
+		select {
+		case e := <-exits:
+			if !quickToStop[e.name] { // the first to finish its shutdown; the rest are ending too
+				time.Sleep(500 * time.Millisecond)
+				waiting = false
+			}
+		case <-grace:
+			waiting = false
+		}
 	}
 	klog.Flush()
 	return 0
 }
+
+// quickToStop: the parts that end as soon as they get the signal (flannel.go, netpol.go).
+var quickToStop = map[string]bool{"flanneld": true, "netpol": true}
 
 // releaseStartupPages gives the kernel back the clean pages of kube's own code and
 // read-only data that start-up left mapped. Go runs the init of every linked package

@@ -1,7 +1,8 @@
 // Command kube is microkube's multicall Kubernetes binary.
 //
 // One binary holds every Kubernetes daemon so the snap ships one copy of the
-// shared code instead of five. The daemon is chosen by the name the binary is
+// shared code instead of five; the node's pod network (flanneld) and its
+// NetworkPolicy enforcer (netpol) are two more, sharing client-go with them. The daemon is chosen by the name the binary is
 // called under (a symlink such as kubelet -> kube) or, failing that, by the
 // first argument ("kube kubelet --version"). "kube kubelite SPEC" runs the
 // node's daemons together in this one process (kubelite.go). kubectl is a
@@ -37,6 +38,9 @@ var components = map[string]func() *cobra.Command{
 	"kube-scheduler":          func() *cobra.Command { return scheduler.NewSchedulerCommand() },
 	"kube-proxy":              proxy.NewProxyCommand,
 	"kubelet":                 func() *cobra.Command { return kubelet.NewKubeletCommand(context.Background()) },
+	// Not Kubernetes daemons, but node daemons that share its client code (flannel.go, netpol.go).
+	"flanneld": newFlannelCommand,
+	"netpol":   newNetpolCommand,
 }
 
 func main() {

@@ -64,6 +64,10 @@ def render(component: Component, upstream: UpstreamGoMod, local_copy: str | None
     if upstream.godebug:
         lines.append("")
     lines += [f"require {component.module} {component.version}", ""]
+    # Pinned here, or `go mod tidy` would resolve the wrapper's other imports to their latest.
+    lines += [f"require {module} {version}" for module, version in component.requires]
+    if component.requires:
+        lines.append("")
     staging_version = component.staging_version
     if staging_version and upstream.staging:
         lines.append("replace (")

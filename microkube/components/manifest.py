@@ -66,6 +66,8 @@ class Component:
     version_command: tuple[str, ...] = ()
     c_libs: tuple[str, ...] = ()
     omit_packages: tuple[str, ...] = ()  # folders of the module built as empty packages
+    # More pinned modules the wrapper imports packages of: (module, version) pairs.
+    requires: tuple[tuple[str, str], ...] = ()
 
     def expand(self, template: str) -> str:
         """Fill a template's {placeholders} from this component's version."""
@@ -104,7 +106,7 @@ class Component:
             "replace_staging": self.staging_version,
             "c_libs": list(self.c_libs),
             "omit_packages": list(self.omit_packages),
-        }
+        } | ({"requires": [list(r) for r in self.requires]} if self.requires else {})
 
 
 @dataclass(frozen=True)
@@ -179,6 +181,10 @@ def _component(fname: str, name: str, entry: Mapping[str, Any]) -> Component:
         if folder.startswith("/") or ".." in folder.split("/") or folder in (".", ""):
             raise fail(f"'omit_packages' entry {folder!r} must be a folder inside the module")
 
+    requires = tuple((str(m), str(v)) for m, v in (entry.get("requires") or {}).items())
+    if requires and not wrapper:
+        raise fail("'requires' needs a 'wrapper': only our own main imports the extra modules")
+
     module: str = entry["module"]
     if module.startswith(LOCAL_MODULE_PREFIX) and not wrapper:
         raise fail(f"'{module}' is one of our own modules: it needs a 'wrapper' folder "
@@ -205,6 +211,7 @@ def _component(fname: str, name: str, entry: Mapping[str, Any]) -> Component:
         version_command=version_command,
         c_libs=tuple(entry.get("c_libs") or ()),
         omit_packages=omit,
+        requires=requires,
     )
 
 

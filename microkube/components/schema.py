@@ -67,6 +67,10 @@ COMPONENT_FIELDS: dict[str, Any] = {
     "version_command": _strings("a command line (a list of strings)"),
     "c_libs": _strings("a list of pkg-config library names"),
     "omit_packages": _strings("a list of folders inside the module"),
+    "requires": {"type": "object", "minProperties": 1,
+                 "propertyNames": {"pattern": MODULE_PATTERN},
+                 "additionalProperties": {"type": "string", "pattern": VERSION_PATTERN},
+                 "description": "a mapping of Go module paths to vX.Y.Z versions"},
 }
 
 MANIFEST_SCHEMA: dict[str, Any] = {
@@ -87,7 +91,7 @@ MANIFEST_SCHEMA: dict[str, Any] = {
                 "required": ["module", "version", "packages"],
                 "properties": COMPONENT_FIELDS,
                 # Leaving packages out changes upstream's build: the reason is written down.
-                "dependentRequired": {"omit_packages": ["why"]},
+                "dependentRequired": {"omit_packages": ["why"], "requires": ["why"]},
                 "description": "a mapping of fields",
             },
         },
@@ -142,7 +146,8 @@ def _message(err: Any, field: list[str]) -> str:
                 "packages": " (each binary's name and package path)"}.get(missing, "")
         return f"missing '{missing}'{hint}"
     if err.validator == "dependentRequired":
-        return "'omit_packages' changes upstream's build: say why in 'why'"
+        changed = "requires" if "requires" in err.instance else "omit_packages"
+        return f"'{changed}' changes upstream's build: say why in 'why'"
     if err.validator == "additionalProperties" and not field:
         extra = sorted(set(map(str, err.instance)) - set(COMPONENT_FIELDS))
         return f"unknown field '{extra[0]}'; known: {', '.join(sorted(COMPONENT_FIELDS))}"

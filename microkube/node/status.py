@@ -67,7 +67,7 @@ class NodeStatus:
     load_balancer: BalancerState | None = None
     # On a control plane that runs: every Node, as (name, role, Ready?).
     nodes: list[tuple[str, str, bool]] = field(default_factory=list)
-    # The node's setting: NetworkPolicy enforced by its netpol daemon.
+    # The node's setting: NetworkPolicy enforced by kubelite's netpol part.
     network_policy: bool = True
     # A control plane's datastore: its kind and, for an external one, where (password masked).
     datastore: str = ""
@@ -215,6 +215,28 @@ def _with_failed_part(paths: Paths, states: dict[str, str]) -> dict[str, str]:
     return {**states, "kubelite": f"{state}: {failed[0]} failed ({failed[1][:200]})"}
 
 
+def _with_network_parts(ctx: NodeContext, states: dict[str, str]) -> dict[str, str]:
+    """``states`` with kubelite's network parts (flanneld, netpol) under their own names,
+    right after kubelite: kubelite's readiness does not wait for them (they start once the
+    RBAC its after_ready applies is there), so they are reported apart. A part is ready
+    once it serves its readiness endpoint, else in kubelite's state ("starting" when
+    kubelite is ready)."""
+    from microkube.services.kubernetes import NETWORK_PARTS, Kubelite, part_ready
+
+    state = states.get(Kubelite.name)
+    if state is None:
+        return states
+    parts = [p for p in Kubelite().parts_for(ctx) if p in NETWORK_PARTS]
+    out: dict[str, str] = {}
+    for name, daemon_state in states.items():
+        out[name] = daemon_state
+        if name == Kubelite.name:
+            for part in parts:
+                out[part] = ("ready" if part_ready(ctx, part) else
+                             "starting" if state == "ready" else state.split(":")[0])
+    return out
+
+
 def _with_datastore_error(paths: Paths, states: dict[str, str]) -> dict[str, str]:
     """``states`` with kine's, when it is not ready, carrying the last error it logged
     (a database that refuses the password or went away)."""
@@ -262,7 +284,8 @@ def gather(paths: Paths) -> NodeStatus:
     states = runtime.daemon_states()
     api_ready, node_ready = 0, False
     if states is not None:
-        states = st.daemons = _with_datastore_error(paths, _with_failed_part(paths, states))
+        states = _with_datastore_error(paths, _with_failed_part(paths, states))
+        states = st.daemons = _with_network_parts(ctx, states)
         if not worker and ctx.node.datastore == "etcd":
             from microkube.datastore import quorum
 

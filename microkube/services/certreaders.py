@@ -26,10 +26,8 @@ from microkube.services.apilb import NAME as APILB
 from microkube.services.cluster_agent import ClusterAgent
 from microkube.services.containerd import Containerd
 from microkube.services.etcd import Etcd
-from microkube.services.flannel import Flanneld
 from microkube.services.kine import Kine
 from microkube.services.kubernetes import Kubelite
-from microkube.services.netpol import NAME as NETPOL
 
 KUBELITE = Kubelite.name
 # The daemons that read each file at start (or keep it loaded), by file name.
@@ -55,8 +53,9 @@ READERS: dict[str, tuple[str, ...]] = {
     "kubelet.config": (KUBELITE,),
     # apilb loads kube-proxy's credential once, for its health checks and server list.
     "proxy.config": (KUBELITE, APILB),
-    "flannel.config": (Flanneld.name,),
-    "netpol.config": (NETPOL,),
+    # kubelite's flanneld and netpol parts.
+    "flannel.config": (KUBELITE,),
+    "netpol.config": (KUBELITE,),
 }
 # Reads no certificate: it, and the pods it runs, never restart for a renewal.
 NEVER_RESTARTED = (Containerd.name,)

@@ -5,6 +5,12 @@ and expanded at every start as before; kubelite receives them together in a
 small JSON spec and runs upstream's command for each. If a part ends, kubelite
 writes its name to ``kubelite.failed`` and exits, so the whole process restarts
 and ``status`` can say which part failed.
+
+The pod network (flanneld, flannel's library) and NetworkPolicy enforcement (netpol,
+kube-router's policy controller) are parts too, as k3s runs them in its one process:
+three Go processes would each map their own copy of client-go and the Go runtime.
+Each keeps its own kubeconfig and RBAC user, and waits inside kubelite until its
+Node and RBAC are there (the bootstrap RBAC is applied once the API server serves).
 """
 
 from __future__ import annotations
@@ -18,12 +24,19 @@ from microkube.fsutil import write_atomic
 from microkube.paths import Paths
 from microkube.probes import http_ok
 from microkube.services.base import Daemon, NodeContext
+from microkube.services.netpol import NAME as NETPOL
+from microkube.services.netpol import require_ipset
 
 # The parts of a control-plane node, in the order kubelite starts them.
 CONTROL_PLANE_PARTS = ("kube-apiserver", "kubelet", "kube-scheduler", "kube-proxy",
                        "kube-controller-manager")
 # The parts of a worker: pods and their Services, nothing that holds cluster state.
 WORKER_PARTS = ("kubelet", "kube-proxy")
+FLANNEL = "flanneld"
+# Every node's network parts: the pod network, and NetworkPolicy enforcement unless the
+# node's settings turn it off. kubelite's readiness does not wait for them: they need
+# the RBAC its after_ready applies; ``status`` reports them under their own names.
+NETWORK_PARTS = (FLANNEL, NETPOL)
 # Go's GC on a heap that stays well below the node's memory: a soft limit (GOMEMLIMIT)
 # that only makes the GC work harder near it, with headroom over kubelite's idle heap.
 GOMEMLIMIT_DEFAULT = "600MiB"
@@ -63,7 +76,11 @@ class Kubelite(Daemon):
     # once the node has settled (kubelite.go's settleGC): 10 saves ~14 MB PSS at idle with
     # no measurable idle CPU, but during start-up it delays Ready.
     idle_gogc: ClassVar[str] = "10"
-    parts: ClassVar[tuple[str, ...]] = CONTROL_PLANE_PARTS
+    parts: ClassVar[tuple[str, ...]] = CONTROL_PLANE_PARTS + NETWORK_PARTS
+
+    def parts_for(self, ctx: NodeContext) -> tuple[str, ...]:
+        """The parts this node runs: all but netpol when it does not enforce NetworkPolicy."""
+        return tuple(p for p in self.parts if p != NETPOL or ctx.node.network_policy)
 
     def spec_file(self, paths: Paths) -> Path:
         return paths.run_dir / "kubelite.json"
@@ -74,9 +91,15 @@ class Kubelite(Daemon):
             from microkube.services.cgroups import ensure_cgroup
 
             ensure_cgroup(ctx.node.cgroup_root)
+        parts = self.parts_for(ctx)
+        if NETPOL in parts:
+            require_ipset(ctx.paths.bin_dir)
+        # A subnet file from an earlier run would let pods start before the lease is renewed.
+        ctx.paths.flannel_subnet_file.unlink(missing_ok=True)
+        ctx.paths.flannel_subnet_file.parent.mkdir(parents=True, exist_ok=True)
         # Every start reads every part's argument file again: an edit applies at a restart.
         spec = {
-            "parts": {part: ctx.args(part) for part in self.parts},
+            "parts": {part: ctx.args(part) for part in parts},
             "ready_kubeconfig": str(ctx.paths.kubeconfig("controller")),
             "failed_file": str(failed_file(ctx.paths)),
             "runtime_socket": str(ctx.paths.containerd_socket),
@@ -91,14 +114,16 @@ class Kubelite(Daemon):
         env = super().environment(ctx)
         env.setdefault("GOMEMLIMIT", GOMEMLIMIT_DEFAULT)
         env.setdefault("KUBELITE_IDLE_GOGC", self.idle_gogc)
+        env["NODE_NAME"] = ctx.node.node_name  # how flannel finds its Node outside a pod
         return env
 
     def ready(self, ctx: NodeContext) -> bool:
-        return all(part_ready(ctx, part) for part in self.parts)
+        """The Kubernetes parts serve (not the network parts: see NETWORK_PARTS)."""
+        return all(part_ready(ctx, part) for part in self.parts if part not in NETWORK_PARTS)
 
     def after_ready(self, ctx: NodeContext) -> None:
-        # The roles our host daemons (flannel, netpol) need; idempotent, so every start
-        # re-applies them.
+        # The roles kubelite's flanneld and netpol parts need (they wait for them);
+        # idempotent, so every start re-applies them.
         from microkube.config.render import render
         from microkube.kube.kubectl import Kubectl
 
@@ -124,7 +149,7 @@ class WorkerKubelite(Kubelite):
     # A worker's kubelet starts at once and joins a running cluster, whose pods may come
     # to it at once: the shipped images are imported first.
     after_serving: ClassVar[tuple[str, ...]] = ()
-    parts = WORKER_PARTS
+    parts = WORKER_PARTS + NETWORK_PARTS
 
     def after_ready(self, ctx: NodeContext) -> None:
         """Nothing: the control plane applies the cluster's RBAC."""
@@ -147,7 +172,13 @@ def part_ready(ctx: NodeContext, part: str) -> bool:
         "kube-scheduler": f"https://127.0.0.1:{ports.scheduler}/healthz",
         "kubelet": f"http://127.0.0.1:{ports.kubelet_healthz}/healthz",
         "kube-proxy": f"http://127.0.0.1:{ports.kube_proxy_healthz}/healthz",
+        # /readyz: the subnet file is written and the masquerade and forward rules are in place.
+        FLANNEL: f"http://127.0.0.1:{ports.flannel_healthz}/readyz",
+        # The first full policy sync has written the node's rules (components/kube/netpol.go).
+        NETPOL: f"http://127.0.0.1:{ports.netpol_ready}/healthz",
     }
     if part not in urls:
         raise MicrokubeError(f"no kubelite part named {part}")
+    if part == FLANNEL and not ctx.paths.flannel_subnet_file.exists():
+        return False
     return http_ok(urls[part])

@@ -1,21 +1,18 @@
 """netpol: NetworkPolicy enforcement on this node (kube-router's policy controller).
 
-The controller (components/netpol, from the pinned kube-router module) keeps
-iptables chains and ipsets for the pods that run on the node, so it runs on
-every node, workers included. Its rules stay in place while it restarts, so a
-policy never lapses during an upgrade; with enforcement turned off
-(``NodeConfig.network_policy``) the daemon does not run and ``remove_rules``
-takes its chains and sets away.
+The controller (components/kube/netpol.go, a part of kubelite) keeps iptables
+chains and ipsets for the pods that run on the node, so it runs on every node,
+workers included. Its rules stay in place while kubelite restarts, so a policy
+never lapses during an upgrade; with enforcement turned off
+(``NodeConfig.network_policy``) kubelite does not run the part and
+``remove_rules`` takes its chains and sets away.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar
 
 from microkube.errors import MicrokubeError
-from microkube.probes import http_ok
-from microkube.services.base import Daemon, NodeContext
 from microkube.snap.leftovers import IPSET_PREFIXES, find_ipset, remove_chains, remove_ipsets
 
 NAME = "netpol"
@@ -23,31 +20,13 @@ NAME = "netpol"
 CHAIN_PREFIXES = ("KUBE-ROUTER-", "KUBE-POD-FW-", "KUBE-NWPLCY-")
 
 
-class NetworkPolicy(Daemon):
-    """The policy controller; ready once its first full sync has written the node's rules."""
-
-    name = NAME
-    binary = "netpol"
-    # It reads its own Node (for the node's address) when it starts.
-    after: ClassVar[tuple[str, ...]] = ("kubelite",)
-
-    def can_start(self, ctx: NodeContext) -> bool:
-        # It exits if its Node is not registered yet; wait rather than crash-loop.
-        from microkube.kube.api import KubeApi
-
-        node = KubeApi.for_user(ctx.paths, NAME, timeout=1.0).get(
-            f"/api/v1/nodes/{ctx.node.node_name}")
-        return isinstance(node, dict) and bool(node.get("status", {}).get("addresses"))
-
-    def prepare(self, ctx: NodeContext) -> None:
-        """Raises MicrokubeError when the ipset tool, which the controller runs, is missing."""
-        if find_ipset(ctx.paths.bin_dir) is None:
-            raise MicrokubeError(
-                "netpol needs the ipset tool (Debian/Ubuntu: apt-get install ipset); or turn "
-                "NetworkPolicy enforcement off (network_policy: false in the node's settings)")
-
-    def ready(self, ctx: NodeContext) -> bool:
-        return http_ok(f"http://127.0.0.1:{ctx.paths.ports.netpol_ready}/healthz")
+def require_ipset(bin_dir: Path) -> None:
+    """Return if the ipset tool the controller runs is there (``bin_dir``: the tree's bin/,
+    whose ipset is found before the host's); raises MicrokubeError saying how to get it."""
+    if find_ipset(bin_dir) is None:
+        raise MicrokubeError(
+            "netpol needs the ipset tool (Debian/Ubuntu: apt-get install ipset); or turn "
+            "NetworkPolicy enforcement off (network_policy: false in the node's settings)")
 
 
 def remove_rules(bin_dir: Path) -> list[str]:

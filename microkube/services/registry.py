@@ -9,11 +9,8 @@ from microkube.services.base import Daemon
 from microkube.services.cluster_agent import ClusterAgent
 from microkube.services.containerd import Containerd
 from microkube.services.etcd import Etcd
-from microkube.services.flannel import Flanneld
 from microkube.services.kine import Kine
 from microkube.services.kubernetes import Kubelite, WorkerKubelite
-from microkube.services.netpol import NAME as NETPOL
-from microkube.services.netpol import NetworkPolicy
 
 
 def datastore_daemons(kind: str) -> list[Daemon]:
@@ -28,8 +25,7 @@ def datastore_daemons(kind: str) -> list[Daemon]:
 
 def control_plane_daemons(datastore: str = settings.ETCD) -> list[Daemon]:
     """A control-plane node's daemons, in start order, for its datastore kind."""
-    return [*datastore_daemons(datastore), Containerd(), Kubelite(), Flanneld(), NetworkPolicy(),
-            ClusterAgent()]
+    return [*datastore_daemons(datastore), Containerd(), Kubelite(), ClusterAgent()]
 
 
 def all_daemons() -> list[Daemon]:
@@ -47,16 +43,16 @@ def worker_daemons() -> list[Daemon]:
     """What a worker runs: pods, their network and its policies, against the cluster's API
     servers through its own load balancer on loopback (services/apilb.py).
 
-    No datastore, no API server, no agent: a worker holds no cluster secret.
+    No datastore, no API server, no agent: a worker holds no cluster secret. Its kubelite
+    runs the pod network and the policy controller as parts (services/kubernetes.py).
     """
-    return [ApiLoadBalancer(), Containerd(), WorkerKubelite(), Flanneld(), NetworkPolicy()]
+    return [ApiLoadBalancer(), Containerd(), WorkerKubelite()]
 
 
 def daemons_for(node: NodeConfig) -> list[Daemon]:
-    """The daemons of a node with the settings ``node``, by its role and datastore; without
-    the network policy controller when the node does not enforce NetworkPolicy."""
-    daemons = worker_daemons() if node.is_worker else control_plane_daemons(node.datastore)
-    return [d for d in daemons if node.network_policy or d.name != NETPOL]
+    """The daemons of a node with the settings ``node``, by its role and datastore (whether
+    it enforces NetworkPolicy decides a part of kubelite: Kubelite.parts_for)."""
+    return worker_daemons() if node.is_worker else control_plane_daemons(node.datastore)
 
 
 def by_name(name: str, node: NodeConfig | None = None) -> Daemon:

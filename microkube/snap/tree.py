@@ -21,7 +21,7 @@ IMAGE_ONLY = ("coredns", "local-path-provisioner", "metrics-server", "registry")
 
 HOOKS = ("install", "configure", "remove", "post-refresh")
 LAUNCHERS = ("bin/microkube", "bin/microkube-daemon", "bin/microkube-hook", "bin/python3")
-# Host tools the snap carries (the ipset part): the netpol daemon runs ipset.
+# Host tools the snap carries (the ipset part): kubelite's netpol part runs ipset.
 TOOLS = ("bin/ipset", "usr/sbin/ipset")
 
 

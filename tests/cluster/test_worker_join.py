@@ -82,15 +82,16 @@ def test_the_worker_joins_with_progress_and_is_ready(nodes: Nodes) -> None:
     # The worker runs only what a worker runs.
     state = nodes.worker.supervisor_state()
     assert state is not None
-    assert sorted(state["daemons"]) == ["apilb", "containerd", "flanneld", "kubelite", "netpol"]
+    assert sorted(state["daemons"]) == ["apilb", "containerd", "kubelite"]
     # Its clients reach the API through its load balancer on loopback (TLS passes through).
     for stem in ("kubelet", "proxy", "flannel", "netpol"):
         kubeconfig = yaml.safe_load((nodes.worker.root / "data" / "credentials" /
                                      f"{stem}.config").read_text())
         assert kubeconfig["clusters"][0]["cluster"]["server"] == "https://127.0.0.1:16443"
-    # ... and its kubelite runs the kubelet and kube-proxy, nothing that holds cluster state.
+    # ... and its kubelite runs the kubelet, kube-proxy, the pod network and the policy
+    # controller, nothing that holds cluster state.
     spec = json.loads((nodes.worker.root / "common" / "run" / "kubelite.json").read_text())
-    assert sorted(spec["parts"]) == ["kube-proxy", "kubelet"]
+    assert sorted(spec["parts"]) == ["flanneld", "kube-proxy", "kubelet", "netpol"]
     print(f"\njoin to Node Ready: {nodes.join_seconds:.1f} s")
 
 

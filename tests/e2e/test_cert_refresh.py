@@ -56,7 +56,7 @@ def test_refresh_certs_restarts_only_the_readers_and_keeps_the_pods(node: TestNo
     assert after["containerd"] == pids["containerd"]
     assert after["etcd"] == pids["etcd"]
     assert after["manifests"] == pids["manifests"]  # admin.config is read at every pass
-    for reader in ("kubelite", "cluster-agent", "flanneld"):
+    for reader in ("kubelite", "cluster-agent"):
         assert after[reader] != pids[reader], reader
     # etcd serves its new certificate without a restart.
     etcd_file = serial(_data(node) / "certs" / "etcd" / "server.crt")

@@ -119,8 +119,7 @@ def test_objects_survive_stop_and_start(node: TestNode) -> None:
     node.kubectl("get", "serviceaccount", "nobody")
 
 
-@pytest.mark.parametrize("daemon", ["etcd", "containerd", "kubelite", "flanneld",
-                                    "cluster-agent"])
+@pytest.mark.parametrize("daemon", ["etcd", "containerd", "kubelite", "cluster-agent"])
 def test_killed_daemon_is_restarted(node: TestNode, daemon: str) -> None:
     state = node.supervisor_state()
     assert state is not None
@@ -135,13 +134,19 @@ def test_killed_daemon_is_restarted(node: TestNode, daemon: str) -> None:
 
     node.wait_for(f"{daemon} to be restarted", restarted, timeout=120, every=0.5)
     node.wait_for("the node to be Ready", lambda: _node_ready(node), timeout=120)
+    # kubelite's network parts come back with it.
+    node.run("status", "--wait-ready", "--timeout", "120", timeout=150)
+    st = yaml.safe_load(node.run("status", "--format", "yaml").stdout)
+    assert st["daemons"]["flanneld"] == st["daemons"]["netpol"] == "ready", st["daemons"]
     _web_available(node)
 
 
-def test_a_failed_part_of_kubelite_is_named_and_an_args_edit_applies(node: TestNode) -> None:
+@pytest.mark.parametrize("part", ["kube-scheduler", "flanneld"])
+def test_a_failed_part_of_kubelite_is_named_and_an_args_edit_applies(node: TestNode,
+                                                                      part: str) -> None:
     # A user breaks one daemon's argument file and restarts: kubelite, which runs every
-    # Kubernetes daemon, exits, and status names the part that failed.
-    args = node.root / "data" / "args" / "kube-scheduler"
+    # Kubernetes daemon and the pod network, exits, and status names the part that failed.
+    args = node.root / "data" / "args" / part
     before = args.read_text()
     args.write_text(before + "--no-such-flag=1\n")
     state = node.supervisor_state()
@@ -150,7 +155,7 @@ def test_a_failed_part_of_kubelite_is_named_and_an_args_edit_applies(node: TestN
     try:
         def named() -> bool:
             st = yaml.safe_load(node.run("status", "--format", "yaml", check=False).stdout)
-            return "kube-scheduler failed" in str(st.get("daemons", {}).get("kubelite", ""))
+            return f"{part} failed" in str(st.get("daemons", {}).get("kubelite", ""))
 
         node.wait_for("status to name the failed part", named, timeout=60, every=0.3)
         st = yaml.safe_load(node.run("status", "--format", "yaml", check=False).stdout)
@@ -159,7 +164,7 @@ def test_a_failed_part_of_kubelite_is_named_and_an_args_edit_applies(node: TestN
         args.write_text(before)
     node.run("status", "--wait-ready", "--timeout", "120", timeout=150)
     st = yaml.safe_load(node.run("status", "--format", "yaml").stdout)
-    assert st["daemons"]["kubelite"] == "ready"
+    assert st["daemons"]["kubelite"] == st["daemons"]["flanneld"] == "ready", st["daemons"]
     _web_available(node)
 
 

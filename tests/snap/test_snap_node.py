@@ -125,7 +125,7 @@ def test_daemon_apps_bring_up_a_ready_node_that_serves_a_pod(node: SnapNode) -> 
     cluster_ip = node.kubectl_json("get", "service", "web")["spec"]["clusterIP"]
     assert node.fetch(f"http://{cluster_ip}/").strip() == "hello from the snap"
     # NetworkPolicy is enforced with the snap's own ipset, which finds its library in the snap.
-    node.wait_for("the netpol daemon Ready", lambda: yaml.safe_load(node.run(
+    node.wait_for("kubelite's netpol part Ready", lambda: yaml.safe_load(node.run(
         "status", "--format", "yaml").stdout)["daemons"]["netpol"] == "ready", timeout=60)
     node.run("kubectl", "apply", "-f", "-", input=WEB_OPEN)
     ipset = snapd.snap_dir() / "bin" / "ipset"
@@ -136,7 +136,7 @@ def test_daemon_apps_bring_up_a_ready_node_that_serves_a_pod(node: SnapNode) -> 
     assert str(snapd.snap_dir().resolve()) in lib, linked
     # The controller runs it (the snap's bin/ comes first on its PATH) to make the policy's
     # sets, which the remove hook takes away again.
-    netpol = snapd.daemons["daemon-netpol"].proc
+    netpol = snapd.daemons["daemon-kubelite"].proc  # the policy controller is its part
     assert netpol is not None
     environ = dict(v.split("=", 1) for v in Path(f"/proc/{netpol.pid}/environ").read_text()
                    .split("\0") if "=" in v)

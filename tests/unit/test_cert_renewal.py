@@ -32,9 +32,8 @@ from microkube.services.state import SupervisorState
 from microkube.services.supervisor import Supervisor
 
 DAY = dt.timedelta(days=1)
-CONTROL_PLANE = ["etcd", "containerd", "kubelite", "flanneld", "netpol",
-                 "cluster-agent"]
-WORKER = ["containerd", "kubelite", "flanneld", "netpol"]
+CONTROL_PLANE = ["etcd", "containerd", "kubelite", "cluster-agent"]
+WORKER = ["apilb", "containerd", "kubelite"]
 
 
 # --- when a leaf is due ----------------------------------------------------------------
@@ -101,16 +100,20 @@ def test_renewal_never_restarts_containerd_and_restarts_only_the_readers() -> No
         {"kine": ["etcd/server.crt"]}
     # Read afresh at every use: nothing restarts.
     assert daemons_to_restart(["admin.config"], CONTROL_PLANE) == {}
-    assert daemons_to_restart(["cluster-agent.crt", "flannel.config"], CONTROL_PLANE) == \
-        {"flanneld": ["flannel.config"], "cluster-agent": ["cluster-agent.crt"]}
+    # flanneld and netpol are parts of kubelite: their credentials restart it.
+    assert daemons_to_restart(["cluster-agent.crt", "flannel.config", "netpol.config"],
+                              CONTROL_PLANE) == \
+        {"kubelite": ["flannel.config", "netpol.config"], "cluster-agent": ["cluster-agent.crt"]}
 
 
 def test_a_workers_renewal_restarts_its_readers_in_start_order() -> None:
     renewed = sorted(FILES.values())
-    assert list(daemons_to_restart(renewed, WORKER)) == ["kubelite", "flanneld", "netpol"]
-    # A daemon the node does not run (no network policy) is not named.
-    assert list(daemons_to_restart(renewed, ["containerd", "kubelite", "flanneld"])) == \
-        ["kubelite", "flanneld"]
+    # apilb loads kube-proxy's credential; kubelite every one (its kubelet, kube-proxy,
+    # flanneld and netpol parts).
+    assert daemons_to_restart(renewed, WORKER) == {
+        "apilb": ["proxy.config"], "kubelite": renewed}
+    # A daemon the node does not run is not named.
+    assert list(daemons_to_restart(renewed, ["containerd", "kubelite"])) == ["kubelite"]
 
 
 def test_an_unknown_file_restarts_everything_but_containerd() -> None:
@@ -136,8 +139,8 @@ class _Kubelite(_Sleeper):
     name = "kubelite"
 
 
-class _Flanneld(_Sleeper):
-    name = "flanneld"
+class _Manifests(_Sleeper):
+    name = "manifests"
 
 
 def test_the_supervisor_restarts_only_the_daemons_that_read_a_renewed_file(
@@ -146,7 +149,7 @@ def test_the_supervisor_restarts_only_the_daemons_that_read_a_renewed_file(
     paths = Paths(tmp_path / "snap", tmp_path / "data", tmp_path / "common")
     paths.ensure()
     ctx = NodeContext(paths, NodeConfig(node_name="unit", node_ip="192.0.2.7"))
-    sup = Supervisor(ctx, [_Containerd(), _Kubelite(), _Flanneld()], renew_certificates=lambda: None)
+    sup = Supervisor(ctx, [_Containerd(), _Kubelite(), _Manifests()], renew_certificates=lambda: None)
     runner = threading.Thread(target=sup.run, daemon=True)
     runner.start()
 
@@ -170,7 +173,7 @@ def test_the_supervisor_restarts_only_the_daemons_that_read_a_renewed_file(
              and states().daemons["kubelite"].state == "ready")
         after = states().daemons
         assert after["containerd"].pid == before["containerd"]
-        assert after["flanneld"].pid == before["flanneld"]
+        assert after["manifests"].pid == before["manifests"]
         assert after["kubelite"].restarts == 0  # a planned restart is no failure
     finally:
         sup._on_signal(signal.SIGTERM, None)

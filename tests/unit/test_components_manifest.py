@@ -74,7 +74,10 @@ def test_good_manifest_loads() -> None:
 
 def test_the_real_manifest_loads() -> None:
     mf = manifest.load()
-    assert {"kubernetes", "containerd", "runc", "etcd", "flannel", "cni-plugins"} <= set(mf.names())
+    assert {"kubernetes", "containerd", "runc", "etcd", "flannel-cni", "cni-plugins"} <= set(mf.names())
+    # kubelite's flanneld and netpol parts are built from these two pins.
+    assert {m for m, _ in mf.get("kubernetes").requires} == {
+        "github.com/flannel-io/flannel", "github.com/cloudnativelabs/kube-router/v2"}
     for c in mf.components:
         assert c.version_command, f"{c.name} has no version_command"
         if c.wrapper:
@@ -214,6 +217,27 @@ def test_upstream_gomod_parse_and_render() -> None:
     assert "\nrequire k8s.io/kubernetes v1.36.3\n" in text
     assert "\tk8s.io/kubectl => k8s.io/kubectl v0.36.3\n" in text
     assert "github.com/x/y" not in text
+
+
+def test_requires_pins_more_modules_for_the_wrapper() -> None:
+    data = good()
+    kube = data["components"]["kubernetes"]
+    kube["requires"] = {"github.com/flannel-io/flannel": "v0.28.10"}
+    assert error_of(data) == ("components.yaml: component 'kubernetes': 'requires' "
+                              "changes upstream's build: say why in 'why'")
+    kube["why"] = "a reason"
+    comp = manifest.parse(data).get("kubernetes")
+    assert comp.requires == (("github.com/flannel-io/flannel", "v0.28.10"),)
+    text = render(comp, UpstreamGoMod.parse(UPSTREAM_GOMOD))
+    assert "\nrequire github.com/flannel-io/flannel v0.28.10\n" in text
+    assert comp.build_recipe()["requires"] == [["github.com/flannel-io/flannel", "v0.28.10"]]
+    # A component without it keeps the cache key it had.
+    assert "requires" not in manifest.parse(good()).get("kubernetes").build_recipe()
+    kube["requires"] = {"github.com/flannel-io/flannel": "latest"}
+    assert "component 'kubernetes'" in error_of(data)
+    cni = good()
+    cni["components"]["cni-plugins"]["requires"] = {"github.com/flannel-io/flannel": "v0.28.10"}
+    assert "'requires' needs a 'wrapper'" in error_of(cni)
 
 
 def test_go_version_tuple() -> None:

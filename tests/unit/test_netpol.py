@@ -1,4 +1,4 @@
-"""NetworkPolicy enforcement's setting: where it is read, which daemons it starts, what it
+"""NetworkPolicy enforcement's setting: where it is read, which parts of kubelite it runs, what it
 removes when turned off, and how status shows it."""
 
 from __future__ import annotations
@@ -15,28 +15,32 @@ from microkube.node.report import render_status
 from microkube.node.status import NodeState, NodeStatus
 from microkube.paths import Paths
 from microkube.services import netpol
-from microkube.services.registry import by_name, daemons_for
+from microkube.services.base import NodeContext
+from microkube.services.kubernetes import Kubelite
+from microkube.services.registry import daemon_running, daemons_for
 from microkube.snap import leftovers
 
 
-def _names(cfg: NodeConfig) -> list[str]:
-    return [d.name for d in daemons_for(cfg)]
+def _parts(cfg: NodeConfig, tmp_path: Path) -> list[str]:
+    """The parts kubelite runs on a node with the settings ``cfg``."""
+    kubelite = next(d for d in daemons_for(cfg) if d.name == "kubelite")
+    assert isinstance(kubelite, Kubelite)
+    return list(kubelite.parts_for(NodeContext(Paths(tmp_path, tmp_path, tmp_path), cfg)))
 
 
 @pytest.mark.parametrize("role, api_server", [("control-plane", None),
                                               ("worker", "https://10.0.0.1:16443")])
 def test_every_node_enforces_by_default_and_none_when_turned_off(
-        role: str, api_server: str | None) -> None:
+        role: str, api_server: str | None, tmp_path: Path) -> None:
     on = NodeConfig(node_name="n1", node_ip="10.0.0.2", role=role, api_server=api_server)
     assert on.network_policy is True
-    assert "netpol" in _names(on)
-    # It starts once the API server answers, after kubelite.
-    assert _names(on).index("netpol") > _names(on).index("kubelite")
+    # A part of kubelite on every node, with the pod network (flanneld).
+    assert {"netpol", "flanneld"} <= set(_parts(on, tmp_path))
     off = NodeConfig(node_name="n1", node_ip="10.0.0.2", role=role, api_server=api_server,
                      network_policy=False)
-    assert _names(off) == [n for n in _names(on) if n != "netpol"]
-    # The snap's daemon-netpol app still knows the name, whatever the node's setting.
-    assert by_name("netpol").name == "netpol"
+    assert _parts(off, tmp_path) == [n for n in _parts(on, tmp_path) if n != "netpol"]
+    # Restarting "netpol" restarts the process that runs it.
+    assert daemon_running("netpol") == "kubelite"
 
 
 def test_a_launch_file_turns_enforcement_off(tmp_path: Path) -> None:

@@ -92,6 +92,29 @@ def _serve_api(paths: Paths, node_ready: bool) -> Iterator[None]:
         server.server_close()
 
 
+class _Part(QuietHandler):
+    def do_GET(self) -> None:
+        self.reply(200, b"ok")
+
+
+@contextlib.contextmanager
+def _serve_network_parts(paths: Paths) -> Iterator[None]:
+    """kubelite's flanneld and netpol parts, ready: their readiness endpoints (on the
+    node's fixed loopback ports) and flannel's subnet file."""
+    paths.flannel_subnet_file.parent.mkdir(parents=True, exist_ok=True)
+    paths.flannel_subnet_file.write_text("FLANNEL_NETWORK=10.1.0.0/16\n")
+    servers = [ThreadingHTTPServer(("127.0.0.1", port), _Part)
+               for port in (paths.ports.flannel_healthz, paths.ports.netpol_ready)]
+    for server in servers:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield
+    finally:
+        for server in servers:
+            server.shutdown()
+            server.server_close()
+
+
 def _port(paths: Paths) -> int:
     return node.load(paths.state_file).api_port
 
@@ -128,11 +151,12 @@ def node_in(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[st
         yield state, root
         return
     _supervisor_runs(paths)
-    if state == "api-down":
-        yield state, root
-        return
-    with _serve_api(paths, node_ready=state == "ready"):
-        yield state, root
+    with _serve_network_parts(paths):
+        if state == "api-down":
+            yield state, root
+            return
+        with _serve_api(paths, node_ready=state == "ready"):
+            yield state, root
 
 
 def test_every_format_parses_in_every_state(node_in: tuple[str, Path]) -> None:
