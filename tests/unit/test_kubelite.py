@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -21,14 +20,8 @@ from microkube.services.registry import daemon_running
 
 
 @pytest.fixture
-def paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Paths:
-    for var in ("SNAP", "SNAP_DATA", "SNAP_COMMON"):
-        monkeypatch.delenv(var, raising=False)
-    env = {"MICROKUBE_ROOT": str(tmp_path / "root"), "MICROKUBE_NODE_NAME": "unit",
-           "MICROKUBE_NODE_IP": "192.0.2.10"}
-    for k, v in env.items():
-        monkeypatch.setenv(k, v)
-    return Paths.from_env(env)
+def paths(node_env_paths: Paths) -> Paths:
+    return node_env_paths
 
 
 def test_spec_holds_each_parts_arguments_and_an_edit_applies_at_the_next_start(

@@ -59,18 +59,11 @@ def test_a_failing_deployer_is_restarted_in_the_thread_and_stops_on_request(
     assert time.monotonic() - started < 0.5  # woken from its wait for events, not a tick later
 
 
-def test_a_broken_manifests_argument_file_is_named_at_set_up(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_broken_manifests_argument_file_is_named_at_set_up(node_env_paths: Paths) -> None:
     """The deployer's flags are read in the agent's thread; set-up still checks their file."""
     from microkube.node import setup
 
-    for var in ("SNAP", "SNAP_DATA", "SNAP_COMMON"):
-        monkeypatch.delenv(var, raising=False)
-    env = {"MICROKUBE_ROOT": str(tmp_path / "root"), "MICROKUBE_NODE_NAME": "unit",
-           "MICROKUBE_NODE_IP": "192.0.2.10"}
-    for k, v in env.items():
-        monkeypatch.setenv(k, v)
-    paths = Paths.from_env(env)
+    paths = node_env_paths
     setup.prepare(paths)
     (paths.args_dir / "manifests").write_text("--resync-interval=30\nnot a flag\n")
     with pytest.raises(UsageError, match="manifests:2:"):
