@@ -44,6 +44,51 @@ def wait_for_dependencies(ctx: NodeContext, name: str) -> None:
         dep.after_ready(ctx)  # idempotent: e.g. only missing images are imported
 
 
+# How long a daemon's own after_ready work waits for the daemon to serve (s).
+OWN_AFTER_READY_WAIT = 600.0
+
+
+def runs_own_after_ready(ctx: NodeContext, name: str) -> bool:
+    """True when no other daemon of this node waits on ``name``: no other app's runner
+    then does its after_ready work (wait_for_dependencies), so its own runner must
+    (kubelite's bootstrap RBAC on a control plane, which its network parts wait for)."""
+    from microkube.services.base import Daemon
+    from microkube.services.registry import daemons_for
+
+    if type(by_name(name, ctx.node)).after_ready is Daemon.after_ready:
+        return False  # it has none
+    return not any(name in d.after for d in daemons_for(ctx.node))
+
+
+def after_ready_when_serving(ctx: NodeContext, name: str) -> None:
+    """Run daemon ``name``'s after_ready work in a detached process once it serves.
+
+    The runner execs the daemon right after this, so the work runs in a grandchild
+    (the child that forks it is reaped here, and init adopts the grandchild): the
+    daemon never sees a child it did not start. Errors are printed to the app's log.
+    """
+    child = os.fork()
+    if child:
+        os.waitpid(child, 0)
+        return
+    try:
+        if os.fork():
+            os._exit(0)
+        daemon = by_name(name, ctx.node)
+        deadline = time.monotonic() + OWN_AFTER_READY_WAIT
+        while not daemon.ready(ctx):
+            if time.monotonic() > deadline:
+                print(f"{name} did not serve within {OWN_AFTER_READY_WAIT:.0f} s: "
+                      "its after-ready work did not run", flush=True)
+                os._exit(1)
+            time.sleep(WAIT_STEP)
+        daemon.after_ready(ctx)
+        os._exit(0)
+    except BaseException as e:  # a forked child must never return into the runner
+        print(f"{name}: after-ready work failed: {e}", flush=True)
+        os._exit(1)
+
+
 def run(name: str) -> None:
     from microkube.config.address import AddressLost
     from microkube.datastore.peermove import PeerMoveRefused
@@ -70,6 +115,8 @@ def run(name: str) -> None:
         time.sleep(WAIT_STEP)
     daemon.prepare(ctx)
     argv = daemon.command(ctx)
+    if runs_own_after_ready(ctx, name):
+        after_ready_when_serving(ctx, name)
     os.execve(argv[0], argv, daemon.environment(ctx))
 
 
