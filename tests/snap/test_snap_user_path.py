@@ -18,6 +18,7 @@ import yaml
 
 from microkube.images.names import BUSYBOX_IMAGE
 from microkube.services.cgroups import CGROUP_FS
+from microkube.services.kubernetes import NETWORK_PARTS
 from microkube.services.registry import all_daemons, control_plane_daemons
 from tests.e2e.addon_support import DnsResponder, status_addons
 from tests.snap.snapnode import SnapNode, require_root_and_tools, snap_node
@@ -97,7 +98,9 @@ def test_plain_snap_install_with_no_options_starts_a_ready_node(
     assert st["microkube"] == {"running": True, "ready": True, "state": "ready", "message": ""}, st
     assert st["node"] == settings["node_name"]
     # snapd's word for each daemon app reaches the user: every daemon serves.
-    assert set(st["daemons"].values()) == {"ready"} and len(st["daemons"]) == len(DAEMON_APPS)
+    # Every daemon app, and kubelite's network parts, which status lists under their names.
+    assert st["daemons"] == {name: "ready" for name in [
+        *(app.removeprefix("daemon-") for app in DAEMON_APPS), *NETWORK_PARTS]}, st["daemons"]
 
 
 def _nslookup(node: SnapNode, name: str) -> str:
