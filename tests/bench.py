@@ -42,6 +42,22 @@ def drop_page_cache() -> None:
     Path("/proc/sys/vm/drop_caches").write_text("3\n")
 
 
+def timed_start(node: TestNode) -> tuple[dict[str, float], float]:
+    """Start ``node`` (its namespace made) and watch it from outside.
+
+    Returns (the start's timeline: event name -> seconds after ``microkube start``,
+    tests/bench_timeline.py; seconds until ``start --wait-ready`` returned).
+    """
+    t0 = time.time()
+    watcher = subprocess.Popen(
+        node.in_netns([sys.executable, "-m", "tests.bench_timeline", str(t0), "240"]),
+        env=node.env, stdout=subprocess.PIPE, text=True)
+    node.start()
+    all_serving = time.time() - t0
+    out, _ = watcher.communicate(timeout=60)
+    return json.loads(out or "{}"), all_serving
+
+
 def time_to_ready(base: Path, starts: int = COLD_STARTS) -> dict[str, Any]:
     """``starts`` starts of fresh nodes (the first after dropping the page cache).
 
@@ -56,15 +72,10 @@ def time_to_ready(base: Path, starts: int = COLD_STARTS) -> dict[str, Any]:
         try:
             if i == 0:
                 drop_page_cache()
-            t0 = time.time()
-            watcher = subprocess.Popen(
-                node.in_netns([sys.executable, "-m", "tests.bench_timeline", str(t0), "240"]),
-                env=node.env, stdout=subprocess.PIPE, text=True)
-            node.start()
-            waited.append(time.time() - t0)
-            out, _ = watcher.communicate(timeout=60)
-            timelines.append(json.loads(out or "{}"))
-            ready.append(timelines[-1].get("Node Ready", waited[-1]))
+            timeline, all_serving = timed_start(node)
+            timelines.append(timeline)
+            waited.append(all_serving)
+            ready.append(timeline.get("Node Ready", all_serving))
             print(f"  cold start {i + 1}{' (page cache dropped)' if i == 0 else ''}: "
                   f"Node Ready in {ready[-1]:.1f} s, every daemon serving in {waited[-1]:.1f} s",
                   flush=True)

@@ -1,10 +1,12 @@
-"""A/B of daemon flags on a node's idle memory: ``python -m tests.bench_flags``.
+"""A/B of daemon flags on a node's idle memory or time to Ready: ``python -m tests.bench_flags``.
 
 Each variant is a set of flag edits to a fresh node's argument files (made before its
 first start, so the defaults are installed around them). The variants run interleaved,
 ``--starts`` rounds of one cold node each, so a drift in the machine's load hits every
 variant alike; each node is measured as ``make bench`` does (tests/bench_memory.py,
-IDLE_SETTLE_SECONDS after Ready), and the medians are printed. Run as root after
+IDLE_SETTLE_SECONDS after Ready), or with ``--ready`` only timed to Node Ready as
+``make bench`` times a cold start (tests/bench.py ``timed_start``), and the medians are
+printed. Run as root after
 ``make components``, under the e2e lock.
 """
 
@@ -22,6 +24,7 @@ from typing import Any
 
 from microkube.config import args as argfiles
 from microkube.paths import Paths
+from tests.bench import timed_start
 from tests.bench_memory import idle_memory
 from tests.testnode import TestNode, components_built
 
@@ -49,9 +52,11 @@ def parse_variant(text: str) -> tuple[str, list[Edit]]:
 
 
 def measure(label: str, edits: list[Edit], base: Path, run: int,
-            out_dir: Path) -> dict[str, Any]:
+            out_dir: Path, ready_only: bool = False) -> dict[str, Any]:
     """Start one fresh node with ``edits`` applied to its argument files and return
-    tests/bench_memory.idle_memory() of it; the node is destroyed afterwards. With
+    tests/bench_memory.idle_memory() of it, or with ``ready_only`` its start's timeline
+    (event -> seconds, "all serving" the seconds until ``start`` returned); the node is
+    destroyed afterwards. With
     ``kube-apiserver:profiling=true`` among the edits, kubelite's heap profile is written to
     ``out_dir``/heap-LABELRUN.pb.gz (read it with ``go tool pprof``)."""
     tag = f"{label}{run}"
@@ -64,6 +69,9 @@ def measure(label: str, edits: list[Edit], base: Path, run: int,
         argfiles.set_flag(paths, daemon, name, value)
     node.create_netns()
     try:
+        if ready_only:
+            timeline, all_serving = timed_start(node)
+            return {**timeline, "all serving": round(all_serving, 2)}
         node.start()
         figures = idle_memory(node)
         if ("kube-apiserver", "profiling", "true") in edits:
@@ -86,6 +94,8 @@ def main() -> int:
                          "is the shipped defaults)")
     ap.add_argument("--starts", type=int, default=3, help="rounds (one node per variant each)")
     ap.add_argument("--json", type=Path, default=Path("bench-flags.json"))
+    ap.add_argument("--ready", action="store_true",
+                    help="time each start to Node Ready instead of measuring idle memory")
     opts = ap.parse_args()
     try:
         variants = [parse_variant(v) for v in opts.variant]
@@ -100,15 +110,22 @@ def main() -> int:
             for label, edits in variants:
                 print(f"round {i + 1}: {label}", flush=True)
                 try:
-                    fig = measure(label, edits, Path(tmp), i, opts.json.parent)
+                    fig = measure(label, edits, Path(tmp), i, opts.json.parent, opts.ready)
                 except AssertionError as e:  # the node never became Ready: a result too
                     print(f"  {label} failed: {str(e).splitlines()[-1]}", flush=True)
                     continue
                 runs[label].append(fig)
+                if opts.ready:
+                    print(f"  Node Ready {fig.get('Node Ready')} s, all serving "
+                          f"{fig['all serving']} s", flush=True)
+                    continue
                 k = fig["processes"].get("kubelite", {})
                 print(f"  kubelite pss {k.get('pss_mb')} anon {k.get('pss_anon_mb')} "
                       f"total pss {fig['total_pss_mb']}", flush=True)
     opts.json.write_text(json.dumps(runs, indent=1) + "\n")
+    if opts.ready:
+        print_ready_medians(runs)
+        return 0
     print(f"{'variant':<24} {'kubelite PSS':>13} {'anon':>7} {'total PSS':>10}  (medians, MB)")
     for label, figs in runs.items():
         if not figs:
@@ -119,6 +136,18 @@ def main() -> int:
               f"{statistics.median(k.get('pss_anon_mb', 0) for k in kl):>7.1f} "
               f"{statistics.median(f['total_pss_mb'] for f in figs):>10.1f}")
     return 0
+
+
+def print_ready_medians(runs: dict[str, list[dict[str, Any]]]) -> None:
+    """Print each variant's median seconds to each event of a start's timeline."""
+    events = sorted({e for figs in runs.values() for f in figs for e in f},
+                    key=lambda e: statistics.median(
+                        f[e] for figs in runs.values() for f in figs if e in f))
+    print(f"{'event (median s)':<24}" + "".join(f"{label:>12}" for label in runs))
+    for event in events:
+        cells = [[f[event] for f in figs if event in f] for figs in runs.values()]
+        print(f"{event:<24}" + "".join(
+            f"{statistics.median(c):>12.2f}" if c else f"{'-':>12}" for c in cells))
 
 
 if __name__ == "__main__":

@@ -68,6 +68,9 @@ class Component:
     omit_packages: tuple[str, ...] = ()  # folders of the module built as empty packages
     # More pinned modules the wrapper imports packages of: (module, version) pairs.
     requires: tuple[tuple[str, str], ...] = ()
+    # Parts built from ``requires`` modules that `microkube version` lists beside the
+    # component: (part name, module, version command). Not part of the build recipe.
+    part_versions: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
 
     def expand(self, template: str) -> str:
         """Fill a template's {placeholders} from this component's version."""
@@ -185,6 +188,13 @@ def _component(fname: str, name: str, entry: Mapping[str, Any]) -> Component:
     if requires and not wrapper:
         raise fail("'requires' needs a 'wrapper': only our own main imports the extra modules")
 
+    part_versions = tuple((str(part), str(spec["module"]), tuple(spec["version_command"]))
+                          for part, spec in (entry.get("part_versions") or {}).items())
+    for part, part_module, _ in part_versions:
+        if part_module not in dict(requires):
+            raise fail(f"'part_versions' entry '{part}': module '{part_module}' is not in "
+                       "'requires'")
+
     module: str = entry["module"]
     if module.startswith(LOCAL_MODULE_PREFIX) and not wrapper:
         raise fail(f"'{module}' is one of our own modules: it needs a 'wrapper' folder "
@@ -194,6 +204,10 @@ def _component(fname: str, name: str, entry: Mapping[str, Any]) -> Component:
     if version_command and version_command[0] not in names | {link for link, _ in links}:
         raise fail(f"'version_command' runs '{version_command[0]}', which this component "
                    "does not install")
+    for part, _, command in part_versions:
+        if command[0] not in names | {link for link, _ in links}:
+            raise fail(f"'part_versions' entry '{part}' runs '{command[0]}', which this "
+                       "component does not install")
     return Component(
         name=name,
         module=module,
@@ -212,6 +226,7 @@ def _component(fname: str, name: str, entry: Mapping[str, Any]) -> Component:
         c_libs=tuple(entry.get("c_libs") or ()),
         omit_packages=omit,
         requires=requires,
+        part_versions=part_versions,
     )
 
 

@@ -71,6 +71,17 @@ COMPONENT_FIELDS: dict[str, Any] = {
                  "propertyNames": {"pattern": MODULE_PATTERN},
                  "additionalProperties": {"type": "string", "pattern": VERSION_PATTERN},
                  "description": "a mapping of Go module paths to vX.Y.Z versions"},
+    "part_versions": {
+        "type": "object", "minProperties": 1, "propertyNames": {"pattern": NAME_PATTERN},
+        "additionalProperties": {
+            "type": "object", "additionalProperties": False,
+            "required": ["module", "version_command"],
+            "properties": {"module": {"type": "string", "pattern": MODULE_PATTERN},
+                           "version_command": _strings("a command line (a list of strings)")},
+        },
+        "description": "a mapping of part names to {module: a 'requires' module, "
+                       "version_command: [...]}",
+    },
 }
 
 MANIFEST_SCHEMA: dict[str, Any] = {

@@ -67,12 +67,15 @@ def installed_probes(paths: Paths) -> list[Probe] | None:
         return None
     out = []
     for name, rec in comps.items():
-        cmd = list(rec.get("version_command") or [])
-        if not cmd:
-            continue
         files = {Path(f).name: paths.snap / f for f in rec.get("files", [])}
-        binary = files.get(cmd[0], paths.bin_dir / cmd[0])
-        out.append(Probe(name, str(rec.get("version", "")), (str(binary), *cmd[1:])))
+        # The component's own version, then those of its parts from other modules.
+        asks = [(name, rec), *(rec.get("parts") or {}).items()]
+        for label, ask in asks:
+            cmd = list(ask.get("version_command") or [])
+            if not cmd:
+                continue
+            binary = files.get(cmd[0], paths.bin_dir / cmd[0])
+            out.append(Probe(label, str(ask.get("version", "")), (str(binary), *cmd[1:])))
     return out
 
 
@@ -85,8 +88,11 @@ def manifest_probes(paths: Paths) -> list[Probe]:
         if not c.version_command:
             continue
         base = paths.component_dir(c.dest)
-        cmd = c.version_command
-        out.append(Probe(c.name, c.version, (str(base / cmd[0]), *cmd[1:])))
+        pinned = dict(c.requires)
+        asks = [(c.name, c.version, c.version_command),
+                *((part, pinned[module], command) for part, module, command in c.part_versions)]
+        out.extend(Probe(label, version, (str(base / cmd[0]), *cmd[1:]))
+                   for label, version, cmd in asks)
     return out
 
 

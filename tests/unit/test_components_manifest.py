@@ -246,6 +246,37 @@ def test_go_version_tuple() -> None:
     assert go_version_tuple("1.26.6") > go_version_tuple("go1.26.5")
 
 
+def test_part_versions_name_requires_modules_and_reach_the_install_record(
+        tmp_path: Path) -> None:
+    data = good()
+    kube = data["components"]["kubernetes"]
+    kube.update(why="a reason", requires={"github.com/flannel-io/flannel": "v0.28.10"},
+                part_versions={"flannel": {"module": "github.com/flannel-io/flannel",
+                                           "version_command": ["kube", "flanneld", "--version"]}})
+    comp = manifest.parse(data).get("kubernetes")
+    assert comp.part_versions == (("flannel", "github.com/flannel-io/flannel",
+                                   ("kube", "flanneld", "--version")),)
+    # Listing a part changes no build: the cache key stays.
+    assert "part_versions" not in comp.build_recipe()
+    paths = Paths(tmp_path / "snap", tmp_path / "data", tmp_path / "common")
+    builder = Builder(manifest.parse(data), paths, cache_dir=tmp_path / "cache")
+    builder.install([BuildResult(comp, fake_entry(builder.cache, comp), False, 1.0)])
+    probes = {p.component: p for p in installed_probes(paths) or []}
+    assert probes["flannel"].pinned == "v0.28.10"
+    assert probes["flannel"].argv == (str(paths.bin_dir / "kube"), "flanneld", "--version")
+    assert probes["kubernetes"].pinned == "v1.36.3"
+
+    bad = copy.deepcopy(data)
+    bad["components"]["kubernetes"]["part_versions"]["flannel"]["module"] = "github.com/x/y"
+    assert error_of(bad) == ("components.yaml: component 'kubernetes': 'part_versions' entry "
+                             "'flannel': module 'github.com/x/y' is not in 'requires'")
+    bad = copy.deepcopy(data)
+    bad["components"]["kubernetes"]["part_versions"]["flannel"]["version_command"] = ["nope"]
+    assert "'part_versions' entry 'flannel' runs 'nope'" in error_of(bad)
+    bad = copy.deepcopy(data)
+    bad["components"]["kubernetes"]["part_versions"]["flannel"]["extra"] = 1
+    assert "component 'kubernetes'" in error_of(bad)
+
 # --- install into the snap tree -----------------------------------------------------
 def fake_entry(cache: ComponentCache, comp: manifest.Component) -> CacheEntry:
     staging = cache.staging(comp.name, "0" * 12)
