@@ -83,7 +83,7 @@ def manifest_probes(paths: Paths) -> list[Probe]:
     """Probes from the checkout's manifest, for a tree that was never installed."""
     from microkube.components.manifest import load
 
-    out = []
+    out: list[Probe] = []
     for c in load().components:
         if not c.version_command:
             continue
