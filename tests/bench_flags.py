@@ -28,8 +28,11 @@ from tests.bench import timed_start
 from tests.bench_memory import idle_memory
 from tests.testnode import TestNode, components_built
 
-# One edit: DAEMON:NAME=VALUE sets --NAME in DAEMON's file; DAEMON:-NAME removes it.
+# One edit: DAEMON:NAME=VALUE sets --NAME in DAEMON's file; DAEMON:-NAME removes it;
+# env:NAME=VALUE sets an environment variable of the node's supervisor (and so of every
+# daemon that does not set its own, e.g. GOGC).
 Edit = tuple[str, str, str | None]
+ENV = "env"
 
 
 def parse_variant(text: str) -> tuple[str, list[Edit]]:
@@ -41,8 +44,10 @@ def parse_variant(text: str) -> tuple[str, list[Edit]]:
     edits: list[Edit] = []
     for item in filter(None, rest.split(";")):
         daemon, _, flag = item.partition(":")
-        if daemon not in argfiles.DAEMONS or not flag:
-            raise ValueError(f"'{item}': expected DAEMON:NAME=VALUE or DAEMON:-NAME")
+        if daemon not in (*argfiles.DAEMONS, ENV) or not flag or (
+                daemon == ENV and "=" not in flag):
+            raise ValueError(f"'{item}': expected DAEMON:NAME=VALUE, DAEMON:-NAME or "
+                             "env:NAME=VALUE")
         if flag.startswith("-"):
             edits.append((daemon, flag[1:], None))
         else:
@@ -61,12 +66,14 @@ def measure(label: str, edits: list[Edit], base: Path, run: int,
     ``out_dir``/heap-LABELRUN.pb.gz (read it with ``go tool pprof``)."""
     tag = f"{label}{run}"
     node = TestNode(name=f"mk-ab-{tag}", root=base / tag / "root", ip="10.214.0.2",
-                    netns=f"mk-ab-{os.getpid()}-{tag}"[:15])
+                    netns=f"mk-ab-{os.getpid()}-{tag}"[:15],
+                    extra_env={n: v for d, n, v in edits if d == ENV and v is not None})
     paths = Paths.from_env(node.env)
     paths.args_dir.mkdir(parents=True, exist_ok=True)
     argfiles.install_defaults(paths)
     for daemon, name, value in edits:
-        argfiles.set_flag(paths, daemon, name, value)
+        if daemon != ENV:
+            argfiles.set_flag(paths, daemon, name, value)
     node.create_netns()
     try:
         if ready_only:
