@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"sort"
 	"strconv"
@@ -113,9 +114,13 @@ func runKubelite(args []string) int {
 	}
 	_ = os.Remove(spec.FailedFile)
 	// A part that calls klog.Fatal (kube-router's policy controller does when iptables
-	// fails) ends the process there; say so, as klog does not tell which part it was.
+	// fails, flannel on a bad subnet lease) ends the process there. klog does not say
+	// which part it was: the calling goroutine's stack does.
 	klog.OsExit = func(code int) {
-		writeFailed(spec, "a part", fmt.Sprintf("logged a fatal error (exit code %d): see kubelite's log", code))
+		stack := make([]byte, 64<<10)
+		stack = stack[:runtime.Stack(stack, false)]
+		writeFailed(spec, partOfStack(string(stack)),
+			fmt.Sprintf("logged a fatal error (exit code %d): see kubelite's log", code))
 		os.Exit(code)
 	}
 	// Every daemon applies its logging options; the same options twice are fine.
@@ -292,6 +297,43 @@ func failed(spec *kubeliteSpec, e partExit) int {
 	klog.Flush()
 	writeFailed(spec, e.name, reason)
 	return 1
+}
+
+// stackPackages: import-path prefixes by which a goroutine's stack shows the part it
+// runs. The API server's library (k8s.io/apiserver) is last: every part serves its
+// health endpoints with it, but only the API server runs its storage and handlers alone.
+var stackPackages = []struct{ prefix, part string }{
+	{"github.com/cloudnativelabs/kube-router/", "netpol"},
+	{"github.com/flannel-io/flannel/", "flanneld"},
+	{"main.runFlannel", "flanneld"},
+	{"k8s.io/kubernetes/cmd/kubelet/", "kubelet"},
+	{"k8s.io/kubernetes/pkg/kubelet/", "kubelet"},
+	{"k8s.io/kubernetes/cmd/kube-proxy/", "kube-proxy"},
+	{"k8s.io/kubernetes/pkg/proxy/", "kube-proxy"},
+	{"k8s.io/kubernetes/cmd/kube-scheduler/", "kube-scheduler"},
+	{"k8s.io/kubernetes/pkg/scheduler/", "kube-scheduler"},
+	{"k8s.io/kubernetes/cmd/kube-controller-manager/", "kube-controller-manager"},
+	{"k8s.io/kubernetes/pkg/controller/", "kube-controller-manager"},
+	{"k8s.io/kubernetes/cmd/kube-apiserver/", "kube-apiserver"},
+	{"k8s.io/kubernetes/pkg/controlplane/", "kube-apiserver"},
+	{"k8s.io/apiserver/", "kube-apiserver"},
+}
+
+// partOfStack names the part whose code is nearest the top of a goroutine's stack
+// (runtime.Stack's text: a function line, then its file line, innermost first), or
+// "a part" when no frame names one.
+func partOfStack(stack string) string {
+	for _, line := range strings.Split(stack, "\n") {
+		if strings.HasPrefix(line, "\t") || strings.HasPrefix(line, "k8s.io/klog/") {
+			continue // a file line, or klog's own frames
+		}
+		for _, p := range stackPackages {
+			if strings.HasPrefix(line, p.prefix) {
+				return p.part
+			}
+		}
+	}
+	return "a part"
 }
 
 func writeFailed(spec *kubeliteSpec, name, reason string) {
