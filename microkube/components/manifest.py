@@ -68,6 +68,8 @@ class Component:
     omit_packages: tuple[str, ...] = ()  # folders of the module built as empty packages
     # More pinned modules the wrapper imports packages of: (module, version) pairs.
     requires: tuple[tuple[str, str], ...] = ()
+    # Folders under components/ whose Go files the build copies into the wrapper's main.
+    shared: tuple[str, ...] = ()
 
     def expand(self, template: str) -> str:
         """Fill a template's {placeholders} from this component's version."""
@@ -106,7 +108,8 @@ class Component:
             "replace_staging": self.staging_version,
             "c_libs": list(self.c_libs),
             "omit_packages": list(self.omit_packages),
-        } | ({"requires": [list(r) for r in self.requires]} if self.requires else {})
+        } | ({"requires": [list(r) for r in self.requires]} if self.requires else {}) | (
+            {"shared": list(self.shared)} if self.shared else {})
 
 
 @dataclass(frozen=True)
@@ -185,6 +188,13 @@ def _component(fname: str, name: str, entry: Mapping[str, Any]) -> Component:
     if requires and not wrapper:
         raise fail("'requires' needs a 'wrapper': only our own main imports the extra modules")
 
+    shared = tuple(entry.get("shared") or ())
+    if shared and not wrapper:
+        raise fail("'shared' needs a 'wrapper': the shared Go files join the wrapper's main")
+    for folder in shared:
+        if folder == wrapper:
+            raise fail(f"'shared' folder '{folder}' is the wrapper itself")
+
     module: str = entry["module"]
     if module.startswith(LOCAL_MODULE_PREFIX) and not wrapper:
         raise fail(f"'{module}' is one of our own modules: it needs a 'wrapper' folder "
@@ -212,6 +222,7 @@ def _component(fname: str, name: str, entry: Mapping[str, Any]) -> Component:
         c_libs=tuple(entry.get("c_libs") or ()),
         omit_packages=omit,
         requires=requires,
+        shared=shared,
     )
 
 
