@@ -12,14 +12,15 @@ package main
 import (
 	"os"
 
+	"go.etcd.io/etcd/client/pkg/v3/logutil"
 	"go.etcd.io/etcd/server/v3/etcdmain"
 	"go.uber.org/zap"
 )
 
 func main() {
 	releaseStartupPagesAfter(startupPagesSettle, func(mapped uint64) {
-		// A JSON line on stderr, as etcd logs by default.
-		if lg, err := zap.NewProduction(); err == nil {
+		// A line in etcd's own default log format (JSON on stderr).
+		if lg, err := logutil.CreateDefaultZapLogger(zap.InfoLevel); err == nil {
 			lg.Info("released start-up code pages", zap.Uint64("mapped-mib", mapped>>20))
 			_ = lg.Sync()
 		}
