@@ -76,9 +76,6 @@ const (
 	apiReadyTimeout  = 5 * time.Minute
 	signalSetupLimit = time.Minute
 	stopGrace        = 8 * time.Second
-	// How long after every part started kubelite gives back its start-up code pages.
-	startupPagesSettle = 30 * time.Second
-	madvPageout        = 21 // MADV_PAGEOUT, Linux 5.4
 )
 
 type kubeliteSpec struct {
@@ -163,9 +160,10 @@ func runKubelite(args []string) int {
 		}
 	}
 	klog.InfoS("kubelite: all parts started", "parts", len(spec.Parts))
+	// releaseStartupPages: components/pageout (components.yaml `shared`).
 	time.AfterFunc(startupPagesSettle, func() {
 		settleGC()
-		releaseStartupPages()
+		klog.InfoS("kubelite: released start-up code pages", "mappedMiB", releaseStartupPages()>>20)
 	})
 	select {
 	case e := <-exits:
@@ -366,13 +364,6 @@ func stopping(exits chan partExit) int {
 // quickToStop: the parts that end as soon as they get the signal (flannel.go, netpol.go).
 var quickToStop = map[string]bool{"flanneld": true, "netpol": true}
 
-// releaseStartupPages gives the kernel back the clean pages of kube's own code and
-// read-only data that start-up left mapped. Go runs the init of every linked package
-// when the process starts, and each daemon runs its start-up code once (flags, OpenAPI
-// models, scheme registration); with the kernel's fault-around that maps nearly all of
-// kube's ~120 MB of text and read-only data. Once the node has settled, MADV_PAGEOUT
-// unmaps them; the pages the daemons still run fault back in from the page cache, so the
-// process keeps only its working set. Nothing is lost: these pages are the binary file.
 // settleGC lowers the GC target once the node has settled, to KUBELITE_IDLE_GOGC percent.
 // While the parts start, the GOGC the process was started with applies: a low target
 // then makes the collector run through every allocation burst of start-up and delays
@@ -388,33 +379,4 @@ func settleGC() {
 	// the scavenger to return what start-up grew.
 	debug.FreeOSMemory()
 	klog.InfoS("kubelite: settled GC target", "gogc", idle, "startGOGC", previous)
-}
-
-func releaseStartupPages() {
-	exe, err := os.Readlink("/proc/self/exe")
-	if err != nil {
-		return
-	}
-	maps, err := os.ReadFile("/proc/self/maps")
-	if err != nil {
-		return
-	}
-	released := uint64(0)
-	for _, line := range strings.Split(string(maps), "\n") {
-		// start-end perms offset dev inode path
-		f := strings.Fields(line)
-		if len(f) < 6 || f[5] != exe || strings.Contains(f[1], "w") {
-			continue
-		}
-		bounds := strings.SplitN(f[0], "-", 2)
-		start, err1 := strconv.ParseUint(bounds[0], 16, 64)
-		end, err2 := strconv.ParseUint(bounds[1], 16, 64)
-		if err1 != nil || err2 != nil || end <= start {
-			continue
-		}
-		if _, _, errno := syscall.Syscall(syscall.SYS_MADVISE, uintptr(start), uintptr(end-start), madvPageout); errno == 0 {
-			released += end - start
-		}
-	}
-	klog.InfoS("kubelite: released start-up code pages", "mappedMiB", released>>20)
 }

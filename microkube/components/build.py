@@ -61,22 +61,33 @@ def _echo(*parts: str, end: str = "\n", stream: TextIO | None = None) -> None:
 
 
 def wrapper_sources(component: Component, components_dir: Path = COMPONENTS_DIR) -> dict[str, bytes]:
-    """Our Go sources for a wrapper component: every *.go file of its folder, and the go.mod
-    of one of our own modules (``Component.is_local``)."""
+    """Our Go sources for a wrapper component, file name -> bytes: every *.go file of its
+    folder, the *.go files of each ``shared`` folder (they join the wrapper's package main,
+    so one source serves several wrappers), and the go.mod of one of our own modules
+    (``Component.is_local``). They are written into the work module and hashed into the
+    cache key. Raises UsageError for a folder without Go files, a missing go.mod, or a
+    shared file whose name the wrapper already uses."""
     if not component.wrapper:
         return {}
+    where = f"components.yaml: component '{component.name}'"
     folder = components_dir / component.wrapper
     files = {p.name: p.read_bytes() for p in sorted(folder.glob("*.go"))}
     if component.is_local and files:
         gomod = folder / "go.mod"
         if not gomod.is_file():
-            raise UsageError(f"components.yaml: component '{component.name}': {folder} has no "
-                             "go.mod (one of our own modules needs one)")
+            raise UsageError(f"{where}: {folder} has no go.mod (one of our own modules needs one)")
         files["go.mod"] = gomod.read_bytes()
     if not files:
-        raise UsageError(
-            f"components.yaml: component '{component.name}': wrapper folder {folder} has no .go file"
-        )
+        raise UsageError(f"{where}: wrapper folder {folder} has no .go file")
+    for shared in component.shared:
+        found = sorted((components_dir / shared).glob("*.go"))
+        if not found:
+            raise UsageError(f"{where}: shared folder {components_dir / shared} has no .go file")
+        for p in found:
+            if p.name in files:
+                raise UsageError(f"{where}: shared file {p} has the name of a file of "
+                                 f"the wrapper {folder}")
+            files[p.name] = p.read_bytes()
     return files
 
 

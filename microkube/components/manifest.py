@@ -71,6 +71,8 @@ class Component:
     # Parts built from ``requires`` modules that `microkube version` lists beside the
     # component: (part name, module, version command). Not part of the build recipe.
     part_versions: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
+    # Folders under components/ whose Go files the build copies into the wrapper's main.
+    shared: tuple[str, ...] = ()
 
     def expand(self, template: str) -> str:
         """Fill a template's {placeholders} from this component's version."""
@@ -109,7 +111,8 @@ class Component:
             "replace_staging": self.staging_version,
             "c_libs": list(self.c_libs),
             "omit_packages": list(self.omit_packages),
-        } | ({"requires": [list(r) for r in self.requires]} if self.requires else {})
+        } | ({"requires": [list(r) for r in self.requires]} if self.requires else {}) | (
+            {"shared": list(self.shared)} if self.shared else {})
 
 
 @dataclass(frozen=True)
@@ -195,6 +198,13 @@ def _component(fname: str, name: str, entry: Mapping[str, Any]) -> Component:
             raise fail(f"'part_versions' entry '{part}': module '{part_module}' is not in "
                        "'requires'")
 
+    shared = tuple(entry.get("shared") or ())
+    if shared and not wrapper:
+        raise fail("'shared' needs a 'wrapper': the shared Go files join the wrapper's main")
+    for folder in shared:
+        if folder == wrapper:
+            raise fail(f"'shared' folder '{folder}' is the wrapper itself")
+
     module: str = entry["module"]
     if module.startswith(LOCAL_MODULE_PREFIX) and not wrapper:
         raise fail(f"'{module}' is one of our own modules: it needs a 'wrapper' folder "
@@ -227,6 +237,7 @@ def _component(fname: str, name: str, entry: Mapping[str, Any]) -> Component:
         omit_packages=omit,
         requires=requires,
         part_versions=part_versions,
+        shared=shared,
     )
 
 

@@ -67,6 +67,10 @@ COMPONENT_FIELDS: dict[str, Any] = {
     "version_command": _strings("a command line (a list of strings)"),
     "c_libs": _strings("a list of pkg-config library names"),
     "omit_packages": _strings("a list of folders inside the module"),
+    "shared": {"type": "array", "uniqueItems": True,
+               "items": {"type": "string", "pattern": NAME_PATTERN},
+               "description": "a list of folder names under components/ (lower-case letters, "
+                              "digits and '-')"},
     "requires": {"type": "object", "minProperties": 1,
                  "propertyNames": {"pattern": MODULE_PATTERN},
                  "additionalProperties": {"type": "string", "pattern": VERSION_PATTERN},

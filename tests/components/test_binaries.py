@@ -7,6 +7,7 @@ failed when the built tree lacks a binary (a build regression).
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 
 from microkube.components import manifest
 from microkube.components.versions import Probe, parse_version, probe
+from microkube.gotoolchain import toolchain
 from microkube.paths import Paths
 from tests import testnode
 
@@ -102,3 +104,31 @@ def test_kubelite_refuses_an_unknown_part(tmp_path: Path) -> None:
     assert out.returncode == 2
     assert 'unknown part "kube-nothing"' in out.stderr
     assert not failed.exists()
+
+
+# Wrappers that stand in for an upstream main (which Go cannot import): module-relative
+# path of that main.go. Our copy must keep doing everything it does.
+UPSTREAM_MAINS = {"containerd": "cmd/containerd/main.go", "kine": "main.go"}
+
+
+def _func_main_body(source: str) -> list[str]:
+    """The stripped, non-blank lines of ``func main() { ... }`` in a Go file."""
+    body = source.split("\nfunc main() {\n", 1)[1].split("\n}\n", 1)[0]
+    return [line.strip() for line in body.splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize("name", sorted(UPSTREAM_MAINS))
+def test_wrapper_runs_what_upstreams_main_runs(name: str, tmp_path: Path) -> None:
+    """The containerd and kine wrappers copy upstream's main (plus the page release): on a
+    version bump, the pinned module's main.go must still be contained in ours, import by
+    import and line by line, or the copy has drifted from upstream."""
+    comp = MANIFEST.get(name)
+    go = toolchain()
+    info = json.loads(go.run(["mod", "download", "-json", f"{comp.module}@{comp.version}"],
+                             tmp_path, tmp_path / "go.log", capture=True))
+    upstream = (Path(info["Dir"]) / UPSTREAM_MAINS[name]).read_text()
+    ours = (manifest.COMPONENTS_DIR / str(comp.wrapper) / "main.go").read_text()
+    imports = set(re.findall(r'^\s*(?:_ )?("[^"]+")$', upstream, re.M))
+    assert imports and imports <= set(re.findall(r'^\s*(?:_ )?("[^"]+")$', ours, re.M))
+    missing = [line for line in _func_main_body(upstream) if line not in _func_main_body(ours)]
+    assert not missing, f"{UPSTREAM_MAINS[name]} of {comp.module}@{comp.version} does more: {missing}"

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from microkube.components import manifest
-from microkube.components.build import Builder, BuildResult, copy_omitting
+from microkube.components.build import Builder, BuildResult, copy_omitting, wrapper_sources
 from microkube.components.cache import CacheEntry, ComponentCache, cache_key
 from microkube.components.gomod import UpstreamGoMod, go_version_tuple, render
 from microkube.components.versions import installed_probes, parse_version
@@ -443,3 +443,58 @@ def test_the_schema_itself_is_valid() -> None:
     from microkube.components.schema import MANIFEST_SCHEMA
 
     jsonschema.Draft202012Validator.check_schema(MANIFEST_SCHEMA)
+
+
+# --- shared Go sources ------------------------------------------------------------
+def test_shared_folders_join_the_wrapper_and_its_cache_key(tmp_path: Path) -> None:
+    (tmp_path / "kube").mkdir()
+    (tmp_path / "kube" / "main.go").write_bytes(b"package main")
+    (tmp_path / "pageout").mkdir()
+    (tmp_path / "pageout" / "pageout.go").write_bytes(b"package main // v1")
+    data = good()
+    data["components"]["kubernetes"]["shared"] = ["pageout"]
+    comp = manifest.parse(data).get("kubernetes")
+    assert comp.shared == ("pageout",)
+    assert comp.build_recipe()["shared"] == ["pageout"]
+    files = wrapper_sources(comp, tmp_path)
+    assert files == {"main.go": b"package main", "pageout.go": b"package main // v1"}
+    key = cache_key(comp, TOOLCHAIN, files)
+    (tmp_path / "pageout" / "pageout.go").write_bytes(b"package main // v2")
+    assert cache_key(comp, TOOLCHAIN, wrapper_sources(comp, tmp_path)) != key
+    # A component without it keeps the cache key it had.
+    assert "shared" not in manifest.parse(good()).get("kubernetes").build_recipe()
+
+
+def test_shared_file_may_not_shadow_a_wrapper_file(tmp_path: Path) -> None:
+    for folder in ("kube", "pageout"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "main.go").write_bytes(b"package main")
+    data = good()
+    data["components"]["kubernetes"]["shared"] = ["pageout"]
+    comp = manifest.parse(data).get("kubernetes")
+    with pytest.raises(UsageError, match=r"shared file .*main\.go has the name of a file"):
+        wrapper_sources(comp, tmp_path)
+    data["components"]["kubernetes"]["shared"] = ["missing"]
+    with pytest.raises(UsageError, match=r"shared folder .*missing has no \.go file"):
+        wrapper_sources(manifest.parse(data).get("kubernetes"), tmp_path)
+
+
+def test_shared_needs_a_wrapper_and_plain_folder_names() -> None:
+    data = good()
+    data["components"]["cni-plugins"]["shared"] = ["pageout"]
+    assert "'shared' needs a 'wrapper'" in error_of(data)
+    data = good()
+    data["components"]["kubernetes"]["shared"] = ["../etc"]
+    assert error_of(data).startswith("components.yaml: component 'kubernetes': 'shared' must be")
+    data["components"]["kubernetes"]["shared"] = ["kube"]
+    assert "is the wrapper itself" in error_of(data)
+
+
+def test_the_daemons_share_one_page_release_source() -> None:
+    """kube, etcd, containerd and kine build components/pageout into their own main."""
+    real = manifest.load()
+    for name in ("kubernetes", "etcd", "containerd", "kine"):
+        files = wrapper_sources(real.get(name))
+        assert b"func releaseStartupPages()" in files["pageout.go"], name
+        own = {k: v for k, v in files.items() if k != "pageout.go"}
+        assert all(b"func releaseStartupPages()" not in v for v in own.values()), name
