@@ -7,7 +7,6 @@ its repository, 'core/dns'); an unknown one gets a "did you mean".
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -95,6 +94,8 @@ def _words(addons: Iterable[AddonSpec]) -> list[str]:
 
 
 def _hint(word: str, candidates: list[str], prefix: str = "") -> str:
+    import difflib  # here: only a misspelt name needs it
+
     near = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
     if not near:
         # A prefix ('metrics' for 'metrics-server') is a likely slip too.

@@ -13,7 +13,7 @@ import enum
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from microkube.config.node import WORKER
 from microkube.errors import MicrokubeError, NotRunningError
@@ -28,6 +28,37 @@ if TYPE_CHECKING:
     from microkube.addons.listing import AddonStatus
     from microkube.datastore.quorum import Quorum
     from microkube.services.apilb import BalancerState
+
+
+T = TypeVar("T")
+
+
+def in_background(fn: Callable[..., T], *args: object) -> Callable[[], T]:
+    """Start ``fn(*args)`` in a daemon thread; returns a function that waits for it and
+    gives its result, or raises what it raised. A look that is never waited for does not
+    hold the process at exit. (concurrent.futures does the same but imports logging and
+    traceback with it: a few ms of every ``status``.)"""
+    import threading
+
+    outcome: list[tuple[bool, object]] = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, fn(*args)))
+        except BaseException as e:  # handed to the waiter, raised there
+            outcome.append((False, e))
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+
+    def result() -> T:
+        thread.join()
+        ok, value = outcome[0]
+        if not ok:
+            raise value  # type: ignore[misc]
+        return value  # type: ignore[return-value]
+
+    return result
 
 
 class NodeState(enum.StrEnum):
@@ -204,47 +235,57 @@ def assess(daemons: dict[str, str] | None, api_ready: int, node_ready: bool,
 
 def _with_failed_part(paths: Paths, states: dict[str, str]) -> dict[str, str]:
     """``states`` with kubelite's, when it is not ready, naming the part that ended it last."""
-    from microkube.services.kubernetes import failed_part
-
     state = states.get("kubelite")
     if state is None or state == "ready":
         return states
+    from microkube.services.kubernetes import failed_part  # here: a ready node skips it
+
     failed = failed_part(paths)
     if failed is None:
         return states
     return {**states, "kubelite": f"{state}: {failed[0]} failed ({failed[1][:200]})"}
 
 
-def _with_network_parts(ctx: NodeContext, states: dict[str, str]) -> dict[str, str]:
-    """``states`` with kubelite's network parts (flanneld, netpol) under their own names,
-    right after kubelite: kubelite's readiness does not wait for them (they start once the
-    RBAC its after_ready applies is there), so they are reported apart. A part is ready
-    once it serves its readiness endpoint, else in kubelite's state ("starting" when
-    kubelite is ready)."""
+def _probe_network_parts(ctx: NodeContext,
+                         states: dict[str, str]) -> dict[str, Callable[[], bool]]:
+    """Start probing each of kubelite's network parts (flanneld, netpol) this node runs, in
+    the background: each part's waiter says whether it serves its readiness endpoint. Empty
+    when kubelite does not run here."""
     from microkube.services.kubernetes import NETWORK_PARTS, Kubelite, part_ready
 
-    state = states.get(Kubelite.name)
-    if state is None:
-        return states
-    parts = [p for p in Kubelite().parts_for(ctx) if p in NETWORK_PARTS]
+    if Kubelite.name not in states:
+        return {}
+    return {p: in_background(part_ready, ctx, p)
+            for p in Kubelite().parts_for(ctx) if p in NETWORK_PARTS}
+
+
+def _with_network_parts(states: dict[str, str],
+                        parts: dict[str, Callable[[], bool]]) -> dict[str, str]:
+    """``states`` with kubelite's network parts (flanneld, netpol) under their own names,
+    right after kubelite: kubelite's readiness does not wait for them (they start once the
+    RBAC its after_ready applies is there), so they are reported apart. ``parts``: each
+    part's probe (:func:`_probe_network_parts`). A part is ready once it serves its
+    readiness endpoint, else in kubelite's state ("starting" when kubelite is ready)."""
+    from microkube.services.kubernetes import Kubelite
+
     out: dict[str, str] = {}
     for name, daemon_state in states.items():
         out[name] = daemon_state
         if name == Kubelite.name:
-            for part in parts:
-                out[part] = ("ready" if part_ready(ctx, part) else
-                             "starting" if state == "ready" else state.split(":")[0])
+            for part, serving in parts.items():
+                out[part] = ("ready" if serving() else
+                             "starting" if daemon_state == "ready" else daemon_state.split(":")[0])
     return out
 
 
 def _with_datastore_error(paths: Paths, states: dict[str, str]) -> dict[str, str]:
     """``states`` with kine's, when it is not ready, carrying the last error it logged
     (a database that refuses the password or went away)."""
-    from microkube.datastore.kine import log_error
-
     state = states.get("kine")
     if state is None or state == "ready":
         return states
+    from microkube.datastore.kine import log_error  # here: a ready node skips it
+
     error = log_error(paths)
     return states if error is None else {**states, "kine": f"{state}: {error[:300]}"}
 
@@ -282,44 +323,74 @@ def gather(paths: Paths) -> NodeStatus:
     runtime = runtime_for(paths)
     st.cert_earliest, st.cert_days_left = runtime.certificate_summary()
     states = runtime.daemon_states()
-    api_ready, node_ready = 0, False
-    if states is not None:
-        states = _with_datastore_error(paths, _with_failed_part(paths, states))
-        states = st.daemons = _with_network_parts(ctx, states)
-        if not worker and ctx.node.datastore == "etcd":
-            from microkube.datastore import quorum
-
-            st.quorum = quorum.probe(paths)
-        elif not worker:
-            st.datastore_problem = _datastore_problem(paths, ctx.node.datastore)
-    if states is not None and (st.quorum is None or st.quorum.ok):
-        # Without a quorum the API server's /readyz would only time out: status stays fast.
-        try:
-            # A worker has no admin credentials; its kubelet's may read its own Node.
-            api = KubeApi.for_user(paths, "kubelet" if worker else "admin", timeout=1.0)
-            api_ready = api.status_code("/readyz")
-            if api_ready == 200 and worker:
-                node_ready = api.node_ready(ctx.node.node_name)
-            elif api_ready == 200:
-                # One list answers both: this node's Ready and the cluster's nodes.
-                st.nodes = cluster_nodes(api)
-                node_ready = any(name == ctx.node.node_name and ready
-                                 for name, _, ready in st.nodes)
-        except MicrokubeError:
-            pass
-    st.state, st.message = assess(states, api_ready, node_ready, ctx.node.api_url, st.quorum)
-    if st.datastore_problem and not st.ready:
-        st.message = f"{st.message}; {st.datastore_problem}"
-    if st.running and not worker:
-        from microkube.addons.listing import addon_statuses
-
-        if ctx.node.datastore == "etcd":
-            st.voters, st.standbys = datastore_members(paths, ctx.node.node_name)
-        st.addons = addon_statuses(paths, ctx.node.substitutions())
+    if states is None:
+        st.state, st.message = assess(None, 0, False, ctx.node.api_url)
+    else:
+        # The probes and reads below wait on sockets and files, not on each other: they run
+        # at once, so status takes about as long as the slowest (issue 11). The datastore's
+        # members and the addons are only shown on a running control plane, known once the
+        # API server answered; asked for at the same time, they are dropped otherwise.
+        _look_at_running(paths, ctx, st, states)
     if not worker:
         st.manifests_dir = str(paths.manifests_dir)
         st.manifests = load_report(paths.manifests_report_file) if st.running else None
     return st
+
+
+def _look_at_running(paths: Paths, ctx: NodeContext, st: NodeStatus,
+                     states: dict[str, str]) -> None:
+    """Fill ``st`` for a node whose daemons run (``states``: theirs, from the runtime),
+    probing and reading at once."""
+    worker = ctx.node.is_worker
+    states = _with_datastore_error(paths, _with_failed_part(paths, states))
+    parts = _probe_network_parts(ctx, states)
+    members = addons = None
+    if not worker:
+        from microkube.addons.listing import addon_statuses
+
+        addons = in_background(addon_statuses, paths, ctx.node.substitutions())
+        if ctx.node.datastore == "etcd":
+            members = in_background(datastore_members, paths, ctx.node.node_name)
+    if not worker and ctx.node.datastore == "etcd":
+        from microkube.datastore import quorum
+
+        st.quorum = quorum.probe(paths)
+    elif not worker:
+        st.datastore_problem = _datastore_problem(paths, ctx.node.datastore)
+    api_ready, node_ready = 0, False
+    if st.quorum is None or st.quorum.ok:
+        # Without a quorum the API server's /readyz would only time out: status stays fast.
+        api_ready, node_ready, st.nodes = _ask_api(paths, ctx)
+    st.daemons = states = _with_network_parts(states, parts)
+    st.state, st.message = assess(states, api_ready, node_ready, ctx.node.api_url, st.quorum)
+    if st.datastore_problem and not st.ready:
+        st.message = f"{st.message}; {st.datastore_problem}"
+    if st.running and addons is not None:
+        if members is not None:
+            st.voters, st.standbys = members()
+        st.addons = addons()
+
+
+def _ask_api(paths: Paths, ctx: NodeContext) -> tuple[int, bool, list[tuple[str, str, bool]]]:
+    """(the HTTP status of the API server's /readyz (0: no answer), this Node's Ready, the
+    cluster's Nodes (a control plane's; empty on a worker or when the API is not ready))."""
+    worker = ctx.node.is_worker
+    try:
+        # A worker has no admin credentials; its kubelet's may read its own Node.
+        api = KubeApi.for_user(paths, "kubelet" if worker else "admin", timeout=1.0)
+        api_ready = api.status_code("/readyz")
+        if api_ready == 200 and worker:
+            return api_ready, api.node_ready(ctx.node.node_name), []
+        if api_ready == 200:
+            # One list answers both: this node's Ready and the cluster's nodes.
+            nodes = cluster_nodes(api)
+            return api_ready, any(name == ctx.node.node_name and ready
+                                  for name, _, ready in nodes), nodes
+        return api_ready, False, []
+    except MicrokubeError:
+        return 0, False, []
+
+
 
 
 ROLE_LABEL = "microkube.io/role"

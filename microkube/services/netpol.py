@@ -13,7 +13,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from microkube.errors import MicrokubeError
-from microkube.snap.leftovers import IPSET_PREFIXES, find_ipset, remove_chains, remove_ipsets
 
 NAME = "netpol"
 # The filter-table chains kube-router's policy controller makes.
@@ -23,6 +22,10 @@ CHAIN_PREFIXES = ("KUBE-ROUTER-", "KUBE-POD-FW-", "KUBE-NWPLCY-")
 def require_ipset(bin_dir: Path) -> None:
     """Return if the ipset tool the controller runs is there (``bin_dir``: the tree's bin/,
     whose ipset is found before the host's); raises MicrokubeError saying how to get it."""
+    # Here, not at the top: ``microkube status`` imports this module and never needs
+    # leftovers' subprocess and shutil.
+    from microkube.snap.leftovers import find_ipset
+
     if find_ipset(bin_dir) is None:
         raise MicrokubeError(
             "netpol needs the ipset tool (Debian/Ubuntu: apt-get install ipset); or turn "
@@ -36,5 +39,7 @@ def remove_rules(bin_dir: Path) -> list[str]:
     Returns what was removed ("iptables filter", "ipset KUBE-SRC-..."), for a log line.
     Every other rule and set of the host stays as it was.
     """
+    from microkube.snap.leftovers import IPSET_PREFIXES, remove_chains, remove_ipsets
+
     done = [f"iptables {t}" for t in remove_chains(prefixes=CHAIN_PREFIXES)]
     return done + [f"ipset {name}" for name in remove_ipsets(bin_dir, IPSET_PREFIXES)]

@@ -234,3 +234,17 @@ def test_status_names_the_part_of_kubelite_that_failed(tmp_path: Path) -> None:
                     daemons=daemons).save(paths.supervisor_state)
     doc = yaml.safe_load(_status(tmp_path / "root", "yaml").stdout)
     assert doc["daemons"]["kubelite"] == "ready"
+
+
+def test_in_background_gives_the_result_or_raises_what_the_call_raised() -> None:
+    from microkube.errors import MicrokubeError
+    from microkube.node.status import in_background
+
+    assert in_background(sum, [1, 2, 3])() == 6
+
+    def fails() -> None:
+        raise MicrokubeError("broken")
+
+    waiter = in_background(fails)
+    with pytest.raises(MicrokubeError, match="broken"):
+        waiter()

@@ -98,3 +98,21 @@ def test_the_api_port_read_without_yaml_is_the_one_yaml_reads(tmp_path: Path) ->
     paths.state_file.write_text("{" + paths.state_file.read_text().strip()
                                 .replace("\n", ", ") + "}\n")
     assert api_port(paths) == 17443
+
+
+def test_accept_probes_by_address_by_name_and_on_a_unix_socket(tmp_path: Path) -> None:
+    from microkube.probes import unix_socket_accepts
+
+    with socket.socket() as srv:
+        srv.bind(("127.0.0.1", 0))
+        srv.listen()
+        port = srv.getsockname()[1]
+        assert tcp_accepts("127.0.0.1", port)
+        assert tcp_accepts("localhost", port)  # a name: resolved, each address tried
+    assert not tcp_accepts("no-such-host.invalid", port)
+    path = tmp_path / "sock"
+    assert not unix_socket_accepts(path)
+    with socket.socket(socket.AF_UNIX) as srv:
+        srv.bind(str(path))
+        srv.listen()
+        assert unix_socket_accepts(path)
