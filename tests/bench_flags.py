@@ -59,9 +59,9 @@ def parse_variant(text: str) -> tuple[str, list[Edit]]:
 def measure(label: str, edits: list[Edit], base: Path, run: int,
             out_dir: Path, ready_only: bool = False) -> dict[str, Any]:
     """Start one fresh node with ``edits`` applied to its argument files and return
-    tests/bench_memory.idle_memory() of it, or with ``ready_only`` its start's timeline
-    (event -> seconds, "all serving" the seconds until ``start`` returned); the node is
-    destroyed afterwards. With
+    tests/bench_memory.idle_memory() of it with its start's timeline under "timeline"
+    (event -> seconds, "all serving" the seconds until ``start`` returned), or with
+    ``ready_only`` the timeline alone; the node is destroyed afterwards. With
     ``kube-apiserver:profiling=true`` among the edits, kubelite's heap profile is written to
     ``out_dir``/heap-LABELRUN.pb.gz (read it with ``go tool pprof``)."""
     tag = f"{label}{run}"
@@ -76,11 +76,11 @@ def measure(label: str, edits: list[Edit], base: Path, run: int,
             argfiles.set_flag(paths, daemon, name, value)
     node.create_netns()
     try:
+        timeline, all_serving = timed_start(node)
+        timeline = {**timeline, "all serving": round(all_serving, 2)}
         if ready_only:
-            timeline, all_serving = timed_start(node)
-            return {**timeline, "all serving": round(all_serving, 2)}
-        node.start()
-        figures = idle_memory(node)
+            return timeline
+        figures = {**idle_memory(node), "timeline": timeline}
         if ("kube-apiserver", "profiling", "true") in edits:
             # kubelite is one process: the API server's heap profile covers every part.
             out = out_dir / f"heap-{tag}.pb.gz"
@@ -128,12 +128,14 @@ def main() -> int:
                     continue
                 k = fig["processes"].get("kubelite", {})
                 print(f"  kubelite pss {k.get('pss_mb')} anon {k.get('pss_anon_mb')} "
-                      f"total pss {fig['total_pss_mb']}", flush=True)
+                      f"total pss {fig['total_pss_mb']}; Node Ready "
+                      f"{fig['timeline'].get('Node Ready')} s", flush=True)
     opts.json.write_text(json.dumps(runs, indent=1) + "\n")
     if opts.ready:
         print_ready_medians(runs)
         return 0
-    print(f"{'variant':<24} {'kubelite PSS':>13} {'anon':>7} {'total PSS':>10}  (medians, MB)")
+    print(f"{'variant':<24} {'kubelite PSS':>13} {'anon':>7} {'total PSS':>10}  (medians, MB)"
+          "  Node Ready (median, s)")
     for label, figs in runs.items():
         if not figs:
             print(f"{label:<24} (no node became Ready)")
@@ -141,7 +143,8 @@ def main() -> int:
         kl = [f["processes"].get("kubelite", {}) for f in figs]
         print(f"{label:<24} {statistics.median(k.get('pss_mb', 0) for k in kl):>13.1f} "
               f"{statistics.median(k.get('pss_anon_mb', 0) for k in kl):>7.1f} "
-              f"{statistics.median(f['total_pss_mb'] for f in figs):>10.1f}")
+              f"{statistics.median(f['total_pss_mb'] for f in figs):>10.1f}"
+              f"  {statistics.median(f['timeline'].get('Node Ready', 0) for f in figs):.2f}")
     return 0
 
 
