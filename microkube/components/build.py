@@ -290,9 +290,8 @@ class Builder:
             "files": [str(rel / b.name) for b in comp.binaries]
                      + [str(rel / link) for link, _ in comp.links],
             "version_command": list(comp.version_command),
-        } | ({"parts": {part: {"version": dict(comp.requires)[module],
-                               "version_command": list(command)}
-                        for part, module, command in comp.part_versions}}
+        } | ({"parts": {part: {"version": version, "version_command": list(command)}
+                        for part, version, command in comp.part_pins()}}
              if comp.part_versions else {})
 
     def _read_record(self) -> dict[str, Any]:

@@ -82,6 +82,12 @@ class Component:
     def expanded_ldflags(self) -> tuple[str, ...]:
         return tuple(self.expand(f) for f in self.ldflags)
 
+    def part_pins(self) -> list[tuple[str, str, tuple[str, ...]]]:
+        """Each of ``part_versions`` as (part name, the pinned version of its module, its
+        version command): what the install record keeps and `microkube version` asks."""
+        pinned = dict(self.requires)
+        return [(part, pinned[module], command) for part, module, command in self.part_versions]
+
     @property
     def is_local(self) -> bool:
         """True for one of our own modules (components/<wrapper>/go.mod), not an upstream pin."""

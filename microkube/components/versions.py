@@ -88,11 +88,9 @@ def manifest_probes(paths: Paths) -> list[Probe]:
         if not c.version_command:
             continue
         base = paths.component_dir(c.dest)
-        pinned = dict(c.requires)
-        asks = [(c.name, c.version, c.version_command),
-                *((part, pinned[module], command) for part, module, command in c.part_versions)]
         out.extend(Probe(label, version, (str(base / cmd[0]), *cmd[1:]))
-                   for label, version, cmd in asks)
+                   for label, version, cmd in [(c.name, c.version, c.version_command),
+                                               *c.part_pins()])
     return out
 
 
