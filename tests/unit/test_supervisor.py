@@ -199,3 +199,50 @@ def test_stop_ends_after_ready_work_still_running(
     assert not t.is_alive() and time.monotonic() - t0 < 5
     with pytest.raises(ChildProcessError):
         os.waitpid(child[0], os.WNOHANG)  # ended and reaped
+
+
+class AcceptsOnly(Sleeper):
+    """Accepts connections at once but never serves (etcd still opening its data)."""
+
+    name = "store"
+
+    def ready(self, ctx: NodeContext) -> bool:
+        return False
+
+    def accepts(self, ctx: NodeContext) -> bool:
+        return True
+
+
+class NeedsAccepting(Sleeper):
+    name = "needs-accepting"
+    after = ("store",)
+    after_accepting = ("store",)
+
+
+class NeedsStoreReady(Sleeper):
+    name = "needs-store-ready"
+    after = ("store",)
+
+
+def test_daemon_needing_only_accepting_starts_before_its_dependency_serves(
+    ctx: NodeContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(signal, "signal", lambda *a: None)
+    Sleeper.started.clear()
+    sup = Supervisor(ctx, [AcceptsOnly(), NeedsAccepting(), NeedsStoreReady()],
+                     renew_certificates=lambda: None)
+    t = threading.Thread(target=sup.run, daemon=True)
+    t.start()
+    _wait(lambda: "needs-accepting" in Sleeper.started)
+    time.sleep(0.5)
+    # The store never served: the daemon that needs it ready still waits.
+    assert Sleeper.started == ["store", "needs-accepting"]
+    assert _states(ctx).daemons["store"].state == "starting"
+    # A dependency whose process is gone accepts nothing: no start waits on a stale probe.
+    store = sup.slots["store"]
+    assert store.proc is not None
+    assert sup._accepts(store)
+    sup._on_signal(signal.SIGTERM, None)
+    t.join(timeout=30)
+    assert not t.is_alive()
+    assert not sup._accepts(store)
