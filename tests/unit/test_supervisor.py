@@ -57,6 +57,17 @@ def _wait(cond: object, timeout: float = 10.0) -> None:
     raise AssertionError("condition not met in time")
 
 
+def _supervise(ctx: NodeContext, daemons: list[Daemon],
+               monkeypatch: pytest.MonkeyPatch) -> tuple[Supervisor, threading.Thread]:
+    """A supervisor of ``daemons`` running in a thread (no signal handlers), and the thread."""
+    monkeypatch.setattr(signal, "signal", lambda *a: None)
+    Sleeper.started.clear()
+    sup = Supervisor(ctx, daemons, renew_certificates=lambda: None)
+    t = threading.Thread(target=sup.run, daemon=True)
+    t.start()
+    return sup, t
+
+
 def _states(ctx: NodeContext) -> SupervisorState:
     st = SupervisorState.load(ctx.paths.supervisor_state)
     assert st is not None
@@ -161,13 +172,8 @@ class NeedsReady(Sleeper):
 def test_after_ready_work_runs_while_daemons_needing_only_serving_start(
     ctx: NodeContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(signal, "signal", lambda *a: None)
-    Sleeper.started.clear()
     SlowImports.release = tmp_path / "release"
-    sup = Supervisor(ctx, [SlowImports(), NeedsServing(), NeedsReady()],
-                     renew_certificates=lambda: None)
-    t = threading.Thread(target=sup.run, daemon=True)
-    t.start()
+    sup, t = _supervise(ctx, [SlowImports(), NeedsServing(), NeedsReady()], monkeypatch)
     _wait(lambda: "needs-serving" in Sleeper.started)
     # The work still runs: the daemon that needs it done waits, the runtime is not ready yet.
     time.sleep(0.5)
@@ -204,7 +210,7 @@ def test_stop_ends_after_ready_work_still_running(
 class AcceptsOnly(Sleeper):
     """Accepts connections at once but never serves (etcd still opening its data)."""
 
-    name = "store"
+    name = "runtime"
 
     def ready(self, ctx: NodeContext) -> bool:
         return False
@@ -213,33 +219,22 @@ class AcceptsOnly(Sleeper):
         return True
 
 
-class NeedsAccepting(Sleeper):
+class NeedsAccepting(NeedsReady):
     name = "needs-accepting"
-    after = ("store",)
-    after_accepting = ("store",)
-
-
-class NeedsStoreReady(Sleeper):
-    name = "needs-store-ready"
-    after = ("store",)
+    after_accepting = ("runtime",)
 
 
 def test_daemon_needing_only_accepting_starts_before_its_dependency_serves(
     ctx: NodeContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(signal, "signal", lambda *a: None)
-    Sleeper.started.clear()
-    sup = Supervisor(ctx, [AcceptsOnly(), NeedsAccepting(), NeedsStoreReady()],
-                     renew_certificates=lambda: None)
-    t = threading.Thread(target=sup.run, daemon=True)
-    t.start()
+    sup, t = _supervise(ctx, [AcceptsOnly(), NeedsAccepting(), NeedsReady()], monkeypatch)
     _wait(lambda: "needs-accepting" in Sleeper.started)
     time.sleep(0.5)
-    # The store never served: the daemon that needs it ready still waits.
-    assert Sleeper.started == ["store", "needs-accepting"]
-    assert _states(ctx).daemons["store"].state == "starting"
+    # The runtime never served: the daemon that needs it ready still waits.
+    assert Sleeper.started == ["runtime", "needs-accepting"]
+    assert _states(ctx).daemons["runtime"].state == "starting"
     # A dependency whose process is gone accepts nothing: no start waits on a stale probe.
-    store = sup.slots["store"]
+    store = sup.slots["runtime"]
     assert store.proc is not None
     assert sup._accepts(store)
     sup._on_signal(signal.SIGTERM, None)
