@@ -300,6 +300,14 @@ def own_member(members: Sequence[Member], node_ip: str) -> Member | None:
     return next((m for m in members if m.ip == node_ip), None)
 
 
+def votes_alone(members: Sequence[Member], node_ip: str) -> bool:
+    """True when this node's member (at ``node_ip``) is the only voter, or no member list is
+    known (a single node that never formed a cluster): its etcd is its own quorum."""
+    found = voters(members)
+    me = own_member(members, node_ip)
+    return not members or (len(found) == 1 and me is not None and found[0].id == me.id)
+
+
 def etcd_servers(paths: Paths, node_ip: str, members: Sequence[Member] | None = None) -> str:
     """The API server's ``--etcd-servers``: loopback when this node votes (or no member list is
     known: a single node), else every voter's client URL, comma-separated."""

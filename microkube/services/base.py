@@ -55,6 +55,10 @@ class Daemon:
     # Those of ``after`` that need only serve: their after_ready work may still run when this
     # one starts (the supervisor's ordering; a snap's runner still waits for both).
     after_serving: ClassVar[tuple[str, ...]] = ()
+    # Those of ``after`` that need only run and accept connections (``accepts``), maybe before
+    # they serve: this daemon dials them itself and waits until they answer (the supervisor's
+    # ordering; a snap's runner still waits for them to be ready).
+    after_accepting: ClassVar[tuple[str, ...]] = ()
     # The upstream daemons this one process runs, each with its own argument file (kubelite).
     parts: ClassVar[tuple[str, ...]] = ()
     # Argument files read besides its own (the cluster agent's deployer thread: manifests),
@@ -87,6 +91,11 @@ class Daemon:
     def ready(self, ctx: NodeContext) -> bool:
         """True once the daemon serves; must be quick (well under a second)."""
         return True
+
+    def accepts(self, ctx: NodeContext) -> bool:
+        """True once the daemon accepts connections, maybe before it serves (default: once it
+        is ready); quick, as ``ready`` is."""
+        return self.ready(ctx)
 
     def after_ready(self, ctx: NodeContext) -> None:
         """One-shot work once the daemon first serves (e.g. importing images)."""

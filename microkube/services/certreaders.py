@@ -6,7 +6,8 @@ kubelet's pods survive a kubelet restart). A file read afresh at every use needs
 restart:
 
 - ``admin.config``: the manifest deployer runs kubectl for each pass, the cluster
-  agent builds an API client per request, ``status`` reads it per run.
+  agent builds an API client per request, ``status`` reads it per run; kubelite uses
+  it only while it starts its parts (to ask the API server's /readyz).
 - ``etcd/server.crt``: etcd reads its certificate and key at every TLS handshake
   (etcd ``client/pkg/transport/listener.go``, ``TLSInfo.ServerConfig``'s
   ``GetCertificate``/``GetClientCertificate``; "TLS certificates get reloaded on

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from microkube.probes import http_json, tls_context
+from microkube.probes import http_json, tcp_accepts, tls_context
 from microkube.services.base import Daemon, NodeContext
 
 
@@ -23,6 +23,21 @@ class Etcd(Daemon):
         health = http_json(f"https://127.0.0.1:{ctx.paths.ports.datastore_client}/health",
                            context=context)
         return isinstance(health, dict) and health.get("health") == "true"
+
+    def accepts(self, ctx: NodeContext) -> bool:
+        """True once etcd listens on its client port, if this member votes alone.
+
+        etcd binds its ports before it opens its data, and answers a client's TLS handshake
+        once it is ready (etcd server/embed/serve.go: ``serve`` waits for ReadyNotify), so a
+        client that dials it early waits; a lone voter is ready within seconds of opening its
+        data. A member among other voters is ready only once a quorum is up, which may take
+        long: for it this waits until it serves (``ready``).
+        """
+        from microkube.datastore.membership import load_cache, votes_alone
+
+        if not votes_alone(load_cache(ctx.paths), ctx.node.node_ip):
+            return self.ready(ctx)
+        return tcp_accepts("127.0.0.1", ctx.paths.ports.datastore_client, timeout=0.2)
 
     def after_ready(self, ctx: NodeContext) -> None:
         """Record this member's peer URL at the node's address if it moved (datastore/peermove.py).

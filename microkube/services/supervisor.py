@@ -132,8 +132,12 @@ class Supervisor:
                         slot.next_start = now + GATE_RECHECK
             elif slot.proc.poll() is not None:
                 self._exited(slot, now)
-            elif (slot.state.state == "starting" and slot.after_ready is None
-                  and slot.daemon.ready(self.ctx)):
+        # The readiness probes after every start: a probe may wait up to its timeout for a
+        # daemon that accepts connections but does not serve yet (etcd completes no TLS
+        # handshake before it has opened its data), and must not hold back a start.
+        for slot in self.slots.values():
+            if (slot.proc is not None and slot.state.state == "starting"
+                    and slot.after_ready is None and slot.daemon.ready(self.ctx)):
                 self._became_ready(slot)
         self._reap_adopted()
         if self._dirty:
@@ -145,11 +149,18 @@ class Supervisor:
 
     def _deps_ready(self, slot: _Slot) -> bool:
         """True once every daemon of ``slot``'s ``after`` became ready once (or, for one in
-        its ``after_serving``, served once)."""
+        its ``after_serving``, served once; for one in its ``after_accepting``, runs and
+        accepts connections now)."""
         serving_enough = slot.daemon.after_serving
+        accepting_enough = slot.daemon.after_accepting
         return all(self.slots[d].ready_once
                    or (d in serving_enough and self.slots[d].serving_once)
+                   or (d in accepting_enough and self._accepts(self.slots[d]))
                    for d in slot.daemon.after if d in self.slots)
+
+    def _accepts(self, slot: _Slot) -> bool:
+        """True if ``slot``'s process runs and its daemon accepts connections."""
+        return slot.proc is not None and slot.proc.poll() is None and slot.daemon.accepts(self.ctx)
 
     # --- one daemon ------------------------------------------------------------------
     def _start(self, slot: _Slot) -> None:

@@ -76,6 +76,16 @@ def test_the_api_server_uses_loopback_when_this_node_votes_else_every_voter(path
         "https://10.0.0.1:12379,https://10.0.0.2:12379,https://10.0.0.3:12379")
 
 
+def test_a_member_votes_alone_with_no_list_or_as_the_only_voter() -> None:
+    assert ms.votes_alone([], "10.0.0.1")  # a single node that never formed a cluster
+    assert ms.votes_alone([member(1)], "10.0.0.1")
+    # With a standby: still its own quorum; the standby is not.
+    assert ms.votes_alone([member(1), member(2, learner=True)], "10.0.0.1")
+    assert not ms.votes_alone([member(1), member(2, learner=True)], "10.0.0.2")
+    assert not ms.votes_alone([member(1), member(2), member(3)], "10.0.0.1")
+    assert not ms.votes_alone([member(1)], "10.0.0.9")  # a list without this node
+
+
 def test_a_damaged_cache_reads_as_no_list(paths: Paths) -> None:
     ms.cache_file(paths).parent.mkdir(parents=True)
     ms.cache_file(paths).write_text("{not json")

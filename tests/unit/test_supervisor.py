@@ -57,6 +57,17 @@ def _wait(cond: object, timeout: float = 10.0) -> None:
     raise AssertionError("condition not met in time")
 
 
+def _supervise(ctx: NodeContext, daemons: list[Daemon],
+               monkeypatch: pytest.MonkeyPatch) -> tuple[Supervisor, threading.Thread]:
+    """A supervisor of ``daemons`` running in a thread (no signal handlers), and the thread."""
+    monkeypatch.setattr(signal, "signal", lambda *a: None)
+    Sleeper.started.clear()
+    sup = Supervisor(ctx, daemons, renew_certificates=lambda: None)
+    t = threading.Thread(target=sup.run, daemon=True)
+    t.start()
+    return sup, t
+
+
 def _states(ctx: NodeContext) -> SupervisorState:
     st = SupervisorState.load(ctx.paths.supervisor_state)
     assert st is not None
@@ -161,13 +172,8 @@ class NeedsReady(Sleeper):
 def test_after_ready_work_runs_while_daemons_needing_only_serving_start(
     ctx: NodeContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(signal, "signal", lambda *a: None)
-    Sleeper.started.clear()
     SlowImports.release = tmp_path / "release"
-    sup = Supervisor(ctx, [SlowImports(), NeedsServing(), NeedsReady()],
-                     renew_certificates=lambda: None)
-    t = threading.Thread(target=sup.run, daemon=True)
-    t.start()
+    sup, t = _supervise(ctx, [SlowImports(), NeedsServing(), NeedsReady()], monkeypatch)
     _wait(lambda: "needs-serving" in Sleeper.started)
     # The work still runs: the daemon that needs it done waits, the runtime is not ready yet.
     time.sleep(0.5)
@@ -199,3 +205,39 @@ def test_stop_ends_after_ready_work_still_running(
     assert not t.is_alive() and time.monotonic() - t0 < 5
     with pytest.raises(ChildProcessError):
         os.waitpid(child[0], os.WNOHANG)  # ended and reaped
+
+
+class AcceptsOnly(Sleeper):
+    """Accepts connections at once but never serves (etcd still opening its data)."""
+
+    name = "runtime"
+
+    def ready(self, ctx: NodeContext) -> bool:
+        return False
+
+    def accepts(self, ctx: NodeContext) -> bool:
+        return True
+
+
+class NeedsAccepting(NeedsReady):
+    name = "needs-accepting"
+    after_accepting = ("runtime",)
+
+
+def test_daemon_needing_only_accepting_starts_before_its_dependency_serves(
+    ctx: NodeContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sup, t = _supervise(ctx, [AcceptsOnly(), NeedsAccepting(), NeedsReady()], monkeypatch)
+    _wait(lambda: "needs-accepting" in Sleeper.started)
+    time.sleep(0.5)
+    # The runtime never served: the daemon that needs it ready still waits.
+    assert Sleeper.started == ["runtime", "needs-accepting"]
+    assert _states(ctx).daemons["runtime"].state == "starting"
+    # A dependency whose process is gone accepts nothing: no start waits on a stale probe.
+    store = sup.slots["runtime"]
+    assert store.proc is not None
+    assert sup._accepts(store)
+    sup._on_signal(signal.SIGTERM, None)
+    t.join(timeout=30)
+    assert not t.is_alive()
+    assert not sup._accepts(store)
