@@ -7,9 +7,7 @@ use it, so a plain socket probe (``microkube kubectl``'s check) costs no TLS.
 
 from __future__ import annotations
 
-# The C module: ``socket``'s Python layer (enum-converted constants, selectors) costs ~5 ms
-# of every ``microkube kubectl``, and the two accept probes need none of it.
-import _socket
+import socket
 
 TYPE_CHECKING = False  # typing and json cost ~10 ms of `microkube kubectl`'s socket check
 if TYPE_CHECKING:
@@ -20,32 +18,23 @@ if TYPE_CHECKING:
 
 def unix_socket_accepts(path: Path, timeout: float = 0.5) -> bool:
     """True if the unix socket at ``path`` accepts a connection within ``timeout`` s."""
-    return _accepts(_socket.AF_UNIX, str(path), timeout)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        try:
+            sock.connect(str(path))
+        except OSError:
+            return False
+    return True
 
 
 def tcp_accepts(host: str, port: int, timeout: float = 0.5) -> bool:
-    """True if a TCP connection to ``host``:``port`` is accepted within ``timeout`` s;
-    ``host`` is an IPv4 address or a name (resolved, the first IPv4 or IPv6 address
-    tried, as socket.create_connection tries each)."""
-    # Bytes for a plain ASCII name: a str would load the idna codec on every call.
-    name = host.encode("ascii") if host.isascii() else host.encode("idna")
+    """True if a TCP connection to ``host``:``port`` is accepted within ``timeout`` s
+    (``host``: an address or a name, each of its addresses tried in turn)."""
     try:
-        found = _socket.getaddrinfo(name, port, 0, _socket.SOCK_STREAM)
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
     except OSError:
         return False
-    return any(_accepts(family, address, timeout) for family, _, _, _, address in found)
-
-
-def _accepts(family: int, address: str | tuple[Any, ...], timeout: float) -> bool:
-    sock = _socket.socket(family, _socket.SOCK_STREAM)
-    try:
-        sock.settimeout(timeout)
-        sock.connect(address)
-    except OSError:
-        return False
-    finally:
-        sock.close()
-    return True
 
 
 def tls_context(ca: Path | None = None, cert: Path | None = None,
@@ -192,7 +181,6 @@ def json_of(status: int, body: bytes) -> Any:
 
 def tls_accepts(host: str, port: int, context: ssl.SSLContext, timeout: float = 0.5) -> bool:
     """True if a TLS handshake with ``host``:``port`` completes under ``context``."""
-    import socket
     import ssl
 
     try:

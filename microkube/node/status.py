@@ -13,7 +13,7 @@ import enum
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 from microkube.config.node import WORKER
 from microkube.errors import MicrokubeError, NotRunningError
@@ -25,40 +25,11 @@ from microkube.paths import Paths
 from microkube.services.base import NodeContext
 
 if TYPE_CHECKING:
+    from concurrent.futures import Executor
+
     from microkube.addons.listing import AddonStatus
     from microkube.datastore.quorum import Quorum
     from microkube.services.apilb import BalancerState
-
-
-T = TypeVar("T")
-
-
-def in_background(fn: Callable[..., T], *args: object) -> Callable[[], T]:
-    """Start ``fn(*args)`` in a daemon thread; returns a function that waits for it and
-    gives its result, or raises what it raised. A look that is never waited for does not
-    hold the process at exit. (concurrent.futures does the same but imports logging and
-    traceback with it: a few ms of every ``status``.)"""
-    import threading
-
-    outcome: list[tuple[bool, object]] = []
-
-    def run() -> None:
-        try:
-            outcome.append((True, fn(*args)))
-        except BaseException as e:  # handed to the waiter, raised there
-            outcome.append((False, e))
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-
-    def result() -> T:
-        thread.join()
-        ok, value = outcome[0]
-        if not ok:
-            raise value  # type: ignore[misc]
-        return value  # type: ignore[return-value]
-
-    return result
 
 
 class NodeState(enum.StrEnum):
@@ -246,16 +217,16 @@ def _with_failed_part(paths: Paths, states: dict[str, str]) -> dict[str, str]:
     return {**states, "kubelite": f"{state}: {failed[0]} failed ({failed[1][:200]})"}
 
 
-def _probe_network_parts(ctx: NodeContext,
+def _probe_network_parts(pool: Executor, ctx: NodeContext,
                          states: dict[str, str]) -> dict[str, Callable[[], bool]]:
     """Start probing each of kubelite's network parts (flanneld, netpol) this node runs, in
-    the background: each part's waiter says whether it serves its readiness endpoint. Empty
-    when kubelite does not run here."""
+    ``pool``: each part's waiter says whether it serves its readiness endpoint. Empty when
+    kubelite does not run here."""
     from microkube.services.kubernetes import NETWORK_PARTS, Kubelite, part_ready
 
     if Kubelite.name not in states:
         return {}
-    return {p: in_background(part_ready, ctx, p)
+    return {p: pool.submit(part_ready, ctx, p).result
             for p in Kubelite().parts_for(ctx) if p in NETWORK_PARTS}
 
 
@@ -326,10 +297,6 @@ def gather(paths: Paths) -> NodeStatus:
     if states is None:
         st.state, st.message = assess(None, 0, False, ctx.node.api_url)
     else:
-        # The probes and reads below wait on sockets and files, not on each other: they run
-        # at once, so status takes about as long as the slowest (issue 11). The datastore's
-        # members and the addons are only shown on a running control plane, known once the
-        # API server answered; asked for at the same time, they are dropped otherwise.
         _look_at_running(paths, ctx, st, states)
     if not worker:
         st.manifests_dir = str(paths.manifests_dir)
@@ -339,58 +306,86 @@ def gather(paths: Paths) -> NodeStatus:
 
 def _look_at_running(paths: Paths, ctx: NodeContext, st: NodeStatus,
                      states: dict[str, str]) -> None:
-    """Fill ``st`` for a node whose daemons run (``states``: theirs, from the runtime),
-    probing and reading at once."""
+    """Fill ``st`` for a node whose daemons run (``states``: theirs, from the runtime).
+
+    The probes and reads wait on sockets and files, not on each other: they run at once,
+    so status takes about as long as the slowest (issue 11). The datastore's members and
+    the addons are shown only on a running control plane: they are asked for once the API
+    server's /readyz answered 200, beside the Node list, never to be thrown away.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+    from functools import partial
+
     worker = ctx.node.is_worker
     states = _with_datastore_error(paths, _with_failed_part(paths, states))
-    parts = _probe_network_parts(ctx, states)
-    members = addons = None
-    if not worker:
-        from microkube.addons.listing import addon_statuses
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        parts = _probe_network_parts(pool, ctx, states)
+        if not worker and ctx.node.datastore == "etcd":
+            from microkube.datastore import quorum
 
-        addons = in_background(addon_statuses, paths, ctx.node.substitutions())
-        if ctx.node.datastore == "etcd":
-            members = in_background(datastore_members, paths, ctx.node.node_name)
-    if not worker and ctx.node.datastore == "etcd":
-        from microkube.datastore import quorum
-
-        st.quorum = quorum.probe(paths)
-    elif not worker:
-        st.datastore_problem = _datastore_problem(paths, ctx.node.datastore)
-    api_ready, node_ready = 0, False
-    if st.quorum is None or st.quorum.ok:
-        # Without a quorum the API server's /readyz would only time out: status stays fast.
-        api_ready, node_ready, st.nodes = _ask_api(paths, ctx)
-    st.daemons = states = _with_network_parts(states, parts)
+            st.quorum = quorum.probe(paths)
+        elif not worker:
+            st.datastore_problem = _datastore_problem(paths, ctx.node.datastore)
+        api_ready, node_ready = 0, False
+        if st.quorum is None or st.quorum.ok:
+            # Without a quorum the API server's /readyz would only time out: status stays fast.
+            answering = None if worker else partial(_look_at_control_plane, pool, paths, ctx, st)
+            api_ready, node_ready, st.nodes = _ask_api(paths, ctx, answering)
+        st.daemons = states = _with_network_parts(states, parts)
     st.state, st.message = assess(states, api_ready, node_ready, ctx.node.api_url, st.quorum)
     if st.datastore_problem and not st.ready:
         st.message = f"{st.message}; {st.datastore_problem}"
-    if st.running and addons is not None:
+
+
+def _look_at_control_plane(pool: Executor, paths: Paths, ctx: NodeContext,
+                           st: NodeStatus) -> Callable[[], None]:
+    """Start reading a running control plane's addons and (on etcd) its datastore members
+    in ``pool``; returns the function that waits for them and fills ``st``."""
+    from microkube.addons.listing import addon_statuses
+
+    addons = pool.submit(addon_statuses, paths, ctx.node.substitutions())
+    members = (pool.submit(datastore_members, paths, ctx.node.node_name)
+               if ctx.node.datastore == "etcd" else None)
+
+    def fill() -> None:
         if members is not None:
-            st.voters, st.standbys = members()
-        st.addons = addons()
+            st.voters, st.standbys = members.result()
+        st.addons = addons.result()
+
+    return fill
 
 
-def _ask_api(paths: Paths, ctx: NodeContext) -> tuple[int, bool, list[tuple[str, str, bool]]]:
+def _ask_api(paths: Paths, ctx: NodeContext,
+             answering: Callable[[], Callable[[], None]] | None = None,
+             ) -> tuple[int, bool, list[tuple[str, str, bool]]]:
     """(the HTTP status of the API server's /readyz (0: no answer), this Node's Ready, the
-    cluster's Nodes (a control plane's; empty on a worker or when the API is not ready))."""
+    cluster's Nodes (a control plane's; empty on a worker or when the API is not ready)).
+
+    ``answering``, when given, is called once /readyz answered 200 (the node runs), before
+    the Node list is asked for; what it returns is called after the list came.
+    """
     worker = ctx.node.is_worker
     try:
         # A worker has no admin credentials; its kubelet's may read its own Node.
         api = KubeApi.for_user(paths, "kubelet" if worker else "admin", timeout=1.0)
         api_ready = api.status_code("/readyz")
-        if api_ready == 200 and worker:
-            return api_ready, api.node_ready(ctx.node.node_name), []
-        if api_ready == 200:
-            # One list answers both: this node's Ready and the cluster's nodes.
-            nodes = cluster_nodes(api)
-            return api_ready, any(name == ctx.node.node_name and ready
-                                  for name, _, ready in nodes), nodes
-        return api_ready, False, []
     except MicrokubeError:
         return 0, False, []
-
-
+    if api_ready != 200:
+        return api_ready, False, []
+    finish = answering() if answering is not None else None
+    try:
+        if worker:
+            return api_ready, api.node_ready(ctx.node.node_name), []
+        # One list answers both: this node's Ready and the cluster's nodes.
+        nodes = cluster_nodes(api)
+        return api_ready, any(name == ctx.node.node_name and ready
+                              for name, _, ready in nodes), nodes
+    except MicrokubeError:
+        return 0, False, []
+    finally:
+        if finish is not None:
+            finish()
 
 
 ROLE_LABEL = "microkube.io/role"
