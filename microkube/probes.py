@@ -31,10 +31,19 @@ def tcp_accepts(host: str, port: int, timeout: float = 0.5) -> bool:
     """True if a TCP connection to ``host``:``port`` is accepted within ``timeout`` s
     (``host``: an address or a name, each of its addresses tried in turn)."""
     try:
-        with socket.create_connection((host, port), timeout=timeout):
+        # typeshed says str; the address goes to getaddrinfo, which takes bytes too.
+        with socket.create_connection((wire_name(host), port),  # type: ignore[arg-type]
+                                      timeout=timeout):
             return True
     except OSError:
         return False
+
+
+def wire_name(host: str) -> bytes:
+    """``host`` as bytes for getaddrinfo and TLS's server name: a str there loads the idna
+    codec (with stringprep and unicodedata, ~2 ms) even for an address; a non-ASCII
+    name is IDNA-encoded, as the str would be."""
+    return host.encode("ascii") if host.isascii() else host.encode("idna")
 
 
 def tls_context(ca: Path | None = None, cert: Path | None = None,
@@ -131,10 +140,12 @@ class HttpConnection:
         self._used = False
 
     def _connect(self) -> BinaryIO:
-        sock = socket.create_connection((self._host, self._port), timeout=self._timeout)
+        name = wire_name(self._host)
+        sock = socket.create_connection((name, self._port),  # type: ignore[arg-type]  # bytes: see wire_name
+                                        timeout=self._timeout)
         if self._context is not None:
             try:
-                sock = self._context.wrap_socket(sock, server_hostname=self._host)
+                sock = self._context.wrap_socket(sock, server_hostname=name)
             except BaseException:
                 sock.close()
                 raise
