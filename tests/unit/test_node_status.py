@@ -253,3 +253,17 @@ def test_a_node_whose_api_server_is_down_reads_no_addons(tmp_path: Path) -> None
     assert proc.returncode == 0, proc.stderr
     assert "  core/dns: enabled" in proc.stdout.splitlines()
     assert paths.addon_status_cache.exists()
+
+
+def test_in_background_gives_the_result_or_raises_what_the_call_raised() -> None:
+    from microkube.errors import MicrokubeError
+    from microkube.node.status import in_background
+
+    assert in_background(sum, [1, 2, 3])() == 6
+
+    def fails() -> None:
+        raise MicrokubeError("broken")
+
+    waiter = in_background(fails)
+    with pytest.raises(MicrokubeError, match="broken"):
+        waiter()
