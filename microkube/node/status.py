@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from microkube.config.node import WORKER
 from microkube.errors import MicrokubeError, NotRunningError
-from microkube.kube.api import KubeApi
+from microkube.kube.api import KubeApi, user_tls_context
 from microkube.manifests.record import FAILED, Report, load_report
 from microkube.node.guard import NOT_RUNNING_MESSAGE, NOT_SET_UP_MESSAGE, is_set_up
 from microkube.node.runtime import runtime_for
@@ -394,8 +394,10 @@ def _ask_api(paths: Paths, ctx: NodeContext,
     """
     worker = ctx.node.is_worker
     try:
-        # A worker has no admin credentials; its kubelet's may read its own Node.
-        api = KubeApi.for_user(paths, "kubelet" if worker else "admin", timeout=1.0)
+        # A worker has no admin credentials; its kubelet's may read its own Node. The
+        # node's settings are in hand: KubeApi.for_user would read them again.
+        api = KubeApi(ctx.node.api_url, user_tls_context(paths, "kubelet" if worker else "admin"),
+                      timeout=1.0)
         api_ready = api.status_code("/readyz")
     except MicrokubeError:
         return 0, False, []
