@@ -384,6 +384,12 @@ class Paths(_Roots):
     def addons_state_file(self) -> Path:
         return self.var_dir / "addons.yaml"
 
+    @property
+    def addon_status_cache(self) -> Path:
+        """status's copy of the addon listing, kept while the files it came from are
+        unchanged (microkube/addons/listing.py)."""
+        return self.yaml_cache_dir / "addon-status.json"
+
     # --- auto-deployed manifests and charts (microkube.manifests) --------------
     @property
     def manifests_dir(self) -> Path:

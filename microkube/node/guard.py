@@ -32,7 +32,7 @@ def require_api_answering(paths: Paths) -> None:
     """Raise unless the node is set up and its API server accepts connections on loopback.
 
     A TCP connect, not a TLS request: ``microkube kubectl`` runs this before every call, and
-    ssl, http.client and a handshake would cost more than the check is worth (kubectl
+    ssl, an HTTP exchange and a handshake would cost more than the check is worth (kubectl
     reports a server that accepts but does not answer itself).
     """
     from microkube.probes import tcp_accepts

@@ -13,11 +13,12 @@ import enum
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, TypeVar
 
 from microkube.config.node import WORKER
 from microkube.errors import MicrokubeError, NotRunningError
-from microkube.kube.api import KubeApi
+from microkube.kube.api import KubeApi, user_tls_context
 from microkube.manifests.record import FAILED, Report, load_report
 from microkube.node.guard import NOT_RUNNING_MESSAGE, NOT_SET_UP_MESSAGE, is_set_up
 from microkube.node.runtime import runtime_for
@@ -35,9 +36,12 @@ T = TypeVar("T")
 
 def in_background(fn: Callable[..., T], *args: object) -> Callable[[], T]:
     """Start ``fn(*args)`` in a daemon thread; returns a function that waits for it and
-    gives its result, or raises what it raised. A look that is never waited for does not
-    hold the process at exit. (concurrent.futures does the same but imports logging and
-    traceback with it: a few ms of every ``status``.)"""
+    gives its result, or raises what it raised.
+
+    concurrent.futures would do, but imports logging and traceback with it: 6.8 ms (the
+    least of 15 imports), and status's median went 174 -> 167 ms without it (20 runs
+    each, interleaved, on a running node; issue 11).
+    """
     import threading
 
     outcome: list[tuple[bool, object]] = []
@@ -326,10 +330,6 @@ def gather(paths: Paths) -> NodeStatus:
     if states is None:
         st.state, st.message = assess(None, 0, False, ctx.node.api_url)
     else:
-        # The probes and reads below wait on sockets and files, not on each other: they run
-        # at once, so status takes about as long as the slowest (issue 11). The datastore's
-        # members and the addons are only shown on a running control plane, known once the
-        # API server answered; asked for at the same time, they are dropped otherwise.
         _look_at_running(paths, ctx, st, states)
     if not worker:
         st.manifests_dir = str(paths.manifests_dir)
@@ -339,18 +339,16 @@ def gather(paths: Paths) -> NodeStatus:
 
 def _look_at_running(paths: Paths, ctx: NodeContext, st: NodeStatus,
                      states: dict[str, str]) -> None:
-    """Fill ``st`` for a node whose daemons run (``states``: theirs, from the runtime),
-    probing and reading at once."""
+    """Fill ``st`` for a node whose daemons run (``states``: theirs, from the runtime).
+
+    The probes and reads wait on sockets and files, not on each other: they run at once,
+    so status takes about as long as the slowest (issue 11). The datastore's members and
+    the addons are shown only on a running control plane: they are asked for once the API
+    server's /readyz answered 200, beside the Node list, never to be thrown away.
+    """
     worker = ctx.node.is_worker
     states = _with_datastore_error(paths, _with_failed_part(paths, states))
     parts = _probe_network_parts(ctx, states)
-    members = addons = None
-    if not worker:
-        from microkube.addons.listing import addon_statuses
-
-        addons = in_background(addon_statuses, paths, ctx.node.substitutions())
-        if ctx.node.datastore == "etcd":
-            members = in_background(datastore_members, paths, ctx.node.node_name)
     if not worker and ctx.node.datastore == "etcd":
         from microkube.datastore import quorum
 
@@ -360,37 +358,64 @@ def _look_at_running(paths: Paths, ctx: NodeContext, st: NodeStatus,
     api_ready, node_ready = 0, False
     if st.quorum is None or st.quorum.ok:
         # Without a quorum the API server's /readyz would only time out: status stays fast.
-        api_ready, node_ready, st.nodes = _ask_api(paths, ctx)
+        answering = None if worker else partial(_look_at_control_plane, paths, ctx, st)
+        api_ready, node_ready, st.nodes = _ask_api(paths, ctx, answering)
     st.daemons = states = _with_network_parts(states, parts)
     st.state, st.message = assess(states, api_ready, node_ready, ctx.node.api_url, st.quorum)
     if st.datastore_problem and not st.ready:
         st.message = f"{st.message}; {st.datastore_problem}"
-    if st.running and addons is not None:
+
+
+def _look_at_control_plane(paths: Paths, ctx: NodeContext, st: NodeStatus) -> Callable[[], None]:
+    """Start reading a running control plane's addons and (on etcd) its datastore members
+    in the background; returns the function that waits for them and fills ``st``."""
+    from microkube.addons.listing import addon_statuses
+
+    addons = in_background(addon_statuses, paths, ctx.node.substitutions())
+    members = (in_background(datastore_members, paths, ctx.node.node_name)
+               if ctx.node.datastore == "etcd" else None)
+
+    def fill() -> None:
         if members is not None:
             st.voters, st.standbys = members()
         st.addons = addons()
 
+    return fill
 
-def _ask_api(paths: Paths, ctx: NodeContext) -> tuple[int, bool, list[tuple[str, str, bool]]]:
+
+def _ask_api(paths: Paths, ctx: NodeContext,
+             answering: Callable[[], Callable[[], None]] | None = None,
+             ) -> tuple[int, bool, list[tuple[str, str, bool]]]:
     """(the HTTP status of the API server's /readyz (0: no answer), this Node's Ready, the
-    cluster's Nodes (a control plane's; empty on a worker or when the API is not ready))."""
+    cluster's Nodes (a control plane's; empty on a worker or when the API is not ready)).
+
+    ``answering``, when given, is called once /readyz answered 200 (the node runs), before
+    the Node list is asked for; what it returns is called after the list came.
+    """
     worker = ctx.node.is_worker
     try:
-        # A worker has no admin credentials; its kubelet's may read its own Node.
-        api = KubeApi.for_user(paths, "kubelet" if worker else "admin", timeout=1.0)
+        # A worker has no admin credentials; its kubelet's may read its own Node. The
+        # node's settings are in hand: KubeApi.for_user would read them again.
+        api = KubeApi(ctx.node.api_url, user_tls_context(paths, "kubelet" if worker else "admin"),
+                      timeout=1.0)
         api_ready = api.status_code("/readyz")
-        if api_ready == 200 and worker:
-            return api_ready, api.node_ready(ctx.node.node_name), []
-        if api_ready == 200:
-            # One list answers both: this node's Ready and the cluster's nodes.
-            nodes = cluster_nodes(api)
-            return api_ready, any(name == ctx.node.node_name and ready
-                                  for name, _, ready in nodes), nodes
-        return api_ready, False, []
     except MicrokubeError:
         return 0, False, []
-
-
+    if api_ready != 200:
+        return api_ready, False, []
+    finish = answering() if answering is not None else None
+    try:
+        if worker:
+            return api_ready, api.node_ready(ctx.node.node_name), []
+        # One list answers both: this node's Ready and the cluster's nodes.
+        nodes = cluster_nodes(api)
+        return api_ready, any(name == ctx.node.node_name and ready
+                              for name, _, ready in nodes), nodes
+    except MicrokubeError:
+        return 0, False, []
+    finally:
+        if finish is not None:
+            finish()
 
 
 ROLE_LABEL = "microkube.io/role"

@@ -236,6 +236,25 @@ def test_status_names_the_part_of_kubelite_that_failed(tmp_path: Path) -> None:
     assert doc["daemons"]["kubelite"] == "ready"
 
 
+def test_a_node_whose_api_server_is_down_reads_no_addons(tmp_path: Path) -> None:
+    """The addons are shown only on a running node: while the API server does not answer,
+    status does not read them (their listing's copy appears only once it does)."""
+    root = tmp_path / "root"
+    paths = _set_up(root)
+    then = time.time() - 60  # every file older than the listing copy's racy window
+    for f in root.rglob("*"):
+        os.utime(f, (then, then))
+    _supervisor_runs(paths)
+    with _serve_network_parts(paths):
+        assert _status(root, "short").returncode == 3
+        assert not paths.addon_status_cache.exists()
+        with _serve_api(paths, node_ready=True):
+            proc = _status(root, "short")
+    assert proc.returncode == 0, proc.stderr
+    assert "  core/dns: enabled" in proc.stdout.splitlines()
+    assert paths.addon_status_cache.exists()
+
+
 def test_in_background_gives_the_result_or_raises_what_the_call_raised() -> None:
     from microkube.errors import MicrokubeError
     from microkube.node.status import in_background

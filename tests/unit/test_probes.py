@@ -116,3 +116,68 @@ def test_accept_probes_by_address_by_name_and_on_a_unix_socket(tmp_path: Path) -
         srv.bind(str(path))
         srv.listen()
         assert unix_socket_accepts(path)
+
+
+def _raw_server(answers: list[bytes]) -> tuple[int, list[bytes], threading.Thread]:
+    """A loopback server that answers each request it reads with the next of ``answers``
+    (one connection per answer when an answer closes it: b"" closes without one); the
+    requests it read are collected."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen()
+    seen: list[bytes] = []
+
+    def serve() -> None:
+        with srv:
+            pending = list(answers)
+            while pending:
+                conn, _ = srv.accept()
+                with conn:
+                    while pending:
+                        seen.append(conn.recv(65536))
+                        answer = pending.pop(0)
+                        if not answer:
+                            break
+                        conn.sendall(answer)
+                        if b"Connection: close" in answer:
+                            break
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return srv.getsockname()[1], seen, thread
+
+
+def test_chunked_kept_alive_and_reopened_once_the_server_closed_it() -> None:
+    from microkube.probes import HttpConnection
+
+    chunked = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+               b"5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n")
+    sized = b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok"
+    # The second request's connection is closed unanswered (a kept connection timed out
+    # at the server): the request goes again on a new one.
+    port, seen, thread = _raw_server([chunked, b"", sized])
+    conn = HttpConnection(f"http://127.0.0.1:{port}", timeout=5)
+    try:
+        assert conn.exchange("GET", "/a?b=1") == (200, b"hello world")
+        assert conn.exchange("POST", "/c", b"{}", content_type="application/json") == (201, b"ok")
+    finally:
+        conn.close()
+    thread.join(timeout=5)
+    assert seen[0].startswith(b"GET /a?b=1 HTTP/1.1\r\n")
+    assert f"Host: 127.0.0.1:{port}\r\n".encode() in seen[0]
+    assert b"Content-Length" not in seen[0]
+    assert seen[2].startswith(b"POST /c HTTP/1.1\r\n")
+    assert seen[2].endswith(b"Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
+
+
+def test_an_answer_cut_short_or_without_a_length_is_read_as_http_says() -> None:
+    from microkube.probes import http_exchange
+
+    port, _, thread = _raw_server([b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort"])
+    with pytest.raises(ValueError, match="not HTTP"):
+        http_exchange("GET", f"http://127.0.0.1:{port}/")
+    thread.join(timeout=5)
+    # No length: the body ends with the connection (HTTP/1.0 style).
+    port, _, thread = _raw_server([b"HTTP/1.0 404 Not Found\r\nConnection: close\r\n\r\ngone"])
+    assert http_get(f"http://127.0.0.1:{port}/") == (404, b"gone")
+    thread.join(timeout=5)
