@@ -42,6 +42,33 @@ def test_corrupt_node_file_gives_one_clear_line(tmp_path: Path, text: str, messa
     assert str(path) in str(err.value) and "\n" not in str(err.value)
 
 
+@pytest.mark.parametrize(("text", "message"), [
+    ("node_name: 5\nnode_ip: 1.2.3.4\n", "node_name: expected text, got 5"),
+    ("node_name: n\nnode_ip: 1.2.3.4\napi_port: x\n", "api_port: expected a port number"),
+    ("node_name: n\nnode_ip: 1.2.3.4\nregistry_mirror: [a]\n", "registry_mirror: expected text"),
+    ("node_name: n\nnode_ip: 1.2.3.4\ncluster_domain: bad domain\n",
+     "cluster_domain: 'bad domain' is not a valid DNS name"),
+    ("node_name: n\nnode_ip: 1.2.3.4\nservice_cidr: 10.0.0.0/29\n", "service_cidr: .* too small"),
+])
+def test_a_wrong_value_names_its_key(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "node.yaml"
+    path.write_text(text)
+    with pytest.raises(UsageError, match=message) as err:
+        node.load(path)
+    assert str(path) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_node_file_of_binary_bytes_or_a_folder_is_one_clear_line(tmp_path: Path) -> None:
+    path = tmp_path / "node.yaml"
+    path.write_bytes(b"\xff\xfe\x00\x01garbage")
+    with pytest.raises(UsageError, match="not valid YAML"):
+        node.load(path)
+    path.unlink()
+    path.mkdir()
+    with pytest.raises(UsageError, match="cannot be read"):
+        node.load(path)
+
+
 def test_default_route_ip_reads_the_route_table(tmp_path: Path) -> None:
     table = tmp_path / "route"
     table.write_text("Iface\tDestination\tGateway\nnope0\t0000FEA9\t00000000\n")
