@@ -238,6 +238,13 @@ def detect(env: Mapping[str, str] | None = None, in_snap: bool = False,
             raise  # the launch file's: its reader names the key
         source = "" if env.get("MICROKUBE_NODE_NAME") else " (this host's name)"
         raise UsageError(f"{e}{source}; {name_hint(name, in_snap)}") from None
+    except UsageError as e:
+        # A value from the environment: name the variable the user set, not our field.
+        field, colon, rest = str(e).partition(":")
+        variable = f"MICROKUBE_{field.upper()}"
+        if colon and field not in settings and env.get(variable):
+            raise UsageError(f"{variable}:{rest}") from None
+        raise
 
 
 def load_or_create(path: Path, in_snap: bool = False) -> NodeConfig:

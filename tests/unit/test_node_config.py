@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -67,6 +68,16 @@ def test_a_node_file_of_binary_bytes_or_a_folder_is_one_clear_line(tmp_path: Pat
     path.mkdir()
     with pytest.raises(UsageError, match="cannot be read"):
         node.load(path)
+
+
+@pytest.mark.parametrize(("variable", "value"), [
+    ("MICROKUBE_POD_CIDR", "10.1.0.0/99"), ("MICROKUBE_SERVICE_CIDR", "10.0.0.0/30"),
+    ("MICROKUBE_CLUSTER_DOMAIN", "a..b"), ("MICROKUBE_NODE_IP", "1.2.3"),
+])
+def test_a_bad_value_from_the_environment_names_its_variable(variable: str, value: str) -> None:
+    env = {"MICROKUBE_NODE_NAME": "n", "MICROKUBE_NODE_IP": "192.0.2.9", variable: value}
+    with pytest.raises(UsageError, match=f"^{variable}: .*{re.escape(value)}"):
+        node.detect(env)
 
 
 def test_default_route_ip_reads_the_route_table(tmp_path: Path) -> None:
