@@ -80,3 +80,12 @@ def test_inspect_into_a_missing_folder_is_one_line(tmp_path: Path) -> None:
     line = _one_line_error(_microkube("inspect", "-o", str(tmp_path / "no" / "r.tgz"),
                                       root=tmp_path))
     assert "cannot write the report to" in line
+
+
+def test_leave_on_a_stopped_control_plane_says_it_is_stopped(tmp_path: Path) -> None:
+    from tests.clusternode import prepare_node_root
+
+    prepare_node_root(tmp_path)
+    proc = _microkube("leave", root=tmp_path)
+    line = _one_line_error(proc)
+    assert proc.returncode == 3 and "microkube is not running" in line and "start it" in line
