@@ -28,11 +28,12 @@ def where(e: yaml.YAMLError) -> str:
 
 
 class YamlError(ValueError):
-    """A file that is not valid YAML: ``str(e)`` is the parser's message, ``where`` says
-    ' at line N' (or '')."""
+    """A file that is not valid YAML: ``str(e)`` is the parser's problem in one line (its
+    message spans several), ``where`` says ' at line N' (or '')."""
 
     def __init__(self, error: yaml.YAMLError) -> None:
-        super().__init__(str(error))
+        lines = str(error).splitlines() or [type(error).__name__]
+        super().__init__(f"{getattr(error, 'problem', None) or lines[0]}{where(error)}")
         self.where = where(error)
 
 

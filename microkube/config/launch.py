@@ -231,12 +231,22 @@ def pending_addons_lock(paths: Paths) -> Path:
 
 
 def pending_addons(paths: Paths) -> list[tuple[str, list[str]]]:
-    """The steps still to run, in order ([] if none)."""
+    """The steps still to run, in order ([] if none); UsageError naming the record when it is
+    damaged (not JSON, or not a list of [verb, [word...]])."""
+    path = pending_addons_file(paths)
     try:
-        raw = json.loads(pending_addons_file(paths).read_text())
+        raw = json.loads(path.read_bytes())
+        if not isinstance(raw, list) or not all(
+                isinstance(step, list) and len(step) == 2 and isinstance(step[1], list)
+                for step in raw):
+            raise ValueError("not a list of [verb, [word...]]")
+        return [(str(verb), [str(t) for t in tokens]) for verb, tokens in raw]
     except FileNotFoundError:
         return []
-    return [(str(verb), [str(t) for t in tokens]) for verb, tokens in raw]
+    except (OSError, ValueError) as e:
+        why = e.strerror if isinstance(e, OSError) else "damaged"
+        raise UsageError(f"{path}: cannot read the launch file's addon steps ({why}); remove it "
+                         "to drop them") from None
 
 
 def save_pending_addons(paths: Paths, steps: list[tuple[str, list[str]]]) -> None:

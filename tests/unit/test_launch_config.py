@@ -127,3 +127,12 @@ def test_restoring_one_member_of_an_etcd_cluster_is_refused(tmp_path: Path, path
                   "n1=https://10.0.0.1:12380,n2=https://10.0.0.2:12380")
     with pytest.raises(UsageError, match="one member of a cluster"):
         member(paths)
+
+
+@pytest.mark.parametrize("content", [b'{"x": ', b"\xff[", b'{"ab": 1}', b'[["enable", "dns"]]', b"5"])
+def test_a_damaged_record_of_addon_steps_is_one_line(paths: Paths, content: bytes) -> None:
+    launch.pending_addons_file(paths).parent.mkdir(parents=True)
+    launch.pending_addons_file(paths).write_bytes(content)
+    with pytest.raises(UsageError, match=r"launch-addons\.json: cannot read the launch file's "
+                                         r"addon steps \(damaged\); remove it"):
+        launch.pending_addons(paths)

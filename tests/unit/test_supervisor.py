@@ -199,3 +199,13 @@ def test_stop_ends_after_ready_work_still_running(
     assert not t.is_alive() and time.monotonic() - t0 < 5
     with pytest.raises(ChildProcessError):
         os.waitpid(child[0], os.WNOHANG)  # ended and reaped
+
+
+@pytest.mark.parametrize("content", [
+    '{"pid": 1, "daemons": 5}', "[1]", '{"pid": "x", "create_time": 1, "started_at": 1}',
+    '{"pid": 1, "create_time": 1, "started_at": 1, "daemons": {"a": 5}}', "\udcff{",
+])
+def test_a_damaged_state_file_reads_as_no_supervisor(tmp_path: Path, content: str) -> None:
+    path = tmp_path / "supervisor.json"
+    path.write_bytes(content.encode(errors="surrogateescape"))
+    assert SupervisorState.load(path) is None
