@@ -190,3 +190,18 @@ def test_status_lists_core_addons_without_a_cluster(paths: Paths) -> None:
 
 def test_core_dir_is_the_checkout_outside_a_snap(paths: Paths) -> None:
     assert paths.core_addons_dir == CHECKOUT / "addons"
+
+
+def test_an_unreadable_record_or_state_names_its_file_once(paths: Paths) -> None:
+    from microkube.addons.sources import RepoRegistry
+
+    paths.common.parent.mkdir(parents=True, exist_ok=True)
+    paths.common.write_text("a file where a folder should be")
+    with pytest.raises(UsageError) as err:
+        RepoRegistry(paths).entries()
+    assert str(err.value).endswith("repositories.yaml: cannot read the repository record "
+                                   "(Not a directory)")
+    paths.data.write_text("a file too")
+    with pytest.raises(UsageError) as err:
+        AddonState.load(paths.addons_state_file)
+    assert str(err.value).endswith("addons.yaml: cannot read the addon state (Not a directory)")

@@ -130,7 +130,7 @@ def test_bad_input_is_one_line_and_stores_nothing(node: Paths, flags: list[str],
 
 def test_a_node_that_was_never_set_up_is_told_so(tmp_path: Path) -> None:
     paths = Paths.from_env({"MICROKUBE_ROOT": str(tmp_path)})
-    assert "the node has not been set up" in _one_line_error(add_node(paths))
+    assert "microkube is not set up on this node yet" in _one_line_error(add_node(paths))
     assert not paths.cluster_tokens_file.exists()
 
 
