@@ -74,10 +74,7 @@ def create(paths: Paths, ttl: int, token: str | None = None,
     token = new_token() if token is None else check_token_format(token)
     require_set_up(paths)
     ctx = NodeContext.load(paths)
-    try:
-        port = agent_port(ctx)
-    except ValueError:
-        raise UsageError(f"{paths.args_file('cluster-agent')}: --port is not a number") from None
+    port = agent_port(ctx)
     ca_path = paths.pki.ca.cert
     if not ca_path.exists():
         raise UsageError(f"{ca_path}: missing; start the node once ('microkube start') "
