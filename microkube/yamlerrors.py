@@ -28,17 +28,19 @@ def where(e: yaml.YAMLError) -> str:
 
 
 class YamlError(ValueError):
-    """A file that is not valid YAML: ``str(e)`` is the parser's message, ``where`` says
-    ' at line N' (or '')."""
+    """A file that is not valid YAML: ``str(e)`` is the parser's problem in one line (its
+    message spans several), ``where`` says ' at line N' (or '')."""
 
     def __init__(self, error: yaml.YAMLError) -> None:
-        super().__init__(str(error))
+        lines = str(error).splitlines() or [type(error).__name__]
+        super().__init__(f"{getattr(error, 'problem', None) or lines[0]}{where(error)}")
         self.where = where(error)
 
 
-def parse(text: str) -> Any:
+def parse(text: str | bytes) -> Any:
     """The YAML document in ``text`` (libyaml's safe loader where PyYAML has it: a fifth
-    of the pure-Python one's time). Raises YamlError."""
+    of the pure-Python one's time); bytes are decoded as YAML says (UTF-8, or UTF-16 with
+    its mark). Raises YamlError, for bytes that are no such text too."""
     import yaml
 
     try:
@@ -60,7 +62,7 @@ def read(path: Path, cache_dir: Path | None = None) -> Any:
     date) is never copied.
     """
     if cache_dir is None:
-        return parse(path.read_text())
+        return parse(path.read_bytes())
     st = os.stat(path)
     key = [st.st_ino, st.st_size, st.st_mtime_ns]
     copy = _copy_path(path, cache_dir)
@@ -70,7 +72,7 @@ def read(path: Path, cache_dir: Path | None = None) -> Any:
             return cached["doc"]
     except (OSError, ValueError, KeyError, TypeError):
         pass
-    doc = parse(path.read_text())
+    doc = parse(path.read_bytes())
     if os.stat(path).st_mtime_ns == st.st_mtime_ns:  # not rewritten while it was read
         _write_copy(copy, key, doc, st.st_mode)
     return doc

@@ -59,8 +59,10 @@ def parse(
             req = requests[-1]
             if tok in ("-h", "--help"):
                 raise HelpRequested(req.addon)
-            name, eq, value = tok[2:].partition("=") if tok.startswith("--") else (tok, "", "")
-            spec = _spec(req, name or tok, disable)
+            name, eq, value = tok[2:].partition("=")
+            if not tok.startswith("--") or not name:  # '-x', '--', '--=1'
+                raise UsageError(f"{req.word}: '{tok}' is not an option (--name or --name=value)")
+            spec = _spec(req, name, disable)
             if spec.is_flag:
                 if eq:
                     raise UsageError(f"{req.word}: --{spec.name} is a flag and takes no value")

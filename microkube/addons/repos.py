@@ -73,8 +73,12 @@ def _git(args: list[str], what: str, cwd: Path | None = None) -> str:
     except subprocess.TimeoutExpired:
         raise MicrokubeError(f"{what}: git did not finish within 300 s") from None
     if proc.returncode != 0:
+        # git's first fatal line says what failed; its last is often advice cut mid-sentence
+        # ("and the repository exists.").
         lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-        raise MicrokubeError(f"{what}: {lines[-1].removeprefix('fatal: ') if lines else 'failed'}")
+        fatal = [ln for ln in lines if ln.startswith(("fatal: ", "error: "))]
+        line = (fatal or lines or ["failed"])[0]
+        raise MicrokubeError(f"{what}: {line.removeprefix('fatal: ').removeprefix('error: ')}")
     return proc.stdout.strip()
 
 
@@ -83,14 +87,32 @@ def _fetch(source: str, kind: str, reference: str | None, dest: Path) -> str:
     if kind == "path":
         if reference:
             raise UsageError("--reference applies to git repositories only")
-        shutil.copytree(source, dest, symlinks=False,
-                        ignore=shutil.ignore_patterns(".git", "__pycache__"))
+        try:
+            shutil.copytree(source, dest, symlinks=False, ignore=_copied_names)
+        except shutil.Error as e:
+            src, _, why = e.args[0][0]
+            raise UsageError(f"{src}: cannot be copied ({why})") from None
+        except OSError as e:
+            raise UsageError(f"{e.filename or source}: cannot be copied ({e.strerror})") from None
         return _tree_hash(dest)
     args = ["clone", "--quiet", "--depth", "1"]
     if reference:
         args += ["--branch", reference]
     _git([*args, "--", source, str(dest)], f"cloning {source}")
     return _git(["rev-parse", "--short=12", "HEAD"], "reading the revision", cwd=dest)
+
+
+def _copied_names(folder: str, names: list[str]) -> set[str]:
+    """shutil.copytree's ``ignore``: what of ``names`` in ``folder`` a folder repository's
+    copy leaves out (.git, __pycache__). A link is copied as the file it points to; a link
+    to a folder, to nothing or to itself is refused (UsageError): followed, two links to
+    '.' would copy 2^40 folders."""
+    for name in names:
+        link = Path(folder) / name
+        if link.is_symlink() and not link.is_file():
+            raise UsageError(f"{link}: a link to a folder, or to nothing; an addon repository "
+                             "may link only to files")
+    return {".git", "__pycache__"} & set(names)
 
 
 def _staging(paths: Paths, name: str) -> Path:
@@ -105,7 +127,11 @@ def _fetch_valid(paths: Paths, name: str, source: str, kind: str,
     staging = _staging(paths, name)
     try:
         revision = _fetch(source, kind, reference, staging)
-        repository.load(staging, name)
+        try:
+            repository.load(staging, name)
+        except repository.RepositoryError as e:
+            # Name the files where the user can fix them, not the staging copy (gone by now).
+            raise repository.RepositoryError(str(e).replace(str(staging), source)) from None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -41,7 +41,8 @@ class RepoRegistry:
         except FileNotFoundError:
             return []
         except (OSError, yamlerrors.YamlError) as e:
-            raise UsageError(f"{self.file}: cannot read the repository record ({e})") from None
+            why = e.strerror if isinstance(e, OSError) else e  # the path is said once
+            raise UsageError(f"{self.file}: cannot read the repository record ({why})") from None
         items = (doc or {}).get("repositories", []) if isinstance(doc, dict) else None
         if not isinstance(items, list):
             raise UsageError(f"{self.file}: 'repositories' must be a list")

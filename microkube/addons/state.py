@@ -41,7 +41,8 @@ class AddonState:
         except FileNotFoundError:
             return cls(path)
         except (OSError, yamlerrors.YamlError) as e:
-            raise UsageError(f"{path}: cannot read the addon state ({e})") from None
+            why = e.strerror if isinstance(e, OSError) else e  # the path is said once
+            raise UsageError(f"{path}: cannot read the addon state ({why})") from None
         state = cls(path)
         raw = (doc or {}).get("enabled", {}) if isinstance(doc, dict) else None
         if not isinstance(raw, dict):

@@ -21,7 +21,7 @@ def refresh_certs(check: bool, certs: tuple[str, ...], due: bool) -> None:
     """Renew the node's leaf certificates without stopping its workloads."""
     from microkube.node import certs as node_certs
     from microkube.node.guard import is_set_up, require_set_up
-    from microkube.pki.renewal import expiries
+    from microkube.pki.renewal import expiries, unreadable_certificates
 
     paths = Paths.from_env()
     if due and certs:
@@ -41,6 +41,12 @@ def refresh_certs(check: bool, certs: tuple[str, ...], due: bool) -> None:
             name = paths.pki.display_name(e.path)
             click.echo(f"{name:<32} expires {e.not_after:%Y-%m-%d %H:%M} ({e.days_left} days)"
                        f"{flag}")
+        for path, why in unreadable_certificates(paths):  # as due as can be
+            due = True
+            name = paths.pki.display_name(path)
+            hint = "" if name.endswith("ca.crt") else \
+                f"  <- 'microkube refresh-certs --cert {name}' writes it anew"
+            click.echo(f"{name:<32} cannot be read ({why}){hint}")
         sys.exit(1 if due else 0)
     report = node_certs.refresh_certs(paths, list(certs), lambda s: click.echo(s, err=True),
                                       due_only=due)

@@ -43,7 +43,7 @@ def join(join_string: str, worker: bool, timeout: float, force: bool) -> None:
     from microkube.errors import UsageError
 
     parsed = parse(join_string)
-    if timeout <= 0:
+    if not 0 < timeout < float("inf"):  # nan fails every comparison: refused too
         raise UsageError(f"--timeout {timeout:g}: must be a positive number of seconds")
 
     if worker:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from microkube.cluster.joinstring import IPAddress, JoinString
 from microkube.cluster.tokens import TokenStore, check_token_format, check_ttl, new_token
 from microkube.errors import UsageError
+from microkube.node.guard import require_set_up
 from microkube.paths import Paths
 from microkube.pki.certs import fingerprint, load_cert
 from microkube.pki.errors import PkiError
@@ -64,17 +65,16 @@ def create(paths: Paths, ttl: int, token: str | None = None,
            clock: Callable[[], float] = time.time) -> Invitation:
     """Store a join token for ``ttl`` seconds (``token``, or a random one) and describe it.
 
-    Everything is checked before the token is written. Raises UsageError when
-    the node was never set up, has no cluster CA, or the token or lifetime is
-    malformed or the token exists; TokenStoreError when the token file is damaged.
+    Everything is checked before the token is written. Raises NotSetUpError (the line
+    every verb gives) when the node was never set up; UsageError when it has no cluster
+    CA, or the token or lifetime is malformed or the token exists; TokenStoreError when
+    the token file is damaged.
     """
     check_ttl(ttl)
     token = new_token() if token is None else check_token_format(token)
+    require_set_up(paths)
     ctx = NodeContext.load(paths)
-    try:
-        port = agent_port(ctx)
-    except ValueError:
-        raise UsageError(f"{paths.args_file('cluster-agent')}: --port is not a number") from None
+    port = agent_port(ctx)
     ca_path = paths.pki.ca.cert
     if not ca_path.exists():
         raise UsageError(f"{ca_path}: missing; start the node once ('microkube start') "

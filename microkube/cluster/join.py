@@ -74,12 +74,17 @@ def refuse_if_in_cluster(paths: Paths, join: JoinString, force: bool = False) ->
 
 
 def source_address(join: JoinString) -> str:
-    """The address this host sends from to reach the agent (no packet is sent)."""
+    """The address this host sends from to reach the agent (no packet is sent); JoinError
+    when this host has no route to it (or, for IPv6, no IPv6 at all)."""
     family = socket.AF_INET6 if join.ip.version == 6 else socket.AF_INET
-    with socket.socket(family, socket.SOCK_DGRAM) as s:
-        s.connect((str(join.ip), join.port))
-        address: str = s.getsockname()[0]
-        return address
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as s:
+            s.connect((str(join.ip), join.port))
+            address: str = s.getsockname()[0]
+            return address
+    except OSError as e:
+        raise JoinError(f"cannot reach the cluster agent at {join.address}: this host has no "
+                        f"route to it ({e.strerror})") from None
 
 
 def joiner_config(join: JoinString, chosen: Mapping[str, str] | None = None) -> NodeConfig:

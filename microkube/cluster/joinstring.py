@@ -19,6 +19,8 @@ from microkube.errors import UsageError
 FORM = "<ip>:<port>/<token>/<fingerprint>"
 _FINGERPRINT = re.compile(r"^[0-9a-f]{64}$")
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+# How much of a wrong part of a join string a message quotes (characters).
+SHOWN = 40
 
 
 @dataclass(frozen=True)
@@ -47,13 +49,19 @@ def format_address(ip: IPAddress, port: int) -> str:
 def parse(text: str, label: str | None = None) -> JoinString:
     """Parse ``text``; raises UsageError naming what is wrong with it.
 
-    The message starts with ``label`` (e.g. a launch file's key) if given, else with the
-    string itself.
+    The message starts with ``label`` (e.g. a launch file's key) if given, else with
+    "join string"; it never repeats the whole string (its token is a secret, and the string
+    may be any length), only the part that is wrong, cut to :data:`SHOWN` characters.
     """
     try:
         return _parse(text.strip())
     except ValueError as e:
-        raise UsageError(f"{label or f'join string {text!r}'}: {e} (expected {FORM})") from None
+        raise UsageError(f"{label or 'join string'}: {e} (expected {FORM})") from None
+
+
+def _shown(part: str) -> str:
+    """``part`` quoted for a message, cut to SHOWN characters."""
+    return repr(part if len(part) <= SHOWN else part[:SHOWN] + "...")
 
 
 def _parse(text: str) -> JoinString:
@@ -87,12 +95,16 @@ def _parse_address(address: str) -> tuple[IPAddress, int]:
     try:
         ip = ipaddress.ip_address(host)
     except ValueError:
-        raise ValueError(f"{host!r} is not an IP address") from None
+        raise ValueError(f"{_shown(host)} is not an IP address") from None
     if address.startswith("[") and ip.version != 6:
         raise ValueError("only an IPv6 address goes in brackets")
+    if isinstance(ip, ipaddress.IPv6Address) and ip.scope_id is not None:
+        # fe80::1%eth0: the zone names one of this host's interfaces, not the node's address.
+        raise ValueError(f"{_shown(host)} has a zone (%{ip.scope_id}); give the node's address "
+                         "without one")
     if ip.is_unspecified or ip.is_multicast:
         raise ValueError(f"{ip} is not the address of a node")
     if not (port_text.isascii() and port_text.isdigit() and len(port_text) <= 5
             and 0 < int(port_text) < 65536):
-        raise ValueError(f"{port_text!r} is not a port number (1-65535)")
+        raise ValueError(f"{_shown(port_text)} is not a port number (1-65535)")
     return ip, int(port_text)

@@ -23,7 +23,7 @@ from microkube.cluster.client import AgentClient, AgentError
 from microkube.cluster.peers import load_agents
 from microkube.config import node
 from microkube.config.node import NodeConfig
-from microkube.errors import MicrokubeError, UsageError
+from microkube.errors import MicrokubeError, NotRunningError, UsageError
 from microkube.node.guard import require_set_up
 from microkube.paths import Paths
 
@@ -112,6 +112,7 @@ def leave(paths: Paths, progress: Progress) -> Left:
     """Take this node out of its cluster and start it again as a fresh single node.
 
     Returns what was removed. Raises NotSetUpError for a node never set up,
+    NotRunningError for a control plane that is stopped,
     LeaveRefused (nothing changed) when it may not leave, MicrokubeError when
     no control plane answers or the removal failed (then the node is started
     again as it was).
@@ -128,10 +129,15 @@ def leave(paths: Paths, progress: Progress) -> Left:
         raise LeaveRefused(f"a control plane on the {config.datastore} datastore cannot leave "
                            "yet (a fresh single node would reuse the shared store): stop it and "
                            f"run 'microkube remove-node {name} --force' on another control plane")
+    runtime = runtime_for(paths)
+    if not config.is_worker and not runtime.is_running():
+        # Else the line would be etcd's 'connection refused' on this node's own port.
+        raise NotRunningError("microkube is not running: a control plane finds the other "
+                              "control planes in its own datastore; start it ('microkube "
+                              "start') and leave again")
     agents = load_agents(paths, config) if config.is_worker \
         else control_plane_peers(paths, config)
     client = _ask(paths, agents, name, progress)
-    runtime = runtime_for(paths)
     was_running = runtime.stop(progress)
     progress(f"{name} stopped; asking the control plane at {client.address} to remove it")
     try:

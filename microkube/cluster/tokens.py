@@ -409,7 +409,7 @@ class TokenStore:
     # --- the file ------------------------------------------------------------------------
     def _read(self) -> list[TokenRecord]:
         try:
-            text = self.path.read_text()
+            text = self.path.read_bytes()  # bytes that are no UTF-8: "not valid JSON" below
         except FileNotFoundError:
             return []
         except OSError as e:

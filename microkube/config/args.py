@@ -69,12 +69,17 @@ def _expand(token: str, values: dict[str, str], where: str) -> str:
 
 
 def read(paths: Paths, daemon: str, node_values: dict[str, str]) -> list[str]:
-    """The flags ``daemon`` runs with, read from its argument file."""
+    """The flags ``daemon`` runs with, read from its argument file; UsageError (one line
+    naming the file) for one that is missing, unreadable or malformed."""
     path = paths.args_file(daemon)
     try:
         text = path.read_text()
     except FileNotFoundError:
         raise UsageError(f"{path}: missing; run 'microkube start' to recreate it") from None
+    except UnicodeDecodeError as e:
+        raise UsageError(f"{path}: not UTF-8 text (byte {e.start})") from None
+    except OSError as e:
+        raise UsageError(f"{path}: cannot be read ({e.strerror})") from None
     return parse(text, str(path), {**path_substitutions(paths), **node_values})
 
 

@@ -32,6 +32,8 @@ from microkube.schemas import field_path, first_error, short_message
 
 VERSIONS = ["0.1.0"]
 WELL_KNOWN_NAME = ".microkube.yaml"
+# A launch file is a page of YAML; anything bigger is not one (1 MiB).
+MAX_SIZE = 1 << 20
 # launch-file key -> the daemon whose argument file it extends (MicroK8s's names first).
 EXTRA_ARGS = {
     "extraKubeAPIServerArgs": "kube-apiserver",
@@ -185,11 +187,19 @@ def _datastore(raw: Any, source: Path) -> Datastore | None:
 def load(path: Path) -> LaunchConfig:
     """Read and check a launch file; UsageError (one line) if it is missing or invalid."""
     try:
-        text = path.read_text()
+        with path.open("rb") as f:
+            data = f.read(MAX_SIZE + 1)  # bounded: /dev/zero or a huge file is refused
     except FileNotFoundError:
         raise UsageError(f"{path}: no such launch configuration file") from None
     except OSError as e:
         raise UsageError(f"{path}: cannot be read ({e.strerror})") from None
+    if len(data) > MAX_SIZE:
+        raise UsageError(f"{path}: larger than {MAX_SIZE // 2**10} KiB; not a launch "
+                         "configuration")
+    try:
+        text = data.decode()
+    except UnicodeDecodeError as e:
+        raise UsageError(f"{path}: not UTF-8 text (byte {e.start})") from None
     return parse(text, path)
 
 
@@ -221,12 +231,22 @@ def pending_addons_lock(paths: Paths) -> Path:
 
 
 def pending_addons(paths: Paths) -> list[tuple[str, list[str]]]:
-    """The steps still to run, in order ([] if none)."""
+    """The steps still to run, in order ([] if none); UsageError naming the record when it is
+    damaged (not JSON, or not a list of [verb, [word...]])."""
+    path = pending_addons_file(paths)
     try:
-        raw = json.loads(pending_addons_file(paths).read_text())
+        raw = json.loads(path.read_bytes())
+        if not isinstance(raw, list) or not all(
+                isinstance(step, list) and len(step) == 2 and isinstance(step[1], list)
+                for step in raw):
+            raise ValueError("not a list of [verb, [word...]]")
+        return [(str(verb), [str(t) for t in tokens]) for verb, tokens in raw]
     except FileNotFoundError:
         return []
-    return [(str(verb), [str(t) for t in tokens]) for verb, tokens in raw]
+    except (OSError, ValueError) as e:
+        why = e.strerror if isinstance(e, OSError) else "damaged"
+        raise UsageError(f"{path}: cannot read the launch file's addon steps ({why}); remove it "
+                         "to drop them") from None
 
 
 def save_pending_addons(paths: Paths, steps: list[tuple[str, list[str]]]) -> None:

@@ -22,6 +22,7 @@ from microkube.datastore.settings import KINE_KINDS
 from microkube.errors import UsageError
 from microkube.fsutil import write_atomic
 from microkube.paths import Ports
+from microkube.pki.names import is_dns1123_subdomain
 
 # MicroK8s's defaults: they avoid 192.168.x and most 10.0.x LANs.
 DEFAULT_POD_CIDR = "10.1.0.0/16"
@@ -34,6 +35,10 @@ NODE_NAME_RULE = "lower-case letters, digits, '-' and '.', starting and ending a
 CONTROL_PLANE = "control-plane"
 WORKER = "worker"
 ROLES = (CONTROL_PLANE, WORKER)
+# NodeConfig's fields that hold text, and those that hold text or None.
+_TEXT_FIELDS = ("node_name", "node_ip", "pod_cidr", "service_cidr", "cluster_domain", "role",
+                "datastore")
+_OPTIONAL_TEXT_FIELDS = ("registry_mirror", "cgroup_root", "api_server")
 
 
 class NodeNameError(UsageError):
@@ -85,6 +90,15 @@ class NodeConfig:
     datastore: str = DATASTORE_KINDS[0]
 
     def __post_init__(self) -> None:
+        # Types first: a hand-edited or corrupt node.yaml names its key, not a TypeError.
+        for name in _TEXT_FIELDS:
+            if not isinstance(getattr(self, name), str):
+                raise UsageError(f"{name}: expected text, got {getattr(self, name)!r}")
+        for name in _OPTIONAL_TEXT_FIELDS:
+            if getattr(self, name) is not None and not isinstance(getattr(self, name), str):
+                raise UsageError(f"{name}: expected text or null, got {getattr(self, name)!r}")
+        if isinstance(self.api_port, bool) or not isinstance(self.api_port, int):
+            raise UsageError(f"api_port: expected a port number, got {self.api_port!r}")
         if not _NODE_NAME.match(self.node_name):
             raise NodeNameError(self.node_name)
         if self.role not in ROLES:
@@ -100,6 +114,11 @@ class NodeConfig:
                 ipaddress.ip_network(getattr(self, name))
             except ValueError as e:
                 raise UsageError(f"{name}: {e}") from None
+        if ipaddress.ip_network(self.service_cidr).num_addresses <= 10:
+            raise UsageError(f"service_cidr: {self.service_cidr} is too small: the cluster DNS "
+                             "takes its address .10")
+        if not is_dns1123_subdomain(self.cluster_domain):
+            raise UsageError(f"cluster_domain: '{self.cluster_domain}' is not a valid DNS name")
         if not isinstance(self.network_policy, bool):
             raise UsageError(f"network_policy: '{self.network_policy}' is not true or false")
         if not 0 < self.api_port < 65536:
@@ -170,6 +189,8 @@ def load(path: Path, cache_dir: Path | None = None) -> NodeConfig:
         raise UsageError(f"{path}: missing; the node has not been set up") from None
     except yamlerrors.YamlError as e:
         raise UsageError(f"{path}: not valid YAML{e.where}") from None
+    except OSError as e:
+        raise UsageError(f"{path}: cannot be read ({e.strerror})") from None
     if not isinstance(raw, dict):
         raise UsageError(f"{path}: expected a mapping of settings")
     known = {f.name for f in fields(NodeConfig)}
@@ -217,6 +238,13 @@ def detect(env: Mapping[str, str] | None = None, in_snap: bool = False,
             raise  # the launch file's: its reader names the key
         source = "" if env.get("MICROKUBE_NODE_NAME") else " (this host's name)"
         raise UsageError(f"{e}{source}; {name_hint(name, in_snap)}") from None
+    except UsageError as e:
+        # A value from the environment: name the variable the user set, not our field.
+        field, colon, rest = str(e).partition(":")
+        variable = f"MICROKUBE_{field.upper()}"
+        if colon and field not in settings and env.get(variable):
+            raise UsageError(f"{variable}:{rest}") from None
+        raise
 
 
 def load_or_create(path: Path, in_snap: bool = False) -> NodeConfig:

@@ -140,10 +140,14 @@ def extract(source: Path, into: Path) -> Manifest:
     """
     name = str(source)
     try:
-        with tarfile.open(source, mode="r:gz") as tar:
-            return _extract_members(tar, name, into)
+        raw = source.open("rb")
     except FileNotFoundError:
         raise BackupFileError(f"{name}: no such file") from None
+    except OSError as e:  # a link loop, no permission: the file, not the archive, is the problem
+        raise BackupFileError(f"{name}: cannot be read ({e.strerror})") from None
+    try:
+        with raw, tarfile.open(fileobj=raw, mode="r:gz") as tar:
+            return _extract_members(tar, name, into)
     except tarfile.ReadError:
         raise BackupFileError(f"{name}: not a microkube backup (not a readable gzipped tar "
                               "archive)") from None
@@ -162,7 +166,7 @@ def _extract_members(tar: tarfile.TarFile, name: str, into: Path) -> Manifest:
             raise BackupFileError(f"{name}: unexpected member '{member.name}' in the archive")
         seen.add(member.name)
         size, digest = manifest.files[member.name]
-        got = _copy(tar.extractfile(member), into / member.name)
+        got = _copy(tar.extractfile(member), into / member.name, size)
         if got != (size, digest):
             raise BackupFileError(f"{name}: corrupt: {member.name} does not match the sha256 "
                                   "and size in its manifest")
@@ -177,13 +181,18 @@ def _read(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
     return f.read() if f else b""
 
 
-def _copy(src: IO[bytes] | None, dest: Path) -> tuple[int, str]:
+def _copy(src: IO[bytes] | None, dest: Path, limit: int) -> tuple[int, str]:
+    """Copy ``src`` to the new file ``dest``; (bytes read, sha256 hex). Stops once more than
+    ``limit`` bytes came (the manifest's size: the result then cannot match it), so a member
+    that inflates far beyond what the manifest says never fills the disk."""
     h = hashlib.sha256()
     size = 0
     fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as out:
         while src is not None and (chunk := src.read(_CHUNK)):
-            h.update(chunk)
             size += len(chunk)
+            if size > limit:
+                break
+            h.update(chunk)
             out.write(chunk)
     return size, h.hexdigest()

@@ -76,7 +76,7 @@ def render(keys: list[Key]) -> str:
             + yaml.safe_dump(doc, sort_keys=False))
 
 
-def parse(text: str, source: str) -> list[Key]:
+def parse(text: str | bytes, source: str) -> list[Key]:
     """The keys of a configuration microkube wrote, the encrypting one first.
 
     Raises UsageError naming ``source`` for YAML that is not in that form.
@@ -123,10 +123,12 @@ def _key(raw: Any, bad: Any) -> Key:
 def read_keys(path: Path) -> list[Key]:
     """The keys in the configuration at ``path``; UsageError if it is missing or malformed."""
     try:
-        text = path.read_text()
+        data = path.read_bytes()  # YAML decodes it: bytes that are no text are "not valid YAML"
     except FileNotFoundError:
         raise UsageError(f"{path}: missing; Secrets encryption is not set up on this node") from None
-    return parse(text, str(path))
+    except OSError as e:
+        raise UsageError(f"{path}: cannot be read ({e.strerror})") from None
+    return parse(data, str(path))
 
 
 def write_keys(path: Path, keys: list[Key]) -> None:

@@ -105,8 +105,9 @@ def _parse(raw: bytes) -> tuple[str, str]:
     if not isinstance(doc, dict):
         return "", ""
     # kine's JSON lines say "severity" and "message" (logrus's defaults: "level", "msg").
+    # A message may span lines (pgx lists each address it tried): one line for the user.
     return (str(doc.get("severity", doc.get("level", ""))),
-            str(doc.get("message", doc.get("msg", ""))))
+            " ".join(str(doc.get("message", doc.get("msg", ""))).split()))
 
 
 def _check_etcd(store: Datastore, timeout: float) -> None:

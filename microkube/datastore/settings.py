@@ -78,7 +78,8 @@ def parse(value: str | Sequence[str], tls: dict[str, Path] | None = None) -> Dat
     ``tls`` maps "ca"/"cert"/"key" to files for an external store. Raises UsageError
     (one line, without a key prefix: the caller names where the value came from).
     """
-    values = [value] if isinstance(value, str) else list(value)
+    values = [value] if isinstance(value, str) else list(value) \
+        if isinstance(value, (list, tuple)) else []
     tls = dict(tls or {})
     if not values or not all(isinstance(v, str) and v.strip() for v in values):
         raise UsageError("expected etcd, sqlite, a postgres:// or mysql:// URL, "
@@ -98,8 +99,10 @@ def parse(value: str | Sequence[str], tls: dict[str, Path] | None = None) -> Dat
     for role, path in tls.items():
         if role not in TLS_FILES:
             raise UsageError(f"unknown TLS file role '{role}'")
-        if not Path(path).is_file():
+        if not Path(path).exists():
             raise UsageError(f"{path}: no such file (the datastore's {role} file)")
+        if not Path(path).is_file():
+            raise UsageError(f"{path}: not a regular file (the datastore's {role} file)")
     if ("cert" in tls) != ("key" in tls):
         raise UsageError("a client certificate needs its key, and a key its certificate")
     return Datastore(kind, tuple(values), {k: Path(v) for k, v in tls.items()})
@@ -110,7 +113,10 @@ _MYSQL_TCP = re.compile(r"@tcp\(([^()]*)\)")
 
 def _kind_of(url: str) -> str:
     # k3s's MySQL form names the protocol: mysql://user:pass@tcp(host:3306)/db.
-    parts = urlsplit(_MYSQL_TCP.sub(r"@\1", url) if url.startswith("mysql:") else url)
+    try:
+        parts = urlsplit(_MYSQL_TCP.sub(r"@\1", url) if url.startswith("mysql:") else url)
+    except ValueError as e:  # 'https://[::1': not a URL at all (mask cannot parse it either)
+        raise UsageError(f"not a URL ({e})") from None
     kind = _SCHEMES.get(parts.scheme)
     if kind is None:
         raise UsageError(f"'{mask(url)}' is not etcd, sqlite, or a postgres://, mysql:// or "
@@ -118,7 +124,7 @@ def _kind_of(url: str) -> str:
     try:
         _ = parts.port
     except ValueError:
-        raise UsageError(f"'{mask(url)}': the port is not a number") from None
+        raise UsageError(f"'{mask(url)}': the port is not a port number (0-65535)") from None
     if not parts.hostname:
         raise UsageError(f"'{mask(url)}' names no host")
     if kind != EXTERNAL_ETCD and parts.path.strip("/") in ("", None):

@@ -46,6 +46,24 @@ def _pem_certs_in(directory: Path) -> Iterator[Path]:
     yield from sorted(p for p in directory.rglob("*.crt") if p.is_file())
 
 
+def _scan(certs_dir: Path, credentials_dir: Path | None
+          ) -> Iterator[tuple[Path, x509.Certificate | PkiError | None, bool]]:
+    """(file, its certificate or why it cannot be read, whether it is a certificate file)
+    for every certificate under ``certs_dir`` and kubeconfig under ``credentials_dir``;
+    None for a kubeconfig without a client certificate."""
+    for path in _pem_certs_in(certs_dir) if certs_dir.is_dir() else ():
+        try:
+            yield path, load_cert(path), True
+        except PkiError as e:
+            yield path, e, True
+    if credentials_dir is not None and credentials_dir.is_dir():
+        for path in sorted(credentials_dir.glob("*.config")):
+            try:
+                yield path, read_kubeconfig(path).client_cert(), False
+            except PkiError as e:
+                yield path, e, False
+
+
 def check_expiry(
     certs_dir: Path,
     credentials_dir: Path | None = None,
@@ -53,23 +71,18 @@ def check_expiry(
 ) -> list[Expiry]:
     """Every certificate under ``certs_dir`` (and in kubeconfigs under
     ``credentials_dir``), soonest to expire first. Unreadable files are skipped:
-    this feeds a status warning, which must not fail on one bad file."""
+    this feeds a status warning, which must not fail on one bad file
+    (:func:`unreadable` lists them)."""
     now = now or utcnow()
-    found: list[Expiry] = []
-    for path in _pem_certs_in(certs_dir) if certs_dir.is_dir() else ():
-        try:
-            cert = load_cert(path)
-        except PkiError:
-            continue
-        found.append(Expiry(path, cert.not_valid_after_utc, days_left(cert, now),
-                            cert.not_valid_before_utc, _is_ca(cert)))
-    if credentials_dir is not None and credentials_dir.is_dir():
-        for path in sorted(credentials_dir.glob("*.config")):
-            try:
-                client = read_kubeconfig(path).client_cert()
-            except PkiError:
-                continue
-            if client is not None:
-                found.append(Expiry(path, client.not_valid_after_utc, days_left(client, now),
-                                    client.not_valid_before_utc))
+    found = [Expiry(path, cert.not_valid_after_utc, days_left(cert, now),
+                    cert.not_valid_before_utc, is_file and _is_ca(cert))
+             for path, cert, is_file in _scan(certs_dir, credentials_dir)
+             if isinstance(cert, x509.Certificate)]
     return sorted(found, key=lambda e: (e.not_after, str(e.path)))
+
+
+def unreadable(certs_dir: Path, credentials_dir: Path | None = None) -> list[tuple[Path, str]]:
+    """The certificate files and kubeconfigs :func:`check_expiry` skips, each with why it
+    cannot be read (an empty or damaged file, say), in path order."""
+    return [(path, str(cert).removeprefix(f"{path}: "))
+            for path, cert, _ in _scan(certs_dir, credentials_dir) if isinstance(cert, PkiError)]

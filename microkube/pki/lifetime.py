@@ -38,15 +38,17 @@ def leaf_validity(env: Mapping[str, str] | None = None) -> dt.timedelta:
     """How long a leaf signed now lives: MICROKUBE_CERT_VALIDITY seconds if ``env`` (default
     os.environ) sets it, else LEAF_VALIDITY.
 
-    Raises UsageError for a value that is not a whole number of at least
-    MIN_VALIDITY_SECONDS.
+    Raises UsageError for a value that is not a whole number of seconds from
+    MIN_VALIDITY_SECONDS to LEAF_VALIDITY's (the setting shortens; a longer one, or one
+    past what a date can hold, is refused rather than overflowing).
     """
     raw = (os.environ if env is None else env).get(VALIDITY_ENV, "").strip()
     if not raw:
         return LEAF_VALIDITY
-    if not raw.isdigit() or int(raw) < MIN_VALIDITY_SECONDS:
-        raise UsageError(f"{VALIDITY_ENV}={raw!r}: give a whole number of seconds, at least "
-                         f"{MIN_VALIDITY_SECONDS}")
+    longest = int(LEAF_VALIDITY.total_seconds())
+    if not raw.isdigit() or not MIN_VALIDITY_SECONDS <= int(raw) <= longest:
+        raise UsageError(f"{VALIDITY_ENV}={raw!r}: give a whole number of seconds, from "
+                         f"{MIN_VALIDITY_SECONDS} to {longest}")
     return dt.timedelta(seconds=int(raw))
 
 

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 from microkube.paths import Paths
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from microkube.pki.expiry import Expiry
 
 
@@ -21,6 +23,13 @@ def expiries(paths: Paths) -> list[Expiry]:
     from microkube.pki.expiry import check_expiry  # loads cryptography
 
     return check_expiry(paths.certs_dir, paths.credentials_dir)
+
+
+def unreadable_certificates(paths: Paths) -> list[tuple[Path, str]]:
+    """The node's certificates (certs and kubeconfigs) that cannot be read, each with why."""
+    from microkube.pki.expiry import unreadable  # loads cryptography
+
+    return unreadable(paths.certs_dir, paths.credentials_dir)
 
 
 def earliest_expiry(paths: Paths) -> Expiry | None:

@@ -7,7 +7,7 @@ import ipaddress
 import sys
 
 from microkube.config.args import flag_value
-from microkube.errors import MicrokubeError
+from microkube.errors import MicrokubeError, UsageError
 from microkube.probes import http_get, tls_context
 from microkube.services import manifests
 from microkube.services.base import Daemon, NodeContext
@@ -22,11 +22,20 @@ MALLOC_ARENAS = "2"
 def agent_port(ctx: NodeContext) -> int:
     """The port the agent listens on: its argument file's --port, else Ports.cluster_agent.
 
-    Raises UsageError if the argument file is missing or broken, ValueError if
-    --port is not a number.
+    Raises UsageError naming the argument file if it is missing or broken, or its
+    --port is not a port number (1-65535).
     """
     value = flag_value(ctx.args(ClusterAgent.name), "port")
-    return ctx.paths.ports.cluster_agent if value is None else int(value)
+    if value is None:
+        return ctx.paths.ports.cluster_agent
+    try:
+        port = int(value)
+    except ValueError:
+        port = 0
+    if not 0 < port < 65536:
+        raise UsageError(f"{ctx.paths.args_file(ClusterAgent.name)}: --port is not a port "
+                         "number (1-65535)")
+    return port
 
 
 def probe_host(ctx: NodeContext) -> str:
@@ -65,7 +74,7 @@ class ClusterAgent(Daemon):
             return False
         try:
             url = f"https://{probe_host(ctx)}:{agent_port(ctx)}/v1/ca"
-        except (MicrokubeError, ValueError):
+        except (MicrokubeError, ValueError):  # ValueError: a --bind-address that is no IP
             return False  # a broken argument file: the agent itself says why, in its log
         status, _ = http_get(url, context=tls_context(ctx.paths.pki.ca.cert))
         return status == 200

@@ -37,12 +37,17 @@ class SupervisorState:
 
     @classmethod
     def load(cls, path: Path) -> SupervisorState | None:
+        """The state in ``path``; None when there is none or it is damaged (not JSON, or not
+        the shape :meth:`save` writes), as for a supervisor that is not running."""
         try:
             raw = json.loads(path.read_text())
             raw["daemons"] = {k: DaemonState(**v) for k, v in raw.get("daemons", {}).items()}
-            return cls(**raw)
-        except (OSError, ValueError, TypeError):
+            state = cls(**raw)
+        except (OSError, ValueError, TypeError, AttributeError):  # damaged: as if none
             return None
+        if not isinstance(state.pid, int) or not isinstance(state.create_time, (int, float)):
+            return None
+        return state
 
     def alive(self, lock: Path | None = None) -> bool:
         """True if the recorded supervisor is this very process still running.

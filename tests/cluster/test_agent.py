@@ -234,6 +234,35 @@ def test_a_client_that_never_finishes_its_headers_is_disconnected(agent: Agent) 
     assert IDLE_TIMEOUT - 0.5 < time.monotonic() - start < IDLE_TIMEOUT + 5
 
 
+def test_a_client_that_drips_its_headers_is_cut_off_all_the_same(agent: Agent) -> None:
+    # Slowloris: a byte of header every 0.3 s; each byte must not restart the idle clock.
+    sock = socket.create_connection(("127.0.0.1", agent.port), timeout=15)
+    with pinned_context(agent.ca_pem).wrap_socket(sock, server_hostname="127.0.0.1") as tls:
+        tls.sendall(b"POST /v1/join/check HTTP/1.1\r\nHost: a\r\nX-Slow: ")
+        start, cut_after = time.monotonic(), None
+        try:
+            while time.monotonic() - start < 5 * IDLE_TIMEOUT:
+                tls.sendall(b"a")  # fails once the agent has closed the connection
+                time.sleep(0.3)
+        except OSError:
+            cut_after = time.monotonic() - start
+    assert cut_after is not None and cut_after < IDLE_TIMEOUT + 5, cut_after
+
+
+# Just past each limit, and small enough to arrive whole before the agent answers: a client
+# still sending when the agent closes may see a reset instead of the answer.
+@pytest.mark.parametrize("head, contains", [
+    (b"GET /v1/ca HTTP/1.1\r\nHost: a\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n",
+     "Got more than 8190 bytes"),
+    (b"GET /v1/ca HTTP/1.1\r\n" + b"".join(b"X-%d: a\r\n" % i for i in range(200)) + b"\r\n",
+     "Too many headers"),
+])
+def test_huge_heads_get_a_json_400(agent: Agent, head: bytes, contains: str) -> None:
+    reply = agent.client().raw(head)
+    assert reply.startswith(b"HTTP/1.0 400 ")
+    assert contains in json.loads(reply.partition(b"\r\n\r\n")[2])["error"]
+
+
 def test_a_tls_handshake_that_never_starts_is_cut_off(agent: Agent) -> None:
     start = time.monotonic()
     with socket.create_connection(("127.0.0.1", agent.port), timeout=15) as sock:

@@ -72,6 +72,10 @@ def test_disable_flags() -> None:
     (("metrics",), "did you mean 'metrics-server'?"),
     (("core/dsn",), "core has no addon 'dsn'; did you mean 'core/dns'?"),
     (("elsewhere/dns",), "unknown addon repository 'elsewhere'"),
+    # Not options at all (were 'unknown option ----', '---u'): said as given.
+    (("dns", "--"), "dns: '--' is not an option (--name or --name=value)"),
+    (("dns", "-u", "1.1.1.1"), "dns: '-u' is not an option"),
+    (("dns", "--=1.1.1.1"), "dns: '--=1.1.1.1' is not an option"),
 ])
 def test_bad_input_is_one_clear_line(tokens: tuple[str, ...], message: str) -> None:
     with pytest.raises(UsageError) as e:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -124,6 +126,35 @@ def test_remove(paths: Paths, tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_a_broken_folder_is_named_where_the_user_can_fix_it(paths: Paths, tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(UsageError) as err:
+        repos.add(paths, "x", str(empty), None, False, _say()[1])
+    assert str(err.value) == f"{empty}/addons.yaml: missing; an addon repository needs an addons.yaml"
+
+
+@pytest.mark.parametrize("make, words", [
+    # Two links to '.' followed would copy 2^40 folders: refused at once.
+    (lambda d: [(d / "a").symlink_to("."), (d / "b").symlink_to(".")], "a link to a folder"),
+    (lambda d: (d / "gone").symlink_to(d / "nowhere"), "a link to a folder, or to nothing"),
+    (lambda d: os.mkfifo(d / "pipe"), "pipe: cannot be copied (.* is a named pipe)"),
+])
+def test_links_and_special_files_in_a_folder_are_one_line_and_leave_nothing(
+        paths: Paths, tmp_path: Path, make: Callable[[Path], object], words: str) -> None:
+    src = _community(tmp_path / "src")
+    make(src)
+    with pytest.raises(UsageError, match=words):
+        repos.add(paths, "community", str(src), None, False, _say()[1])
+    assert list(paths.addon_repos_dir.iterdir()) == []
+
+
+def test_a_git_failure_says_what_failed_not_git_s_advice(paths: Paths, tmp_path: Path) -> None:
+    with pytest.raises(MicrokubeError) as err:
+        repos.add(paths, "nope", f"file://{tmp_path}", None, False, _say()[1])
+    assert "does not appear to be a git repository" in str(err.value), str(err.value)
+
+
 def test_git_repository_by_url(paths: Paths, tmp_path: Path) -> None:
     src = _community(tmp_path / "gitsrc")
 
@@ -159,3 +190,18 @@ def test_status_lists_core_addons_without_a_cluster(paths: Paths) -> None:
 
 def test_core_dir_is_the_checkout_outside_a_snap(paths: Paths) -> None:
     assert paths.core_addons_dir == CHECKOUT / "addons"
+
+
+def test_an_unreadable_record_or_state_names_its_file_once(paths: Paths) -> None:
+    from microkube.addons.sources import RepoRegistry
+
+    paths.common.parent.mkdir(parents=True, exist_ok=True)
+    paths.common.write_text("a file where a folder should be")
+    with pytest.raises(UsageError) as err:
+        RepoRegistry(paths).entries()
+    assert str(err.value).endswith("repositories.yaml: cannot read the repository record "
+                                   "(Not a directory)")
+    paths.data.write_text("a file too")
+    with pytest.raises(UsageError) as err:
+        AddonState.load(paths.addons_state_file)
+    assert str(err.value).endswith("addons.yaml: cannot read the addon state (Not a directory)")

@@ -70,3 +70,11 @@ def test_the_api_server_watch_cache_is_off_on_etcd_and_on_under_kine(tmp_path: P
         argv = args.parse(text, "kube-apiserver",
                           {**args.path_substitutions(paths), **node.substitutions()})
         assert args.flag_value(argv, "watch-cache") == expected, datastore
+
+
+def test_an_argument_file_of_binary_bytes_is_one_clear_line(tmp_path: Path) -> None:
+    paths = Paths(snap=tmp_path / "snap", data=tmp_path / "data", common=tmp_path / "common")
+    paths.args_dir.mkdir(parents=True)
+    paths.args_file("kubelet").write_bytes(b"--v=2\n\xff\xfe\n")
+    with pytest.raises(UsageError, match=r"args/kubelet: not UTF-8 text \(byte 6\)"):
+        args.read(paths, "kubelet", {})

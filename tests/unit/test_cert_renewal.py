@@ -62,7 +62,7 @@ def test_a_certificate_falls_due_two_thirds_through_a_short_life() -> None:
 def test_the_validity_setting_is_read_in_one_place_and_checked() -> None:
     assert lifetime.leaf_validity({}) == lifetime.LEAF_VALIDITY
     assert lifetime.leaf_validity({lifetime.VALIDITY_ENV: "240"}) == dt.timedelta(seconds=240)
-    for bad in ("10", "2m", "-300"):
+    for bad in ("10", "2m", "-300", "31536001", "9" * 30):  # "9" * 30 overflowed a date
         with pytest.raises(UsageError, match=lifetime.VALIDITY_ENV):
             lifetime.leaf_validity({lifetime.VALIDITY_ENV: bad})
     # The backdate shrinks with the validity, so a short certificate is not mostly past.

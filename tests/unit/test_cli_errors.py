@@ -62,3 +62,30 @@ def test_corrupt_args_file_is_named_and_nothing_starts(tmp_path: Path) -> None:
 def test_version_flag(tmp_path: Path) -> None:
     proc = _microkube("--version", root=tmp_path)
     assert proc.returncode == 0 and proc.stdout.startswith("microkube ")
+
+
+def test_refresh_certs_check_names_a_damaged_certificate_and_exits_1(tmp_path: Path) -> None:
+    from tests.clusternode import prepare_node_root
+
+    paths = prepare_node_root(tmp_path)
+    assert _microkube("refresh-certs", "--check", root=tmp_path).returncode == 0
+    paths.pki.server.cert.write_text("")  # a disk that filled up while it was renewed
+    proc = _microkube("refresh-certs", "--check", root=tmp_path)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("server.crt "))
+    assert "cannot be read" in line and "refresh-certs --cert server.crt" in line
+
+
+def test_inspect_into_a_missing_folder_is_one_line(tmp_path: Path) -> None:
+    line = _one_line_error(_microkube("inspect", "-o", str(tmp_path / "no" / "r.tgz"),
+                                      root=tmp_path))
+    assert "cannot write the report to" in line
+
+
+def test_leave_on_a_stopped_control_plane_says_it_is_stopped(tmp_path: Path) -> None:
+    from tests.clusternode import prepare_node_root
+
+    prepare_node_root(tmp_path)
+    proc = _microkube("leave", root=tmp_path)
+    line = _one_line_error(proc)
+    assert proc.returncode == 3 and "microkube is not running" in line and "start it" in line

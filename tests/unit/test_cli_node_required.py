@@ -33,6 +33,11 @@ NEEDS_A_NODE = [
     ("refresh-certs",),
     ("refresh-certs", "--check"),
     ("reset", "--yes"),
+    ("add-node",),
+    ("leave",),
+    ("remove-node", "other"),
+    ("dbctl", "backup"),
+    ("secrets-encryption", "status"),
 ]
 
 

@@ -130,7 +130,7 @@ def test_bad_input_is_one_line_and_stores_nothing(node: Paths, flags: list[str],
 
 def test_a_node_that_was_never_set_up_is_told_so(tmp_path: Path) -> None:
     paths = Paths.from_env({"MICROKUBE_ROOT": str(tmp_path)})
-    assert "the node has not been set up" in _one_line_error(add_node(paths))
+    assert "microkube is not set up on this node yet" in _one_line_error(add_node(paths))
     assert not paths.cluster_tokens_file.exists()
 
 
@@ -149,3 +149,13 @@ def test_the_port_comes_from_the_agents_argument_file(tmp_path: Path) -> None:
     proc = add_node(paths, "--format", "short")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith(f"microkube join {NODE_IP}:26000/")
+
+
+@pytest.mark.parametrize("port", ["99999", "-1", "0", "x"])
+def test_an_agent_port_out_of_range_is_refused_and_stores_no_token(tmp_path: Path,
+                                                                   port: str) -> None:
+    paths = prepare_node_root(tmp_path / "root", ip=NODE_IP)
+    paths.args_file("cluster-agent").write_text(f"--port={port}\n")
+    line = _one_line_error(add_node(paths))
+    assert line.endswith("args/cluster-agent: --port is not a port number (1-65535)"), line
+    assert not paths.cluster_tokens_file.exists()

@@ -48,6 +48,7 @@ def test_surrounding_whitespace_is_ignored() -> None:
     (f"node-1.example:25000/{TOKEN}/{FP}", "'node-1.example' is not an IP address"),
     (f"0.0.0.0:25000/{TOKEN}/{FP}", "0.0.0.0 is not the address of a node"),
     (f"224.0.0.1:25000/{TOKEN}/{FP}", "is not the address of a node"),
+    (f"[fe80::1%eth0]:25000/{TOKEN}/{FP}", r"'fe80::1%eth0' has a zone \(%eth0\)"),
     # the port
     (f"192.0.2.10:http/{TOKEN}/{FP}", "'http' is not a port number"),
     (f"192.0.2.10:0/{TOKEN}/{FP}", "'0' is not a port number"),
@@ -67,3 +68,30 @@ def test_each_malformation_is_named(text: str, message: str) -> None:
     line = str(err.value)
     assert "\n" not in line
     assert "expected <ip>:<port>/<token>/<fingerprint>" in line
+
+
+def test_a_message_never_repeats_the_token_nor_a_long_part() -> None:
+    for text in (f"192.0.2.10:25000/{TOKEN}/{FP[:12]}", f"192.0.2.10:abc/{TOKEN}/{FP}",
+                 f"{'x' * 100_000}:25000/{TOKEN}/{FP}"):
+        with pytest.raises(UsageError) as err:
+            parse(text)
+        line = str(err.value)
+        assert TOKEN not in line and len(line) < 200, line
+        assert line.startswith("join string: ")
+
+
+def test_an_address_this_host_has_no_route_to_is_a_join_error(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    from microkube.cluster.client import JoinError
+    from microkube.cluster.join import source_address
+
+    class NoRoute(socket.socket):
+        def connect(self, address: object) -> None:
+            raise OSError(101, "Network is unreachable")
+
+    monkeypatch.setattr(socket, "socket", NoRoute)
+    with pytest.raises(JoinError, match=r"cannot reach the cluster agent at 192\.0\.2\.10:25000: "
+                                        r"this host has no route to it \(Network is unreachable\)"):
+        source_address(parse(f"192.0.2.10:25000/{TOKEN}/{FP}"))

@@ -197,6 +197,13 @@ def test_a_damaged_file_is_one_clear_error(tmp_path: Path, content: str) -> None
         TokenStore(path).check(TOKEN)
 
 
+def test_a_file_of_binary_bytes_is_one_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "cluster-tokens.json"
+    path.write_bytes(b"\xff{")
+    with pytest.raises(TokenStoreError, match="not valid JSON"):
+        TokenStore(path).check(TOKEN)
+
+
 # --- admitted joins: a failure is undone before the token is used again ----------------------
 
 

@@ -106,6 +106,23 @@ def test_truncated_and_extra_members_are_refused(tmp_path: Path, good: Path) -> 
              "incomplete: encryption-config.yaml missing")
 
 
+def test_a_file_that_cannot_be_opened_is_named_so_not_a_damaged_archive(tmp_path: Path) -> None:
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    _refused(tmp_path, loop, "loop: cannot be read (Too many levels of symbolic links)")
+
+
+def test_a_member_that_inflates_past_its_manifest_size_stops_there(
+        tmp_path: Path, members: dict[str, Path]) -> None:
+    manifest = _manifest(members)  # says snapshot.db is 300 kB
+    entries = [(archive.MANIFEST, manifest.to_json().encode()),
+               (archive.SNAPSHOT, bytes(20_000_000))]  # 20 MB of zeros: ~20 kB gzipped
+    into = tmp_path / "into"
+    _refused(tmp_path, _tar(tmp_path / "bomb.tar.gz", entries), "corrupt: snapshot.db")
+    written = (into / archive.SNAPSHOT).stat().st_size
+    assert written <= members[archive.SNAPSHOT].stat().st_size, written
+
+
 def test_a_plain_gzip_is_not_a_backup(tmp_path: Path) -> None:
     g = tmp_path / "x.gz"
     g.write_bytes(gzip.compress(b"just some bytes" * 100))

@@ -33,6 +33,13 @@ def test_foreign_configurations_are_refused(text: str, words: str) -> None:
         encryption.parse(text, "cfg")
 
 
+def test_a_configuration_of_binary_bytes_is_refused_with_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "encryption-config.yaml"
+    path.write_bytes(b"\xff\x00")
+    with pytest.raises(UsageError, match="not valid YAML"):
+        encryption.read_keys(path)
+
+
 class FakeNode:
     """Stands in for the API server and the datastore: Secrets remember the key they were
     written with; a write uses the first key of the configuration the server last loaded."""

@@ -40,14 +40,19 @@ def test_each_kind_is_recognised(value: str | list[str], kind: str) -> None:
     ("mongodb://h/db", "is not etcd, sqlite"),
     ("postgres:///kine", "names no host"),
     ("postgres://k:pw@h:5432", "names no database"),
-    ("postgres://k:pw@h:port/db", "not a number"),
+    ("postgres://k:pw@h:port/db", "not a port number"),
+    ("https://a:99999", "not a port number"),
     (["https://a:2379", "postgres://h/db"], "one etcd cluster"),
     ("https://u:pw@a:2379", "takes no user"),
     ([], "expected etcd"),
+    # A launch file's YAML may give anything: one line, never a TypeError or ValueError.
+    (5, "expected etcd"), ([5], "expected etcd"), ({"a": 1}, "expected etcd"),
+    ("https://[::1", r"not a URL \(Invalid IPv6 URL\)"),
+    ("postgres://k:pw@[::1/db", "not a URL"),
 ])
-def test_bad_settings_get_one_line_without_the_password(value: str | list[str], why: str) -> None:
+def test_bad_settings_get_one_line_without_the_password(value: object, why: str) -> None:
     with pytest.raises(UsageError, match=why) as e:
-        settings.parse(value)
+        settings.parse(value)  # type: ignore[arg-type]
     assert "pw" not in str(e.value).replace("pw@", "") or "***" in str(e.value)
     assert ":pw@" not in str(e.value)
 
@@ -61,6 +66,16 @@ def test_tls_files_are_for_external_stores_and_come_in_pairs(tmp_path: Path) -> 
         settings.parse("https://a:2379", {"cert": crt})
     with pytest.raises(UsageError, match="no such file"):
         settings.parse("https://a:2379", {"ca": tmp_path / "missing.crt"})
+    for not_a_file in (tmp_path, Path("/dev/null")):
+        with pytest.raises(UsageError, match=f"{not_a_file}: not a regular file"):
+            settings.parse("https://a:2379", {"ca": not_a_file})
+
+
+def test_a_kine_message_over_several_lines_is_one() -> None:
+    raw = (b'{"level": "fatal", "msg": "failed to connect:\\n\\t127.0.0.1:1: refused\\n'
+           b'\\t127.0.0.1:1: refused"}')
+    assert preflight._parse(raw) == ("fatal", "failed to connect: 127.0.0.1:1: refused "
+                                               "127.0.0.1:1: refused")
 
 
 def test_passwords_are_masked_and_mysql_gets_kines_form() -> None:

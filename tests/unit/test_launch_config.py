@@ -74,6 +74,9 @@ def test_the_well_known_file_is_picked_up(paths: Paths) -> None:
     ("version: 0.1.0\naddons:\n  - name: dns\n    enabled: true\n",
      "addons[0] (dns): unknown key 'enabled'"),
     ("version: [0.1.0\n", "not valid YAML"),
+    # Checked by the node's settings, after the schema: still before a byte is written.
+    ("version: 0.1.0\nclusterDomain: bad domain\n", "clusterDomain: 'bad domain' is not a valid"),
+    ("version: 0.1.0\nserviceCIDR: 10.152.183.0/30\n", "serviceCIDR: 10.152.183.0/30 is too small"),
 ])
 def test_bad_files_are_refused_with_one_line_and_nothing_written(
         tmp_path: Path, paths: Paths, text: str, words: str) -> None:
@@ -81,6 +84,24 @@ def test_bad_files_are_refused_with_one_line_and_nothing_written(
         first_start(paths, write_launch(tmp_path, text))
     assert words in str(e.value) and "\n" not in str(e.value), str(e.value)
     assert not paths.data.exists() and not paths.common.exists()
+
+
+@pytest.mark.parametrize("content, words", [
+    (b"\xff\xfe\x00bad", "not UTF-8 text"),
+    (b"version: 0.1.0\n" + b"#" * (launch.MAX_SIZE + 1), "larger than 1024 KiB"),
+])
+def test_binary_or_huge_files_are_refused_with_one_line(
+        tmp_path: Path, paths: Paths, content: bytes, words: str) -> None:
+    source = tmp_path / "launch.yaml"
+    source.write_bytes(content)
+    with pytest.raises(UsageError, match=words):
+        first_start(paths, source)
+    assert not paths.data.exists() and not paths.common.exists()
+
+
+def test_an_endless_device_is_refused_not_read_forever(paths: Paths) -> None:
+    with pytest.raises(UsageError, match="larger than"):
+        launch.load(Path("/dev/zero"))
 
 
 def test_a_missing_file_is_refused(tmp_path: Path, paths: Paths) -> None:
@@ -106,3 +127,12 @@ def test_restoring_one_member_of_an_etcd_cluster_is_refused(tmp_path: Path, path
                   "n1=https://10.0.0.1:12380,n2=https://10.0.0.2:12380")
     with pytest.raises(UsageError, match="one member of a cluster"):
         member(paths)
+
+
+@pytest.mark.parametrize("content", [b'{"x": ', b"\xff[", b'{"ab": 1}', b'[["enable", "dns"]]', b"5"])
+def test_a_damaged_record_of_addon_steps_is_one_line(paths: Paths, content: bytes) -> None:
+    launch.pending_addons_file(paths).parent.mkdir(parents=True)
+    launch.pending_addons_file(paths).write_bytes(content)
+    with pytest.raises(UsageError, match=r"launch-addons\.json: cannot read the launch file's "
+                                         r"addon steps \(damaged\); remove it"):
+        launch.pending_addons(paths)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -33,6 +34,13 @@ def test_round_trip(tmp_path: Path) -> None:
     ("node_name: n\nnode_ip: not-an-ip\n", "node_ip: 'not-an-ip' is not an IP address"),
     ("node_name: Bad_Name\nnode_ip: 1.2.3.4\n", "not a valid DNS subdomain"),
     ("node_name: n\n", "node_ip"),
+    # A wrong value names its key (not 'expected string or bytes-like object').
+    ("node_name: 5\nnode_ip: 1.2.3.4\n", "node_name: expected text, got 5"),
+    ("node_name: n\nnode_ip: 1.2.3.4\napi_port: x\n", "api_port: expected a port number"),
+    ("node_name: n\nnode_ip: 1.2.3.4\nregistry_mirror: [a]\n", "registry_mirror: expected text"),
+    ("node_name: n\nnode_ip: 1.2.3.4\ncluster_domain: bad domain\n",
+     "cluster_domain: 'bad domain' is not a valid DNS name"),
+    ("node_name: n\nnode_ip: 1.2.3.4\nservice_cidr: 10.0.0.0/29\n", "service_cidr: .* too small"),
 ])
 def test_corrupt_node_file_gives_one_clear_line(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "node.yaml"
@@ -40,6 +48,27 @@ def test_corrupt_node_file_gives_one_clear_line(tmp_path: Path, text: str, messa
     with pytest.raises(UsageError, match=message) as err:
         node.load(path)
     assert str(path) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_node_file_of_binary_bytes_or_a_folder_is_one_clear_line(tmp_path: Path) -> None:
+    path = tmp_path / "node.yaml"
+    path.write_bytes(b"\xff\xfe\x00\x01garbage")
+    with pytest.raises(UsageError, match="not valid YAML"):
+        node.load(path)
+    path.unlink()
+    path.mkdir()
+    with pytest.raises(UsageError, match="cannot be read"):
+        node.load(path)
+
+
+@pytest.mark.parametrize(("variable", "value"), [
+    ("MICROKUBE_POD_CIDR", "10.1.0.0/99"), ("MICROKUBE_SERVICE_CIDR", "10.0.0.0/30"),
+    ("MICROKUBE_CLUSTER_DOMAIN", "a..b"), ("MICROKUBE_NODE_IP", "1.2.3"),
+])
+def test_a_bad_value_from_the_environment_names_its_variable(variable: str, value: str) -> None:
+    env = {"MICROKUBE_NODE_NAME": "n", "MICROKUBE_NODE_IP": "192.0.2.9", variable: value}
+    with pytest.raises(UsageError, match=f"^{variable}: .*{re.escape(value)}"):
+        node.detect(env)
 
 
 def test_default_route_ip_reads_the_route_table(tmp_path: Path) -> None:

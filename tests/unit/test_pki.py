@@ -28,7 +28,7 @@ from microkube.paths import PkiPaths
 from microkube.pki.ca import load_ca, sign_csr
 from microkube.pki.certs import is_issued_by, load_cert, san_names
 from microkube.pki.errors import CsrRefused, PkiError
-from microkube.pki.expiry import check_expiry
+from microkube.pki.expiry import check_expiry, unreadable
 from microkube.pki.hostinfo import select_host_ips, service_ips
 from microkube.pki.keys import private_pem
 from microkube.pki.kubeconfig import read_kubeconfig, render_kubeconfig
@@ -380,6 +380,18 @@ def test_check_expiry(pki: PkiPaths) -> None:
     assert "admin.config" in by_name and "etcd/server.crt" in by_name
     assert found[-1].days_left >= 3648  # soonest first, CAs last
     assert check_expiry(pki.certs_dir / "nowhere") == []
+
+
+def test_unreadable_certificates_are_listed_not_silently_skipped(pki: PkiPaths) -> None:
+    assert unreadable(pki.certs_dir, pki.credentials_dir) == []
+    pki.server.cert.write_text("")
+    (pki.credentials_dir / "admin.config").write_text("garbage: [\n")
+    bad = unreadable(pki.certs_dir, pki.credentials_dir)
+    assert [pki.display_name(path) for path, _ in bad] == ["server.crt", "admin.config"]
+    assert all(why and str(path) not in why for path, why in bad), bad
+    # The expiry report (status's warning) still skips them.
+    names = {pki.display_name(e.path) for e in check_expiry(pki.certs_dir, pki.credentials_dir)}
+    assert "server.crt" not in names and "kubelet.crt" in names
 
 
 # --- signing requests from other nodes ------------------------------------------------

@@ -241,3 +241,13 @@ def test_daemon_needing_only_accepting_starts_before_its_dependency_serves(
     t.join(timeout=30)
     assert not t.is_alive()
     assert not sup._accepts(store)
+
+
+@pytest.mark.parametrize("content", [
+    '{"pid": 1, "daemons": 5}', "[1]", '{"pid": "x", "create_time": 1, "started_at": 1}',
+    '{"pid": 1, "create_time": 1, "started_at": 1, "daemons": {"a": 5}}', "\udcff{",
+])
+def test_a_damaged_state_file_reads_as_no_supervisor(tmp_path: Path, content: str) -> None:
+    path = tmp_path / "supervisor.json"
+    path.write_bytes(content.encode(errors="surrogateescape"))
+    assert SupervisorState.load(path) is None

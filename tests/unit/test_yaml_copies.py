@@ -52,6 +52,11 @@ def test_errors_are_the_readers(tmp_path: Path) -> None:
     with pytest.raises(yamlerrors.YamlError) as e:
         yamlerrors.read(bad, tmp_path / "cache")
     assert e.value.where.startswith(" at line ")
+    assert "\n" not in str(e.value) and str(e.value).endswith(e.value.where), str(e.value)
+    bad.write_bytes(b"\xff\x00")  # bytes that are no text: the parser's error too, one line
+    with pytest.raises(yamlerrors.YamlError) as e:
+        yamlerrors.read(bad, tmp_path / "cache")
+    assert str(e.value) == "unacceptable character #x00ff: invalid leading UTF-8 octet"
 
 
 def test_an_unwritable_cache_still_reads(tmp_path: Path) -> None:
