@@ -52,12 +52,10 @@ class Daemon:
     binary: ClassVar[str]
     # Daemons that must have become ready once before this one starts.
     after: ClassVar[tuple[str, ...]] = ()
-    # Those of ``after`` that need only serve: their after_ready work may still run when this
-    # one starts (the supervisor's ordering; a snap's runner still waits for both).
-    after_serving: ClassVar[tuple[str, ...]] = ()
     # Those of ``after`` that need only run and accept connections (``accepts``), maybe before
-    # they serve: this daemon dials them itself and waits until they answer (the supervisor's
-    # ordering; a snap's runner still waits for them to be ready).
+    # they serve and while their after_ready work still runs: this daemon dials them itself
+    # and waits until they answer (the supervisor's ordering; a snap's runner still waits for
+    # them to be ready).
     after_accepting: ClassVar[tuple[str, ...]] = ()
     # The upstream daemons this one process runs, each with its own argument file (kubelite).
     parts: ClassVar[tuple[str, ...]] = ()

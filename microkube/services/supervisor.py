@@ -63,7 +63,6 @@ class _Slot:
     proc: subprocess.Popen[bytes] | None = None
     log: IO[bytes] | None = None
     ready_once: bool = False  # served, and its after_ready work finished
-    serving_once: bool = False  # served (its after_ready work may still run)
     # The child running the daemon's after_ready work: its pid and the read end of its pipe.
     after_ready: tuple[int, int] | None = None
     next_start: float = 0.0
@@ -149,12 +148,9 @@ class Supervisor:
 
     def _deps_ready(self, slot: _Slot) -> bool:
         """True once every daemon of ``slot``'s ``after`` became ready once (or, for one in
-        its ``after_serving``, served once; for one in its ``after_accepting``, runs and
-        accepts connections now)."""
-        serving_enough = slot.daemon.after_serving
+        its ``after_accepting``, runs and accepts connections now)."""
         accepting_enough = slot.daemon.after_accepting
         return all(self.slots[d].ready_once
-                   or (d in serving_enough and self.slots[d].serving_once)
                    or (d in accepting_enough and self._accepts(self.slots[d]))
                    for d in slot.daemon.after if d in self.slots)
 
@@ -183,10 +179,10 @@ class Supervisor:
         self._set(slot, "starting")
 
     def _became_ready(self, slot: _Slot) -> None:
-        slot.serving_once = True
         if not slot.ready_once:
             # The one-shot work runs in a child while the loop goes on starting the daemons
-            # that need this one only to serve (after_serving); ready once it is done.
+            # that need this one only to accept connections (after_accepting); ready once
+            # it is done.
             slot.after_ready = start_forked(lambda: slot.daemon.after_ready(self.ctx))
             return
         self._mark_ready(slot)

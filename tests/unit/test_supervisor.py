@@ -161,7 +161,7 @@ class SlowImports(Sleeper):
 class NeedsServing(Sleeper):
     name = "needs-serving"
     after = ("runtime",)
-    after_serving = ("runtime",)
+    after_accepting = ("runtime",)
 
 
 class NeedsReady(Sleeper):
