@@ -32,9 +32,23 @@ def cache_root(env: Mapping[str, str] | None = None) -> Path:
     else ~/.cache/microkube (``env`` defaults to os.environ)."""
     env = os.environ if env is None else env
     if env.get("MICROKUBE_CACHE"):
-        return Path(env["MICROKUBE_CACHE"])
+        return Path(env["MICROKUBE_CACHE"]).absolute()
     base = Path(env["XDG_CACHE_HOME"]) if env.get("XDG_CACHE_HOME") else Path.home() / ".cache"
     return base / "microkube"
+
+
+# The variables that name microkube's trees outside a snap.
+TREE_VARIABLES = ("MICROKUBE_ROOT", "MICROKUBE_SNAP", "MICROKUBE_CACHE")
+
+
+def absolute_environment(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """A copy of ``env`` (default os.environ) for a child that runs in another folder: each of
+    TREE_VARIABLES that is set is made absolute against this process's working folder."""
+    env = dict(os.environ if env is None else env)
+    for name in TREE_VARIABLES:
+        if env.get(name):
+            env[name] = os.path.abspath(env[name])
+    return env
 
 
 # Named tuples, not dataclasses: every command imports this module, and dataclasses (with
@@ -107,6 +121,11 @@ class PkiPaths(NamedTuple):
     def etcd_ca(self) -> CertKeyPair:
         """The datastore's own CA, so a datastore client cert is no API server login."""
         return CertKeyPair.named(self.etcd_dir, "ca")
+
+    def is_ca_cert(self, path: Path) -> bool:
+        """Whether ``path`` is one of the three CA certificates (which renewal never
+        re-issues), judged by its place alone, so it holds for an unreadable file too."""
+        return path in (self.ca.cert, self.front_proxy_ca.cert, self.etcd_ca.cert)
 
     # --- leaves ---------------------------------------------------------------
     @property
@@ -198,8 +217,10 @@ class Paths(_Roots):
         if env.get("SNAP") and env.get("SNAP_DATA") and env.get("SNAP_COMMON"):
             return cls(Path(env["SNAP"]), Path(env["SNAP_DATA"]), Path(env["SNAP_COMMON"]), True,
                        cache)
-        root = Path(env.get("MICROKUBE_ROOT") or DEFAULT_ROOT)
-        snap = Path(env.get("MICROKUBE_SNAP") or CHECKOUT / "build" / "snap")
+        # Absolute: daemons run with their own working folder, so a relative root given
+        # from the shell would name another tree for them.
+        root = Path(env.get("MICROKUBE_ROOT") or DEFAULT_ROOT).absolute()
+        snap = Path(env.get("MICROKUBE_SNAP") or CHECKOUT / "build" / "snap").absolute()
         return cls(snap, root / "data", root / "common", cache=cache)
 
     # --- the read-only tree -------------------------------------------------

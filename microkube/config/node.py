@@ -38,6 +38,8 @@ ROLES = (CONTROL_PLANE, WORKER)
 # NodeConfig's fields that hold text, and those that hold text or None.
 _TEXT_FIELDS = ("node_name", "node_ip", "pod_cidr", "service_cidr", "cluster_domain", "role",
                 "datastore")
+# An absolute cgroup path: "/"-separated names, none of them "." or "..".
+_CGROUP_PATH = re.compile(r"^(/(?!\.\.?(/|$))[A-Za-z0-9_.:@-]+)+$")
 _OPTIONAL_TEXT_FIELDS = ("registry_mirror", "cgroup_root", "api_server")
 
 
@@ -123,6 +125,11 @@ class NodeConfig:
             raise UsageError(f"network_policy: '{self.network_policy}' is not true or false")
         if not 0 < self.api_port < 65536:
             raise UsageError(f"api_port {self.api_port} is not a port number")
+        if self.cgroup_root is not None and not _CGROUP_PATH.match(self.cgroup_root):
+            # The kubelet would resolve a relative one against its own cgroup, and '..' would
+            # climb out of the tree the node cleans up on stop.
+            raise UsageError(f"cgroup_root: '{self.cgroup_root}' is not an absolute cgroup path "
+                             "such as /microkube/pods")
 
     @property
     def service_ip(self) -> str:

@@ -64,6 +64,8 @@ def test_a_node_file_of_binary_bytes_or_a_folder_is_one_clear_line(tmp_path: Pat
 @pytest.mark.parametrize(("variable", "value"), [
     ("MICROKUBE_POD_CIDR", "10.1.0.0/99"), ("MICROKUBE_SERVICE_CIDR", "10.0.0.0/30"),
     ("MICROKUBE_CLUSTER_DOMAIN", "a..b"), ("MICROKUBE_NODE_IP", "1.2.3"),
+    ("MICROKUBE_CGROUP_ROOT", "relative/pods"), ("MICROKUBE_CGROUP_ROOT", "/mk/../escape"),
+    ("MICROKUBE_CGROUP_ROOT", "/mk/pods/"),
 ])
 def test_a_bad_value_from_the_environment_names_its_variable(variable: str, value: str) -> None:
     env = {"MICROKUBE_NODE_NAME": "n", "MICROKUBE_NODE_IP": "192.0.2.9", variable: value}

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from microkube.config.render import render
-from microkube.paths import CHECKOUT, KUBECONFIGS, Paths, Ports, cache_root
+from microkube.paths import CHECKOUT, KUBECONFIGS, Paths, Ports, absolute_environment, cache_root
 
 
 def test_cache_root_honours_the_cache_variables(tmp_path: Path) -> None:
@@ -29,6 +29,18 @@ def test_every_cache_lives_under_the_one_root() -> None:
     snap = Paths.from_env({"SNAP": "/s", "SNAP_DATA": "/d", "SNAP_COMMON": "/c",
                            "MICROKUBE_CACHE": "/m"})
     assert snap.in_snap and snap.images_cache == Path("/m/images")
+
+
+def test_relative_trees_are_made_absolute_for_daemons_that_run_elsewhere(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    paths = Paths.from_env({"MICROKUBE_ROOT": "node", "MICROKUBE_SNAP": "tree",
+                            "MICROKUBE_CACHE": "c"})
+    assert paths.data == tmp_path / "node" / "data" and paths.snap == tmp_path / "tree"
+    assert paths.cache == tmp_path / "c"
+    env = absolute_environment({"MICROKUBE_ROOT": "node", "MICROKUBE_SNAP": "/abs", "PATH": "p"})
+    assert env == {"MICROKUBE_ROOT": str(tmp_path / "node"), "MICROKUBE_SNAP": "/abs",
+                   "PATH": "p"}
 
 
 def test_image_and_component_caches_follow_the_variable(tmp_path: Path,

@@ -8,12 +8,12 @@ CLI reads without talking to it (services/state.py).
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 import time
 
 from microkube.errors import MicrokubeError
 from microkube.node.runtime.base import NodeRuntime, Progress, wait_until
+from microkube.paths import absolute_environment
 from microkube.services.state import SupervisorState
 
 SUPERVISOR_MODULE = "microkube.node.supervise"
@@ -54,7 +54,7 @@ class SupervisorRuntime(NodeRuntime):
             proc = subprocess.Popen(
                 [sys.executable, "-m", SUPERVISOR_MODULE],
                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                start_new_session=True, env=dict(os.environ), cwd="/",
+                start_new_session=True, env=absolute_environment(), cwd="/",
             )
         deadline = time.monotonic() + SUPERVISOR_START_TIMEOUT
         while time.monotonic() < deadline:
