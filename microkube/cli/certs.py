@@ -44,7 +44,7 @@ def refresh_certs(check: bool, certs: tuple[str, ...], due: bool) -> None:
         for path, why in unreadable_certificates(paths):  # as due as can be
             due = True
             name = paths.pki.display_name(path)
-            hint = "" if name.endswith("ca.crt") else \
+            hint = "" if paths.pki.is_ca_cert(path) else \
                 f"  <- 'microkube refresh-certs --cert {name}' writes it anew"
             click.echo(f"{name:<32} cannot be read ({why}){hint}")
         sys.exit(1 if due else 0)

@@ -86,3 +86,29 @@ def test_status_imports_no_cryptography() -> None:
             "print(any(m.startswith('cryptography') for m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_damaged_leaf_is_due_at_once_and_renewal_writes_it_anew(paths: Paths) -> None:
+    from microkube.pki.expiry_summary import next_renewal
+
+    (paths.certs_dir / "server.crt").write_text("not a certificate")
+    before = dt.datetime.now(dt.UTC)
+    name, due_at = next_renewal(paths)
+    assert name == "server.crt" and due_at is not None and due_at <= dt.datetime.now(dt.UTC)
+    assert due_at >= before
+    renewed = ensure_node_pki(certs_dir=paths.certs_dir, credentials_dir=paths.credentials_dir,
+                              node_name="n1", host_ips=["127.0.0.1"], hostname="n1",
+                              service_cidr="10.152.183.0/24", cluster_domain="cluster.local",
+                              api_server_url="https://127.0.0.1:16443").renewed
+    assert "server.crt" in renewed
+    name, due_at = next_renewal(paths)
+    assert due_at is not None and due_at > dt.datetime.now(dt.UTC) + dt.timedelta(days=30)
+
+
+def test_a_damaged_ca_is_not_due_since_renewal_cannot_mend_it(paths: Paths) -> None:
+    from microkube.pki.expiry_summary import next_renewal
+
+    (paths.certs_dir / "front-proxy-ca.crt").write_text("")
+    name, due_at = next_renewal(paths)
+    assert name != "front-proxy-ca.crt"
+    assert due_at is not None and due_at > dt.datetime.now(dt.UTC)
