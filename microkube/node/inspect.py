@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import stat
 import tarfile
 import tempfile
 import time
@@ -47,13 +48,12 @@ def _write_report(paths: Paths, raw: BinaryIO, progress: Callable[[str], None]) 
 
     with tarfile.open(fileobj=raw, mode="w:gz") as tar:
         progress("collecting logs")
-        if paths.log_dir.exists():
-            tar.add(paths.log_dir, arcname="logs")
+        skipped = _add_files(tar, paths.log_dir, "logs")
         progress("collecting arguments")
-        if paths.args_dir.exists():
-            tar.add(paths.args_dir, arcname="args")
-        if paths.state_file.exists():
-            tar.add(paths.state_file, arcname="node.yaml")
+        skipped += _add_files(tar, paths.args_dir, "args")
+        skipped += _add_files(tar, paths.state_file, "node.yaml")
+        if skipped:
+            _add_text(tar, "skipped.txt", "".join(f"{line}\n" for line in skipped))
         progress("collecting versions and status")
         versions = {r.probe.component: r.reported or r.problem for r in component_versions(paths)}
         _add_text(tar, "versions.json", json.dumps(versions, indent=1))
@@ -64,9 +64,37 @@ def _write_report(paths: Paths, raw: BinaryIO, progress: Callable[[str], None]) 
         _add_text(tar, "status.yaml", status_text)
 
 
+def _add_files(tar: tarfile.TarFile, source: Path, arcname: str) -> list[str]:
+    """Add the regular file ``source``, or every regular file below the folder ``source``,
+    under ``arcname``; returns one line for each file that vanished or could not be read.
+
+    Each file is read whole before it is added: the supervisor rotates logs by copy and
+    truncate, and a file that shrinks while tarfile copies it would end the report.
+    """
+    if source.is_file():
+        found = [(source, arcname)]
+    else:
+        found = [(Path(folder, name), f"{arcname}/{Path(folder, name).relative_to(source)}")
+                 for folder, _, names in sorted(os.walk(source)) for name in sorted(names)]
+    skipped = []
+    for path, name in found:
+        try:
+            st = path.lstat()
+            if not stat.S_ISREG(st.st_mode):
+                continue
+            data = path.read_bytes()
+        except OSError as e:
+            skipped.append(f"{name}: {e.strerror}")
+            continue
+        _add_bytes(tar, name, data, int(st.st_mtime), stat.S_IMODE(st.st_mode))
+    return skipped
+
+
 def _add_text(tar: tarfile.TarFile, name: str, text: str) -> None:
-    data = text.encode()
+    _add_bytes(tar, name, text.encode(), int(time.time()), 0o644)
+
+
+def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes, mtime: int, mode: int) -> None:
     info = tarfile.TarInfo(name)
-    info.size = len(data)
-    info.mtime = int(time.time())
+    info.size, info.mtime, info.mode = len(data), mtime, mode
     tar.addfile(info, io.BytesIO(data))

@@ -46,3 +46,31 @@ def test_a_report_holds_versions_and_status_and_no_temporary_stays(
     assert list(out.iterdir()) == [target]
     with tarfile.open(target) as tar:
         assert {"versions.json", "status.yaml"} <= set(tar.getnames())
+
+
+def test_a_log_that_vanishes_or_shrinks_while_collected_does_not_end_the_report(
+        tmp_path: Path, paths: Paths, monkeypatch: pytest.MonkeyPatch) -> None:
+    paths.log_dir.mkdir(parents=True)
+    (paths.log_dir / "kubelite.log").write_bytes(b"x" * 4096)
+    (paths.log_dir / "etcd.log").write_text("etcd says hello\n")
+    (paths.log_dir / "gone.log").write_text("rotated away\n")
+    real_read = Path.read_bytes
+
+    def racing_read(self: Path) -> bytes:
+        if self.name == "gone.log":
+            self.unlink()  # removed between the listing and the read
+        if self.name == "kubelite.log":
+            self.write_bytes(b"")  # truncated by a rotation as it is read
+        return real_read(self)
+
+    monkeypatch.setattr(Path, "read_bytes", racing_read)
+    out = tmp_path / "out"
+    out.mkdir()
+    target = inspect.collect(paths, str(out / "report.tar.gz"), lambda line: None)
+    with tarfile.open(target) as tar:
+        names = set(tar.getnames())
+        assert {"logs/kubelite.log", "logs/etcd.log", "skipped.txt"} <= names
+        assert "logs/gone.log" not in names
+        etcd, skipped = tar.extractfile("logs/etcd.log"), tar.extractfile("skipped.txt")
+        assert etcd is not None and etcd.read() == b"etcd says hello\n"
+        assert skipped is not None and skipped.read() == b"logs/gone.log: No such file or directory\n"
