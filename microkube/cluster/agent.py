@@ -62,14 +62,22 @@ class AgentOptions:
 
 
 class _OneLineErrors(logging.Filter):
-    """aiohttp logs a traceback for every malformed request; one line is enough."""
+    """aiohttp logs a traceback at ERROR for every malformed request; one line is enough,
+    and a client's bad bytes are a WARNING (the agent is fine), kept for our own faults."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.exc_info and record.exc_info[1] is not None:
+            from aiohttp.http_exceptions import HttpProcessingError
+
             exc = record.exc_info[1]
-            record.msg = f"{record.getMessage()}: {type(exc).__name__}: {exc}"
+            # aiohttp's own messages span lines and may quote kilobytes of the client's bytes.
+            text = " ".join(str(exc).split())
+            text = text if len(text) <= 300 else text[:300] + "..."
+            record.msg = f"{record.getMessage()}: {type(exc).__name__}: {text}"
             record.args = ()
             record.exc_info = None
+            if isinstance(exc, HttpProcessingError) and record.levelno > logging.WARNING:
+                record.levelno, record.levelname = logging.WARNING, "WARNING"
         return True
 
 
