@@ -184,7 +184,8 @@ async def read_json(request: web.Request, timeout: float) -> Any:
     try:
         return json.loads(raw)
     except (ValueError, RecursionError) as e:
-        detail = e.msg if isinstance(e, json.JSONDecodeError) else "not JSON text"
+        detail = (e.msg if isinstance(e, json.JSONDecodeError)
+                  else "nested too deeply" if isinstance(e, RecursionError) else "not JSON text")
         raise ApiError(400, f"the body is not valid JSON: {detail}") from None
 
 

@@ -198,6 +198,8 @@ def remove_node(paths: Paths, target: str, force: bool,
     from microkube.errors import UsageError
     from microkube.node.guard import require_api_answering, require_set_up
 
+    if not target.strip():
+        raise UsageError("remove-node needs a node's name or IP address, not an empty one")
     require_set_up(paths)
     config = node.load(paths.state_file)
     if config.is_worker:

@@ -3,6 +3,7 @@ refused for this node, a Ready node without --force, or a lost quorum."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -99,3 +100,15 @@ def test_a_joins_reservation_lasts_its_timeout_plus_a_grace_within_the_cap() -> 
     assert reservation_seconds(None) == 600
     assert reservation_seconds(30) == 45
     assert reservation_seconds(3600) == 600
+
+
+@pytest.mark.parametrize("target", ["", "  "])
+def test_an_empty_target_is_refused_before_anything_is_asked(tmp_path: Path, target: str) -> None:
+    from microkube.cluster.roster import remove_node
+    from microkube.errors import UsageError
+    from microkube.paths import Paths
+
+    # A node not even set up: the empty name is refused before the node or its API is read.
+    paths = Paths(tmp_path / "snap", tmp_path / "data", tmp_path / "common", cache=tmp_path / "c")
+    with pytest.raises(UsageError, match="needs a node's name or IP address"):
+        remove_node(paths, target, False, lambda line: None)
