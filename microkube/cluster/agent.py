@@ -15,19 +15,17 @@ complete request within ``--idle-timeout``.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 import logging
 import signal
 import ssl
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from aiohttp import web
-
-from microkube.cluster.api import DEFAULT_REQUEST_TIMEOUT, PATH_LIMIT, JoinApi, error_response
+from microkube.cluster.api import DEFAULT_REQUEST_TIMEOUT, JoinApi
 from microkube.cluster.controlplane import control_plane_of
+from microkube.cluster.httpserver import JsonHttpsServer
 from microkube.cluster.ratelimit import FailureLimiter
 from microkube.cluster.settings import ClusterSettings
 from microkube.cluster.tokens import TokenStore
@@ -42,8 +40,6 @@ from microkube.services.logs import rotate_if_large
 log = logging.getLogger("microkube.cluster.agent")
 
 DEFAULT_IDLE_TIMEOUT = 30.0
-# One line per request: client, request line, status, bytes, seconds.
-ACCESS_LOG_FORMAT = '%a "%r" %s %b %Tf'
 # Seconds open connections get to finish when the agent stops.
 SHUTDOWN_GRACE = 3.0
 # Seconds the deployer's pass under way gets to finish when the agent stops.
@@ -59,26 +55,6 @@ class AgentOptions:
     bind_address: str | None = None  # None: every address of the node
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT
-
-
-class _OneLineErrors(logging.Filter):
-    """aiohttp logs a traceback at ERROR for every malformed request; one line is enough,
-    and a client's bad bytes are a WARNING (the agent is fine), kept for our own faults."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and record.exc_info[1] is not None:
-            from aiohttp.http_exceptions import HttpProcessingError
-
-            exc = record.exc_info[1]
-            # aiohttp's own messages span lines and may quote kilobytes of the client's bytes.
-            text = " ".join(str(exc).split())
-            text = text if len(text) <= 300 else text[:300] + "..."
-            record.msg = f"{record.getMessage()}: {type(exc).__name__}: {text}"
-            record.args = ()
-            record.exc_info = None
-            if isinstance(exc, HttpProcessingError) and record.levelno > logging.WARNING:
-                record.levelno, record.levelname = logging.WARNING, "WARNING"
-        return True
 
 
 def server_tls(pki: PkiPaths) -> ssl.SSLContext:
@@ -120,58 +96,6 @@ def build_api(paths: Paths, request_timeout: float) -> JoinApi:
                    control_plane=control_plane_of(paths, config))
 
 
-class _JsonErrorHandler(web.RequestHandler):
-    """aiohttp's connection handler, answering requests it cannot parse in JSON too."""
-
-    def handle_error(self, request: web.BaseRequest, status: int = 500,
-                     exc: BaseException | None = None,
-                     message: str | None = None) -> web.StreamResponse:
-        # The base logs the error and refuses if part of a response went out already.
-        super().handle_error(request, status, exc, message)
-        if status >= 500:
-            return error_response(status, "internal error in the cluster agent; see its log",
-                                  close=True)
-        first = (message or "").strip().splitlines()[:1]
-        detail = f": {first[0][:PATH_LIMIT]}" if first else ""
-        return error_response(status, f"malformed HTTP request{detail}", close=True)
-
-
-async def serve(app: web.Application, options: AgentOptions, tls: ssl.SSLContext,
-                stop: asyncio.Event) -> None:
-    """Serve ``app`` until ``stop`` is set; MicrokubeError if the port cannot be had."""
-    http_log = logging.getLogger("microkube.cluster.agent.http")
-    http_log.addFilter(_OneLineErrors())
-    access_log = logging.getLogger("microkube.cluster.agent.access")
-    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=SHUTDOWN_GRACE)
-    await runner.setup()
-    manager = runner.server
-    assert manager is not None
-    loop = asyncio.get_running_loop()
-
-    def connection() -> web.RequestHandler:
-        return _JsonErrorHandler(
-            manager, loop=loop, logger=http_log, access_log=access_log,
-            access_log_format=ACCESS_LOG_FORMAT,
-            keepalive_timeout=options.idle_timeout, lingering_time=options.request_timeout,
-            auto_decompress=False)
-
-    try:
-        server = await loop.create_server(
-            connection, host=options.bind_address, port=options.port, ssl=tls,
-            ssl_handshake_timeout=options.request_timeout, reuse_address=True)
-    except OSError as e:
-        await runner.cleanup()
-        where = f"{options.bind_address or '*'}:{options.port}"
-        raise MicrokubeError(f"cannot listen on {where}: {e.strerror or e}") from None
-    try:
-        for sock in server.sockets:
-            log.info("serving on %s", sock.getsockname()[:2])
-        await stop.wait()
-    finally:
-        server.close()
-        await runner.cleanup()
-
-
 def manifest_deployer(paths: Paths, config: node.NodeConfig) -> Background:
     """The deploy folder's deployer for this node, not started, logging to its own file
     (``manifests.log``, rotated after a pass when large) rather than the agent's."""
@@ -195,31 +119,38 @@ def manifest_deployer(paths: Paths, config: node.NodeConfig) -> Background:
 
 def run(options: AgentOptions, paths: Paths | None = None) -> None:
     """Serve this node's cluster agent, and run its manifest deployer beside it, until
-    SIGTERM or SIGINT (or its parent's death)."""
+    SIGTERM or SIGINT (or its parent's death).
+
+    Raises MicrokubeError (one line) if the node was never set up or the port cannot be had.
+    """
     stop_with_parent()
     paths = paths or Paths.from_env()
     api = build_api(paths, options.request_timeout)
-    tls = server_tls(paths.pki)
+    server = JsonHttpsServer(api.routes(), server_tls(paths.pki), options.port,
+                             options.bind_address, options.request_timeout,
+                             options.idle_timeout)
     deployer = manifest_deployer(paths, api.node)
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        reconciling = asyncio.create_task(_reconcile(paths, api.node.datastore, stop))
-        deployer.start()
-        try:
-            await serve(api.app(), options, tls, stop)
-        finally:
-            reconciling.cancel()
-            await asyncio.to_thread(deployer.stop, DEPLOYER_GRACE)
-
-    asyncio.run(main())
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda _signum, _frame: stop.set())
+    log.info("serving on %s", server.start())
+    workers = [threading.Thread(target=api.undo_lapsed_joins_until, args=(stop,),
+                                name="undo-lapsed-joins", daemon=True),
+               threading.Thread(target=_reconcile, args=(paths, api.node.datastore, stop),
+                                name="reconcile", daemon=True)]
+    for worker in workers:
+        worker.start()
+    deployer.start()
+    try:
+        while not stop.wait(1.0):  # a timed wait, so the signal handler runs promptly
+            pass
+    finally:
+        server.stop(SHUTDOWN_GRACE)
+        deployer.stop(DEPLOYER_GRACE)
     log.info("stopped")
 
 
-async def _reconcile(paths: Paths, kind: str, stop: asyncio.Event) -> None:
+def _reconcile(paths: Paths, kind: str, stop: threading.Event) -> None:
     """A pass every INTERVAL seconds until ``stop``: on etcd, HA on its own (cluster/ha.py);
     on an external database, a line in the log when it stops or starts answering
     (datastore/health.py); nothing on SQLite or external etcd (no member is ours)."""
@@ -238,9 +169,11 @@ async def _reconcile(paths: Paths, kind: str, stop: asyncio.Event) -> None:
     else:
         return
     while not stop.is_set():
-        await asyncio.to_thread(step)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), INTERVAL)
+        try:
+            step()
+        except Exception:
+            log.exception("reconciling failed; trying again")
+        stop.wait(INTERVAL)
 
 
 def parse_args(argv: list[str] | None) -> AgentOptions:

@@ -1,4 +1,4 @@
-"""The cluster agent's HTTP API, as an aiohttp application.
+"""The cluster agent's HTTP API: its routes and handlers, served by cluster/httpserver.py.
 
 Endpoints (all JSON but the CA):
 
@@ -38,28 +38,34 @@ A join that was admitted but neither completed nor released by its deadline
 every few seconds, so the cluster returns to the membership it had before.
 
 Every error is a 4xx with one line of JSON, ``{"error": "..."}``: malformed
-JSON, a body of the wrong shape, too large (413) or too slow (408), an unknown
-path (404), a wrong method (405), a refused token (401/409), and too many
-refused tokens from one source (429, with Retry-After). A 5xx means a fault of
+JSON, a body of the wrong shape, too large (413), chunked (411) or too slow (408),
+a head too large (431), an unknown path (404), a wrong method (405), a refused
+token (401/409), and too many refused tokens from one source (429, with Retry-After). A 5xx means a fault of
 this node (503: its token file is damaged), never of the request.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import ipaddress
 import json
 import logging
 import math
-from collections.abc import Awaitable, Callable
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from aiohttp import web
-
 from microkube.cluster import schema, skew
 from microkube.cluster.admission import member_conflict, sign_worker_csrs
+from microkube.cluster.httpserver import (
+    ApiError,
+    Handler,
+    Reply,
+    Request,
+    Routes,
+    error_reply,
+    json_reply,
+)
 from microkube.cluster.ratelimit import FailureLimiter
 from microkube.cluster.removal import NotAMember, RemovalRefused, plan_leave
 from microkube.cluster.roster import ControlPlane, carry_out, undo_admission
@@ -81,8 +87,6 @@ log = logging.getLogger("microkube.cluster.agent")
 
 MAX_BODY = 64 * 1024
 DEFAULT_REQUEST_TIMEOUT = 10.0
-# What error messages quote of a request's path.
-PATH_LIMIT = 100
 # Seconds a join's reservation outlives the timeout its joiner announced.
 JOIN_GRACE = 15.0
 # Seconds between two looks for lapsed joins to undo.
@@ -90,95 +94,10 @@ UNDO_INTERVAL = 3.0
 NODE_PREFIX = "system:node:"
 
 T = TypeVar("T")
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-class ApiError(Exception):
-    """A request the agent refuses: ``status`` (4xx) and one line for the client."""
-
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None,
-                 close: bool = False) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.headers = headers or {}
-        self.close = close  # the connection is unusable (a body left half-read)
-
-
-def error_response(status: int, message: str, headers: dict[str, str] | None = None,
-                   close: bool = False) -> web.Response:
-    """``{"error": message}`` with ``status``; the message is folded onto one line."""
-    resp = web.json_response({"error": " ".join(message.split())}, status=status,
-                             headers=headers)
-    if close:
-        resp.force_close()
-    return resp
-
-
-def _shown_path(request: web.Request) -> str:
-    path = request.path
-    return path if len(path) <= PATH_LIMIT else path[:PATH_LIMIT] + "..."
-
-
-@web.middleware
-async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Turn every error into one line of JSON; an unexpected one is logged and is a 500."""
-    try:
-        return await handler(request)
-    except ApiError as e:
-        return error_response(e.status, e.message, e.headers, e.close)
-    except web.HTTPException as e:
-        if e.status < 400:
-            raise
-        message = e.reason
-        headers = {}
-        if isinstance(e, web.HTTPNotFound):
-            message = f"no such endpoint: {_shown_path(request)}"
-        elif isinstance(e, web.HTTPMethodNotAllowed):
-            allowed = ", ".join(sorted(e.allowed_methods))
-            message = f"{request.method} is not allowed on {_shown_path(request)}; use {allowed}"
-            headers["Allow"] = ",".join(sorted(e.allowed_methods))
-        elif isinstance(e, web.HTTPRequestEntityTooLarge):
-            message = f"the request body is larger than {MAX_BODY} bytes"
-        return error_response(e.status, message, headers, close=e.status == 413)
-    except TokenStoreError as e:
-        log.error("token store: %s", e)
-        return error_response(503, f"this node cannot use its join tokens: {e}")
-    except Exception:
-        log.exception("unexpected error serving %s %s", request.method, _shown_path(request))
-        return error_response(500, "internal error in the cluster agent; see its log")
-
-
-async def json_error_bodies(request: web.Request, response: web.StreamResponse) -> None:
-    """The last net: an error aiohttp answers itself (e.g. 417 for an unknown Expect) is JSON too.
-
-    Also names the server without its library's version.
-    """
-    response.headers["Server"] = "microkube-cluster-agent"
-    if response.status >= 400 and isinstance(response, web.Response) \
-            and response.content_type != "application/json":
-        body = json.dumps({"error": response.reason or f"HTTP {response.status}"}).encode()
-        response.body = body
-        response.content_type = "application/json"
-        # aiohttp counted the old body already; the hook runs after that.
-        response.headers["Content-Length"] = str(len(body))
-
-
-async def read_json(request: web.Request, timeout: float) -> Any:
-    """The request's body as JSON; ApiError 413, 408 or 400 if it is too large, slow or malformed."""
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        raise ApiError(413, f"the request body is larger than {MAX_BODY} bytes", close=True)
-    try:
-        raw = await asyncio.wait_for(request.read(), timeout)
-    except TimeoutError:
-        raise ApiError(408, f"the request body did not arrive within {timeout:g} s",
-                       close=True) from None
-    except web.HTTPException:
-        raise
-    except (ConnectionError, ValueError, RuntimeError) as e:
-        # The client broke the body's framing (chunked encoding) or went away.
-        raise ApiError(400, f"cannot read the request body: {type(e).__name__}",
-                       close=True) from None
+def read_json(request: Request, timeout: float) -> Any:
+    """The request's body as JSON; ApiError 411, 413, 408 or 400 if it is chunked, too large,
+    too slow (``timeout`` seconds) or malformed."""
+    raw = request.read_body(MAX_BODY, timeout)
     if not raw:
         raise ApiError(400, "the request needs a JSON body")
     try:
@@ -187,6 +106,18 @@ async def read_json(request: web.Request, timeout: float) -> Any:
         detail = (e.msg if isinstance(e, json.JSONDecodeError)
                   else "nested too deeply" if isinstance(e, RecursionError) else "not JSON text")
         raise ApiError(400, f"the body is not valid JSON: {detail}") from None
+
+
+def _token_store_faults(handler: Handler) -> Handler:
+    """``handler``, answering 503 (logged) when this node's token file is damaged: a fault
+    of the node, not of the request."""
+    def guarded(request: Request) -> Reply:
+        try:
+            return handler(request)
+        except TokenStoreError as e:
+            log.error("token store: %s", e)
+            return error_reply(503, f"this node cannot use its join tokens: {e}")
+    return guarded
 
 
 def _validated(body: Any, shape: dict[str, Any]) -> dict[str, Any]:
@@ -260,64 +191,59 @@ class JoinApi:
         self.limiter = limiter
         self.request_timeout = request_timeout
         # Admissions and their undoing happen one at a time: an undo never races a retry.
-        self._admissions = asyncio.Lock()
+        self._admissions = threading.Lock()
         # (name, ip) of the control planes whose etcd learner this agent added.
         self.learners_added: set[tuple[str, str]] = set()
 
-    def app(self) -> web.Application:
-        """The aiohttp application serving this API (and undoing lapsed joins while it runs)."""
-        app = web.Application(middlewares=[json_errors], client_max_size=MAX_BODY)
-        app.on_response_prepare.append(json_error_bodies)
-        app.cleanup_ctx.append(self._undoing_lapsed_joins)
-        app.router.add_get("/v1/ca", self.get_ca)
-        app.router.add_post("/v1/join/check", self.post_join_check)
-        app.router.add_post("/v1/join/worker", self.post_join_worker)
-        app.router.add_post("/v1/join/control-plane", self.post_join_control_plane)
-        app.router.add_post("/v1/join/complete", self.post_join_complete)
-        app.router.add_post("/v1/join/release", self.post_join_release)
-        app.router.add_post("/v1/leave", self.post_leave)
-        app.router.add_post("/v1/certificates/worker", self.post_renew_worker)
-        return app
+    def routes(self) -> Routes:
+        """This API's routes; a damaged token file makes any of them a 503."""
+        routes = Routes()
+        for method, path, handler in [
+            ("GET", "/v1/ca", self.get_ca),
+            ("POST", "/v1/join/check", self.post_join_check),
+            ("POST", "/v1/join/worker", self.post_join_worker),
+            ("POST", "/v1/join/control-plane", self.post_join_control_plane),
+            ("POST", "/v1/join/complete", self.post_join_complete),
+            ("POST", "/v1/join/release", self.post_join_release),
+            ("POST", "/v1/leave", self.post_leave),
+            ("POST", "/v1/certificates/worker", self.post_renew_worker),
+        ]:
+            routes.add(method, path, _token_store_faults(handler))
+        return routes
 
     # --- failed joins ---------------------------------------------------------------------
-    async def _undoing_lapsed_joins(self, app: web.Application) -> Any:
-        task = asyncio.create_task(self._undo_lapsed_forever())
-        yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    async def _undo_lapsed_forever(self) -> None:
-        while True:
-            await asyncio.sleep(UNDO_INTERVAL)
+    def undo_lapsed_joins_until(self, stop: threading.Event) -> None:
+        """Every UNDO_INTERVAL seconds until ``stop`` is set, undo the lapsed joins (run it
+        in a thread of its own)."""
+        while not stop.wait(UNDO_INTERVAL):
             try:
-                await self.undo_lapsed_joins()
+                self.undo_lapsed_joins()
             except Exception:
                 log.exception("undoing lapsed joins failed; trying again")
 
-    async def undo_lapsed_joins(self) -> int:
+    def undo_lapsed_joins(self) -> int:
         """Undo every admitted join whose deadline passed; how many were undone."""
         if self.control_plane is None:
             return 0
         undone = 0
-        async with self._admissions:
+        with self._admissions:
             try:
                 lapsed = self.store.lapsed_admissions()
             except TokenStoreError as e:
                 log.error("token store: %s", e)
                 return 0
             for record in lapsed:
-                if await self._undo(record, "did not complete by its deadline") \
+                if self._undo(record, "did not complete by its deadline") \
                         and self.store.forget_admission(record):
                     undone += 1
         return undone
 
-    async def _undo(self, record: TokenRecord, why: str) -> bool:
+    def _undo(self, record: TokenRecord, why: str) -> bool:
         """Remove what ``record``'s admitted join added; False (logged) if the cluster did not answer."""
         holder, admitted_at = record.reserved_by, record.admitted_at
         assert holder is not None and admitted_at is not None and self.control_plane is not None
         try:
-            gone = await asyncio.to_thread(undo_admission, self.control_plane.roster, holder.name,
+            gone = undo_admission(self.control_plane.roster, holder.name,
                                            holder.ip, admitted_at)
         except MicrokubeError as e:
             log.warning("cannot undo the join of %s (%s) yet: %s", holder.name, holder.ip, e)
@@ -327,13 +253,13 @@ class JoinApi:
         return True
 
     # --- handlers ----------------------------------------------------------------------
-    async def get_ca(self, request: web.Request) -> web.Response:
-        return web.Response(body=self.ca_pem, content_type="application/x-pem-file")
+    def get_ca(self, request: Request) -> Reply:
+        return Reply(200, self.ca_pem, content_type="application/x-pem-file")
 
-    async def post_join_check(self, request: web.Request) -> web.Response:
+    def post_join_check(self, request: Request) -> Reply:
         """Check the token and the joiner, then reserve the token for this joiner."""
         self._not_limited(request)
-        body = _validated(await read_json(request, self.request_timeout), schema.JOIN_CHECK)
+        body = _validated(read_json(request, self.request_timeout), schema.JOIN_CHECK)
         join = JoinRequest.from_body(body)
         self._authorised(request, lambda: self.store.check(join.token, join.holder))
         self._refuse_conflicts(join)
@@ -350,7 +276,7 @@ class JoinApi:
             request, lambda: self.store.reserve(join.token, join.holder, seconds))
         log.info("token reserved for %s (%s, %s) from %s for %.0f s", join.name, join.ip,
                  join.role, request.remote, seconds)
-        return web.json_response({
+        return json_reply({
             "status": "reserved",
             "reserved_until": record.reserved_until,
             "reserved_seconds": seconds,
@@ -359,23 +285,23 @@ class JoinApi:
             "cluster": self.settings.to_json(),
         })
 
-    async def post_join_worker(self, request: web.Request) -> web.Response:
+    def post_join_worker(self, request: Request) -> Reply:
         """Sign a worker's certificate requests; the token stays reserved until complete."""
         self._not_limited(request)
-        body = _validated(await read_json(request, self.request_timeout), schema.JOIN_WORKER)
+        body = _validated(read_json(request, self.request_timeout), schema.JOIN_WORKER)
         join = JoinRequest.from_body(body)
         cp = self.control_plane
         if cp is None:
             raise ApiError(503, "this agent cannot admit workers: it runs without its control plane")
-        await self._admit(request, cp, join)
+        self._admit(request, cp, join)
         try:
-            ca = await asyncio.to_thread(cp.ca)
-            certificates = await asyncio.to_thread(sign_worker_csrs, ca, join.name, body["csrs"])
+            ca = cp.ca()
+            certificates = sign_worker_csrs(ca, join.name, body["csrs"])
         except PkiError as e:
             raise ApiError(400, str(e)) from None
         log.info("signed worker certificates for %s (%s) from %s", join.name, join.ip,
                  request.remote)
-        return web.json_response({
+        return json_reply({
             "certificates": certificates,
             "ca": self.ca_pem.decode(),
             "api_server": cp.api_server,
@@ -383,7 +309,7 @@ class JoinApi:
             "cluster": self.settings.to_json(),
         })
 
-    async def _admit(self, request: web.Request, cp: ControlPlane, join: JoinRequest,
+    def _admit(self, request: Request, cp: ControlPlane, join: JoinRequest,
                      then: Callable[[], Any] | None = None) -> Any:
         """Admit ``join``: it holds the token, what an earlier try of it left is undone, and
         no Node has its name or address. From then on a failure of the join is undone (its
@@ -394,15 +320,15 @@ class JoinApi:
         the control plane does not answer.
         """
         self._refuse_conflicts(join)
-        async with self._admissions:
+        with self._admissions:
             # Holding the token is how a joiner proves it holds the reservation (or may take it).
             record = self._authorised(request, lambda: self.store.hold(join.token, join.holder))
-            if record.admitted_at is not None and not await self._undo(
+            if record.admitted_at is not None and not self._undo(
                     record, "is being tried again"):
                 raise ApiError(503, "what an earlier try of this join left cannot be removed "
                                     "yet: the control plane does not answer; try again")
             try:
-                nodes = await asyncio.to_thread(cp.roster.nodes)
+                nodes = cp.roster.nodes()
             except MicrokubeError as e:
                 raise ApiError(503, f"the control plane's API server does not answer ({e}); "
                                     "try again once 'microkube status' says it is Ready") from None
@@ -410,30 +336,30 @@ class JoinApi:
             if conflict is not None:
                 raise ApiError(409, conflict)
             self._authorised(request, lambda: self.store.admit(join.token, join.holder))
-            return await asyncio.to_thread(then) if then is not None else None
+            return then() if then is not None else None
 
-    async def post_join_control_plane(self, request: web.Request) -> web.Response:
+    def post_join_control_plane(self, request: Request) -> Reply:
         """Hand a control plane the shared files, and on etcd add its learner; on an external
         store, hand it the store's endpoints and TLS files instead."""
         from microkube.cluster.admission import MemberConflict
         from microkube.datastore.membership import MembershipError
 
         self._not_limited(request)
-        join = JoinRequest.from_body(_validated(await read_json(request, self.request_timeout),
+        join = JoinRequest.from_body(_validated(read_json(request, self.request_timeout),
                                                 schema.JOIN_COMPLETE))
         cp = self._control_plane_admitter()
         add_learner, datastore, shared = cp.add_learner, cp.datastore, cp.shared
         assert shared is not None
         try:
-            files = await asyncio.to_thread(shared)
+            files = shared()
             if add_learner is not None:
-                etcd = await self._admit(request, cp, join,
+                etcd = self._admit(request, cp, join,
                                          lambda: add_learner(join.name, join.ip))
                 answer: dict[str, Any] = {"etcd": etcd}
             else:
                 assert datastore is not None
-                answer = {"datastore": await asyncio.to_thread(datastore)}
-                await self._admit(request, cp, join)
+                answer = {"datastore": datastore()}
+                self._admit(request, cp, join)
         except MemberConflict as e:
             raise ApiError(409, str(e)) from None
         except MembershipError as e:
@@ -445,54 +371,54 @@ class JoinApi:
         else:
             log.info("shared the %s datastore with control plane %s (%s), for %s",
                      self.node.datastore, join.name, join.ip, request.remote)
-        return web.json_response({
+        return json_reply({
             **answer,
             "files": files,
             "control_plane": {"name": self.node.node_name, "ip": self.node.node_ip},
             "cluster": self.settings.to_json(),
         })
 
-    async def post_join_complete(self, request: web.Request) -> web.Response:
+    def post_join_complete(self, request: Request) -> Reply:
         """The joiner's node is up: spend the token it holds."""
         self._not_limited(request)
-        join = JoinRequest.from_body(_validated(await read_json(request, self.request_timeout),
+        join = JoinRequest.from_body(_validated(read_json(request, self.request_timeout),
                                                 schema.JOIN_COMPLETE))
         cp = self.control_plane
         if cp is not None and cp.completed is not None:
             try:
-                await asyncio.to_thread(cp.completed, join.name, join.ip)
+                cp.completed(join.name, join.ip)
             except MicrokubeError as e:
                 # A control plane this agent admitted must be recorded, or it is never promoted.
                 if (join.name, join.ip) in self.learners_added:
                     raise ApiError(503, f"cannot record the completed join: {e}") from None
         self._authorised(request, lambda: self.store.consume(join.token, join.holder))
         log.info("%s (%s) joined; its token is spent", join.name, join.ip)
-        return web.json_response({"consumed": True})
+        return json_reply({"consumed": True})
 
-    async def post_join_release(self, request: web.Request) -> web.Response:
+    def post_join_release(self, request: Request) -> Reply:
         """End the token's reservation: the join failed and may be tried again."""
         self._not_limited(request)
-        body = _validated(await read_json(request, self.request_timeout), schema.JOIN_RELEASE)
+        body = _validated(read_json(request, self.request_timeout), schema.JOIN_RELEASE)
         token = body["token"]
-        async with self._admissions:
+        with self._admissions:
             record = self._authorised(request, lambda: self.store.reservation(token))
             if record is not None and record.admitted_at is not None \
-                    and self.control_plane is not None and not await self._undo(record, "failed"):
+                    and self.control_plane is not None and not self._undo(record, "failed"):
                 raise ApiError(503, "what the join added cannot be removed yet: the control "
                                     "plane does not answer; it is removed once the join's "
                                     "deadline passes")
             released = self._authorised(request, lambda: self.store.release(token))
-        return web.json_response({"released": released})
+        return json_reply({"released": released})
 
-    async def post_renew_worker(self, request: web.Request) -> web.Response:
+    def post_renew_worker(self, request: Request) -> Reply:
         """Sign the renewal requests of the member node whose certificate the client presents."""
-        body = _validated(await read_json(request, self.request_timeout), schema.RENEW_WORKER)
+        body = _validated(read_json(request, self.request_timeout), schema.RENEW_WORKER)
         name = self._proven_node(request, "renewing certificates")
         cp = self.control_plane
         if cp is None:
             raise ApiError(503, "this agent cannot sign: it runs without its control plane")
         try:
-            nodes = await asyncio.to_thread(cp.roster.nodes)
+            nodes = cp.roster.nodes()
         except MicrokubeError as e:
             raise ApiError(503, f"the control plane's API server does not answer ({e}); "
                                 "try again") from None
@@ -500,27 +426,26 @@ class JoinApi:
             raise ApiError(403, f"node {name} is not a member of this cluster (no Node); "
                                 "join it again")
         try:
-            ca = await asyncio.to_thread(cp.ca)
-            certificates = await asyncio.to_thread(sign_worker_csrs, ca, name, body["csrs"])
+            ca = cp.ca()
+            certificates = sign_worker_csrs(ca, name, body["csrs"])
         except PkiError as e:
             raise ApiError(400, str(e)) from None
         log.info("renewed %s for %s from %s", ", ".join(sorted(certificates)), name,
                  request.remote)
-        return web.json_response({"certificates": certificates})
+        return json_reply({"certificates": certificates})
 
-    def _proven_node(self, request: web.Request, action: str) -> str:
+    def _proven_node(self, request: Request, action: str) -> str:
         """The node name the client's verified certificate proves; ApiError 401 without one."""
-        proven = node_identity(request.transport.get_extra_info("peercert")
-                               if request.transport is not None else None)
+        proven = node_identity(request.peercert)
         if proven is None:
             raise ApiError(401, f"{action} needs the node's own kubelet client certificate "
                                 "(system:node:<name>, signed by this cluster's CA)")
         return proven
 
-    async def post_leave(self, request: web.Request) -> web.Response:
+    def post_leave(self, request: Request) -> Reply:
         """Remove the datastore member and the Node of the node whose certificate the client
         presents; with ``dry_run`` only say what would go (or why it may not)."""
-        body = _validated(await read_json(request, self.request_timeout), schema.LEAVE)
+        body = _validated(read_json(request, self.request_timeout), schema.LEAVE)
         name = body["name"]
         proven = self._proven_node(request, "leaving")
         if proven != name:
@@ -529,12 +454,12 @@ class JoinApi:
         if cp is None:
             raise ApiError(503, "this agent cannot remove nodes: it runs without its control plane")
         try:
-            nodes = await asyncio.to_thread(cp.roster.nodes)
-            members = await asyncio.to_thread(cp.roster.members)
-            healthy = await asyncio.to_thread(cp.roster.healthy_voters, members)
+            nodes = cp.roster.nodes()
+            members = cp.roster.members()
+            healthy = cp.roster.healthy_voters(members)
             removal = plan_leave(name, nodes, members, healthy, self.node.node_name)
             if not body.get("dry_run", False):
-                await asyncio.to_thread(carry_out, cp.roster, removal, lambda _line: None)
+                carry_out(cp.roster, removal, lambda _line: None)
                 log.info("%s left: removed %s", name, removal.describe())
         except NotAMember as e:
             raise ApiError(404, str(e)) from None
@@ -542,11 +467,11 @@ class JoinApi:
             raise ApiError(409, str(e)) from None
         except MicrokubeError as e:
             raise ApiError(503, f"the control plane cannot take {name} out now: {e}") from None
-        return web.json_response({"removed": removal.to_json(),
+        return json_reply({"removed": removal.to_json(),
                                   "dry_run": bool(body.get("dry_run", False))})
 
     # --- checks --------------------------------------------------------------------------
-    def _not_limited(self, request: web.Request) -> None:
+    def _not_limited(self, request: Request) -> None:
         wait = self.limiter.retry_after(request.remote or "")
         if wait is not None:
             seconds = max(1, math.ceil(wait))
@@ -554,7 +479,7 @@ class JoinApi:
                                 f"try again in {seconds} s",
                            headers={"Retry-After": str(seconds)})
 
-    def _authorised(self, request: web.Request, use: Callable[[], T]) -> T:
+    def _authorised(self, request: Request, use: Callable[[], T]) -> T:
         """``use()`` of the token store; a refusal counts against the client's address."""
         try:
             return use()

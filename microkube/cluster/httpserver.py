@@ -1,0 +1,543 @@
+"""A small threaded HTTPS server for a JSON API, on the standard library's http.server.
+
+The cluster agent served its API with aiohttp until issue 11's memory budget: aiohttp
+and asyncio cost ≈ 18 MB of PSS in a process that answers a join now and then, while
+http.server costs ≈ 3.5 MB. What http.server leaves to its user, and a port open to
+the network needs, is added here:
+
+- **Deadlines per phase, not per read.** A TLS handshake and each request body must
+  end within ``request_timeout`` seconds, and a connection must send a complete request
+  head within ``idle_timeout`` seconds, however slowly its bytes drip. One watchdog
+  thread (:class:`Deadlines`) shuts down the socket of a connection past its deadline;
+  a body too slow gets a 408.
+- **Bounded input.** A request head is at most HEAD_LIMIT bytes (431), a body at most
+  the handler's limit (413, by its declared length; a chunked body is refused with
+  411), and at most ``max_connections`` connections are served at once (past that a
+  new one is closed at once, so a flood cannot exhaust threads or memory).
+- **Errors are one line of JSON**, ``{"error": "..."}`` with a 4xx: malformed HTTP, an
+  unknown path (404), a wrong method (405), an unknown Expect (417). A 5xx is only
+  ever a fault of the server's own code (logged with its traceback).
+
+Each connection runs in a thread of its own (socketserver.ThreadingMixIn); handlers are
+plain functions of a :class:`Request` that return a :class:`Reply` or raise
+:class:`ApiError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.server
+import io
+import json
+import logging
+import socket
+import socketserver
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from email.message import Message
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from microkube.errors import MicrokubeError
+
+log = logging.getLogger("microkube.cluster.agent.http")
+access_log = logging.getLogger("microkube.cluster.agent.access")
+
+HEAD_LIMIT = 16 * 1024  # bytes of request line and headers
+MAX_CONNECTIONS = 64
+# What error messages and log lines quote of a client's bytes (characters).
+QUOTE_LIMIT = 100
+LOG_LINE_LIMIT = 300
+# Bytes a closing connection reads and discards at most (see _ThreadingServer._linger).
+LINGER_LIMIT = 256 * 1024
+# Seconds between two looks of the watchdog; a deadline is kept to within this.
+WATCH_INTERVAL = 0.2
+SERVER_NAME = "microkube-cluster-agent"
+
+
+class ApiError(Exception):
+    """A request the server refuses: ``status`` (4xx) and one line for the client.
+
+    ``headers`` go with the answer (e.g. Retry-After); ``close`` says the connection
+    is unusable after it (a body left half-read).
+    """
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None,
+                 close: bool = False) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers or {}
+        self.close = close
+
+
+@dataclass
+class Reply:
+    """An answer: ``status``, ``body`` bytes of ``content_type``, extra ``headers``, and
+    whether the connection closes after it."""
+
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+    close: bool = False
+
+
+def one_line(text: str, limit: int) -> str:
+    """``text`` with its whitespace folded to single spaces, cut to ``limit`` characters."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def json_reply(doc: Any, status: int = 200) -> Reply:
+    """``doc`` as a JSON answer with ``status``."""
+    return Reply(status, json.dumps(doc).encode())
+
+
+def error_reply(status: int, message: str, headers: dict[str, str] | None = None,
+                close: bool = False) -> Reply:
+    """``{"error": message}`` with ``status``; the message is folded onto one line."""
+    return Reply(status, json.dumps({"error": " ".join(message.split())}).encode(),
+                 headers=dict(headers or {}), close=close)
+
+
+class Request:
+    """One request as a handler sees it: ``method``, ``path`` (decoded, no query),
+    ``remote`` (the client's address), ``headers``, ``peercert`` (the client's verified
+    certificate as ssl.SSLSocket.getpeercert() gives it, or None) and its body through
+    :meth:`read_body`."""
+
+    def __init__(self, method: str, path: str, remote: str, headers: Message,
+                 peercert: Any, body: io.BufferedIOBase, sock: socket.socket) -> None:
+        self.method = method
+        self.path = path
+        self.remote = remote
+        self.headers = headers
+        self.peercert = peercert
+        self._body = body
+        self._sock = sock
+        self.body_read = False
+
+    @property
+    def declares_body(self) -> bool:
+        """Whether the request says a body follows its head."""
+        length = self.headers.get("Content-Length", "0").strip()
+        return "Transfer-Encoding" in self.headers or length not in ("", "0")
+
+    def read_body(self, limit: int, timeout: float) -> bytes:
+        """The body, at most ``limit`` bytes, which must arrive within ``timeout`` seconds.
+
+        Raises ApiError (closing the connection): 411 for a chunked body, 400 for a bad
+        Content-Length or a client that went away, 413 past ``limit``, 408 too slow.
+        """
+        self.body_read = True
+        if "Transfer-Encoding" in self.headers:
+            raise ApiError(411, "send the body with a Content-Length, not a Transfer-Encoding",
+                           close=True)
+        lengths = self.headers.get_all("Content-Length") or []
+        if not lengths:
+            return b""
+        if len(set(lengths)) != 1 or not lengths[0].strip().isdigit() \
+                or not lengths[0].strip().isascii():
+            raise ApiError(400, "the request's Content-Length is not one number", close=True)
+        size = int(lengths[0])
+        if size > limit:
+            raise ApiError(413, f"the request body is larger than {limit} bytes", close=True)
+        deadline = time.monotonic() + timeout
+        chunks: list[bytes] = []
+        got = 0
+        try:
+            while got < size:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError
+                self._sock.settimeout(remaining)
+                chunk = self._body.read1(size - got)
+                if not chunk:
+                    raise ApiError(400, "cannot read the request body: the client closed the "
+                                        "connection", close=True)
+                chunks.append(chunk)
+                got += len(chunk)
+        except TimeoutError:
+            raise ApiError(408, f"the request body did not arrive within {timeout:g} s",
+                           close=True) from None
+        except (OSError, ValueError) as e:
+            raise ApiError(400, f"cannot read the request body: {type(e).__name__}",
+                           close=True) from None
+        finally:
+            self._sock.settimeout(None)
+        return b"".join(chunks)
+
+
+Handler = Callable[[Request], Reply]
+
+
+class Routes:
+    """Which handler serves which method on which path; a GET route also serves HEAD."""
+
+    def __init__(self) -> None:
+        self._routes: dict[str, dict[str, Handler]] = {}
+
+    def add(self, method: str, path: str, handler: Handler) -> None:
+        """Serve ``method`` requests for exactly ``path`` with ``handler``."""
+        methods = self._routes.setdefault(path, {})
+        methods[method] = handler
+        if method == "GET":
+            methods.setdefault("HEAD", handler)
+
+    def resolve(self, method: str, path: str) -> Handler:
+        """The handler for ``method`` on ``path``; ApiError 404 for an unknown path, 405
+        (with Allow) for a method the path does not take."""
+        shown = one_line(path, QUOTE_LIMIT)
+        methods = self._routes.get(path)
+        if methods is None:
+            raise ApiError(404, f"no such endpoint: {shown}")
+        handler = methods.get(method)
+        if handler is None:
+            allowed = sorted(methods)
+            raise ApiError(405, f"{one_line(method, QUOTE_LIMIT)} is not allowed on {shown}; "
+                                f"use {', '.join(allowed)}",
+                           headers={"Allow": ",".join(allowed)})
+        return handler
+
+
+class Deadlines:
+    """Sockets with a deadline; one thread shuts down each one whose deadline passed.
+
+    Shutting a socket down wakes the thread blocked reading it (it reads end of file),
+    so a deadline holds however slowly a client sends. A socket must be :meth:`clear`-ed
+    before it is closed: the shutdown happens under the same lock, so it never reaches a
+    file descriptor reused by another connection.
+    """
+
+    def __init__(self, interval: float = WATCH_INTERVAL) -> None:
+        self.interval = interval
+        self._lock = threading.Lock()
+        self._deadlines: dict[int, tuple[float, socket.socket]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="deadlines", daemon=True)
+
+    def set(self, sock: socket.socket, seconds: float) -> None:
+        """Shut ``sock`` down unless it is cleared within ``seconds``."""
+        with self._lock:
+            self._deadlines[id(sock)] = (time.monotonic() + seconds, sock)
+
+    def clear(self, sock: socket.socket) -> None:
+        """Forget ``sock``'s deadline (before it is closed or hands over to a handler)."""
+        with self._lock:
+            self._deadlines.pop(id(sock), None)
+
+    def start(self) -> None:
+        """Start watching."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop watching (within ``interval`` seconds)."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.interval):
+            now = time.monotonic()
+            with self._lock:
+                for key, (deadline, sock) in list(self._deadlines.items()):
+                    if deadline <= now:
+                        del self._deadlines[key]
+                        # socket.socket's own shutdown: ssl.SSLSocket's would drop the TLS
+                        # state under the reading thread's feet.
+                        with contextlib.suppress(OSError):
+                            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+class _RequestHandler(http.server.BaseHTTPRequestHandler):
+    """One connection: reads each request head within the deadlines and HEAD_LIMIT, then
+    lets the routes answer it, until the client or an error closes the connection."""
+
+    server: _ThreadingServer
+    connection: socket.socket
+    protocol_version = "HTTP/1.1"
+    server_version = SERVER_NAME
+    sys_version = ""
+
+    def setup(self) -> None:
+        super().setup()
+        self.stream = self.rfile  # the connection's reader; rfile is swapped per head
+
+    def handle_one_request(self) -> None:
+        self.close_connection = True
+        self.request_version = "HTTP/1.1"  # for answers to a request that never parsed
+        self.requestline = ""
+        self.started = time.monotonic()
+        deadlines = self.server.deadlines
+        deadlines.set(self.connection, self.server.idle_timeout)
+        try:
+            head = self._read_head()
+        except OSError:
+            return  # cut off by its deadline, or the client went away
+        finally:
+            deadlines.clear(self.connection)
+        if head is None:
+            return
+        # http.server parses the head from a copy; the body is read from the stream.
+        self.rfile = io.BytesIO(head)
+        try:
+            self.raw_requestline = self.rfile.readline(HEAD_LIMIT + 1)
+            if not self.parse_request():
+                self.close_connection = True
+                return
+        except Exception as e:  # the email parser's view of hostile header bytes
+            self._answer(self._malformed(f"{type(e).__name__}"))
+            return
+        finally:
+            self.rfile = self.stream
+        self._dispatch()
+
+    def _read_head(self) -> bytes | None:
+        """The request line and headers up to their blank line, or None when the client
+        closed the connection first; a head past HEAD_LIMIT is answered with a 431."""
+        lines: list[bytes] = []
+        size = 0
+        while True:
+            line = self.stream.readline(HEAD_LIMIT + 1 - size)
+            if not line or (not line.endswith(b"\n") and size + len(line) <= HEAD_LIMIT):
+                return None  # end of file before the head ended
+            size += len(line)
+            if size > HEAD_LIMIT:
+                self._answer(error_reply(431, f"the request head is larger than {HEAD_LIMIT} "
+                                              "bytes", close=True))
+                return None
+            if not lines and line in (b"\r\n", b"\n"):
+                continue  # RFC 9112 2.2: ignore empty lines before the request line
+            lines.append(line)
+            if line in (b"\r\n", b"\n"):
+                return b"".join(lines)
+
+    def _malformed(self, detail: str) -> Reply:
+        log.warning("malformed request from %s: %s", self.client_address[0],
+                    one_line(detail, LOG_LINE_LIMIT))
+        return error_reply(400, f"malformed HTTP request: {one_line(detail, QUOTE_LIMIT)}",
+                           close=True)
+
+    def send_error(self, code: int, message: str | None = None,
+                   explain: str | None = None) -> None:
+        """http.server's own refusals (a bad request line, too many headers), in JSON; its
+        505 for an HTTP version it cannot serve is the client's fault too, so a 400."""
+        if code == 431:
+            what = "too many headers" if message == "Too many headers" else "a line too long"
+            reply = error_reply(431, f"the request head has {what}", close=True)
+        else:
+            reply = self._malformed(message or HTTPStatus(code).phrase)
+        self._answer(reply)
+
+    def _dispatch(self) -> None:
+        """Answer the parsed request with its route's handler."""
+        server = self.server
+        path = unquote(urlsplit(self.path).path, errors="replace")
+        request = Request(self.command, path, self.client_address[0], self.headers,
+                          _peercert(self.connection), self.stream, self.connection)
+        try:
+            expect = self.headers.get("Expect")
+            if expect is not None and expect.strip().lower() != "100-continue":
+                raise ApiError(417, "Expectation Failed: only 100-continue is understood")
+            reply = server.routes.resolve(self.command, path)(request)
+        except ApiError as e:
+            reply = error_reply(e.status, e.message, e.headers, e.close)
+        except Exception:
+            log.exception("unexpected error serving %s %s", one_line(self.command, QUOTE_LIMIT),
+                          one_line(path, QUOTE_LIMIT))
+            reply = error_reply(500, "internal error in the cluster agent; see its log")
+        if request.declares_body and not request.body_read:
+            reply.close = True  # its unread body would be taken for the next request
+        self._answer(reply, head_only=self.command == "HEAD")
+
+    def _answer(self, reply: Reply, head_only: bool = False) -> None:
+        """Write ``reply`` (with its length, so a client never waits for the close), log it,
+        and mark the connection for closing if the reply says so."""
+        try:
+            phrase = HTTPStatus(reply.status).phrase
+        except ValueError:
+            phrase = ""
+        lines = [f"{self.protocol_version} {reply.status} {phrase}",
+                 f"Server: {SERVER_NAME}",
+                 f"Date: {self.date_time_string()}",
+                 f"Content-Type: {reply.content_type}",
+                 f"Content-Length: {len(reply.body)}",
+                 *(f"{k}: {v}" for k, v in reply.headers.items())]
+        if reply.close or self.close_connection:
+            lines.append("Connection: close")
+            self.close_connection = True
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        try:
+            self.wfile.write(head if head_only else head + reply.body)
+            self.wfile.flush()
+        except OSError:
+            self.close_connection = True
+        access_log.info('%s "%s" %d %d %.6f', self.client_address[0],
+                        one_line(self.requestline, LOG_LINE_LIMIT), reply.status,
+                        len(reply.body), time.monotonic() - self.started)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.warning("%s: %s", self.client_address[0], one_line(format % args, LOG_LINE_LIMIT))
+
+
+def _peercert(sock: socket.socket) -> Any:
+    if isinstance(sock, ssl.SSLSocket):
+        with contextlib.suppress(ValueError, OSError):
+            return sock.getpeercert()
+    return None
+
+
+class _ThreadingServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
+    """Accepts on a bound socket; each connection gets a thread (at most max_connections)
+    that does its TLS handshake within request_timeout, then serves its requests."""
+
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self, sock: socket.socket, routes: Routes, tls: ssl.SSLContext,
+                 request_timeout: float, idle_timeout: float, max_connections: int) -> None:
+        super().__init__(sock.getsockname(), _RequestHandler, bind_and_activate=False)
+        self.socket.close()
+        self.socket = sock
+        self.routes = routes
+        self.tls = tls
+        self.request_timeout = request_timeout
+        self.idle_timeout = idle_timeout
+        self.deadlines = Deadlines()
+        self._slots = threading.BoundedSemaphore(max_connections)
+        self.max_connections = max_connections
+        self._active = 0
+        self._active_lock = threading.Lock()
+
+    @property
+    def active(self) -> int:
+        """How many connections are being served."""
+        return self._active
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            log.warning("%s: refused: %d connections are open already", client_address[0],
+                        self.max_connections)
+            self.shutdown_request(request)
+            return
+        with self._active_lock:
+            self._active += 1
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self._active_lock:
+                self._active -= 1
+            self._slots.release()
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        sock: socket.socket = request
+        self.deadlines.set(sock, self.request_timeout)
+        try:
+            conn = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        except (OSError, ValueError):
+            self.deadlines.clear(sock)
+            return
+        # The TLS socket took over the file descriptor: its deadline is the handshake's.
+        self.deadlines.clear(sock)
+        self.deadlines.set(conn, self.request_timeout)
+        try:
+            try:
+                conn.do_handshake()
+            except (OSError, ValueError) as e:
+                log.debug("%s: TLS handshake failed: %s", client_address[0], e)
+                return
+            finally:
+                self.deadlines.clear(conn)
+            _RequestHandler(conn, client_address, self)
+            self._linger(conn)
+        finally:
+            self.deadlines.clear(conn)
+            conn.close()
+
+    def _linger(self, conn: socket.socket) -> None:
+        """Send our end of the stream, then read what the client still sends (a body we did
+        not want) until it closes, for at most request_timeout seconds and LINGER_LIMIT
+        bytes: closing a socket with unread bytes sends a reset, which may destroy the
+        answer before the client has read it."""
+        deadline = time.monotonic() + self.request_timeout
+        drained = 0
+        with contextlib.suppress(OSError, ValueError):
+            socket.socket.shutdown(conn, socket.SHUT_WR)
+            while drained < LINGER_LIMIT:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return
+                conn.settimeout(remaining)
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                drained += len(chunk)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        log.exception("unexpected error on the connection from %s", client_address[0])
+
+
+class JsonHttpsServer:
+    """Serves ``routes`` over TLS on ``bind_address`` (None: every address, IPv4 and IPv6)
+    and ``port`` until :meth:`stop`; timeouts in seconds (see the module's docstring)."""
+
+    def __init__(self, routes: Routes, tls: ssl.SSLContext, port: int,
+                 bind_address: str | None, request_timeout: float, idle_timeout: float,
+                 max_connections: int = MAX_CONNECTIONS) -> None:
+        self.routes = routes
+        self.tls = tls
+        self.port = port
+        self.bind_address = bind_address
+        self.request_timeout = request_timeout
+        self.idle_timeout = idle_timeout
+        self.max_connections = max_connections
+        self._server: _ThreadingServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> tuple[Any, ...]:
+        """Listen and serve in threads of its own; the address listened on.
+
+        Raises MicrokubeError (one line) if the address or port cannot be had.
+        """
+        sock = self._listen()
+        server = _ThreadingServer(sock, self.routes, self.tls, self.request_timeout,
+                                  self.idle_timeout, self.max_connections)
+        server.deadlines.start()
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, args=(0.5,),
+                                        name="accept", daemon=True)
+        self._thread.start()
+        address: tuple[Any, ...] = sock.getsockname()
+        return address[:2]
+
+    def _listen(self) -> socket.socket:
+        host = self.bind_address or ""
+        where = f"{self.bind_address or '*'}:{self.port}"
+        try:
+            if not host and socket.has_dualstack_ipv6():
+                return socket.create_server(("", self.port), family=socket.AF_INET6,
+                                            dualstack_ipv6=True)
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            return socket.create_server((host, self.port), family=family)
+        except OSError as e:
+            raise MicrokubeError(f"cannot listen on {where}: {e.strerror or e}") from None
+
+    def stop(self, grace: float) -> None:
+        """Stop accepting, then give open connections up to ``grace`` seconds to finish."""
+        server = self._server
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        deadline = time.monotonic() + grace
+        while server.active and time.monotonic() < deadline:
+            time.sleep(0.05)
+        server.deadlines.stop()
