@@ -35,13 +35,13 @@ class WorkerRenewal:
 
 
 def due_kinds(paths: Paths, now: dt.datetime | None = None) -> tuple[str, ...]:
-    """The worker credentials (pki/worker.py KINDS) that are missing, unreadable or due for
+    """The worker credentials (pki/workerfiles.py KINDS) that are missing, unreadable or due for
     renewal at ``now`` (pki/lifetime.py)."""
     from microkube.pki.certs import load_cert
     from microkube.pki.errors import PkiError
     from microkube.pki.kubeconfig import read_kubeconfig
     from microkube.pki.lifetime import is_due
-    from microkube.pki.worker import FILES, KINDS, KUBECONFIGS, SERVING
+    from microkube.pki.workerfiles import FILES, KINDS, KUBECONFIGS, SERVING
 
     now = now or dt.datetime.now(dt.UTC)
     due = []
@@ -65,7 +65,7 @@ def due_kinds(paths: Paths, now: dt.datetime | None = None) -> tuple[str, ...]:
 def kinds_named(names: Collection[str]) -> tuple[str, ...]:
     """The credentials behind file names (``kubelet.crt``, ``proxy.config``); UsageError for a
     name a worker does not renew."""
-    from microkube.pki.worker import FILES, KINDS
+    from microkube.pki.workerfiles import FILES, KINDS
 
     by_file = {f: k for k, f in FILES.items()}
     unknown = sorted(set(names) - set(by_file))

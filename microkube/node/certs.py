@@ -99,7 +99,7 @@ def refresh_certs(paths: Paths, only: list[str] | None, progress: Progress,
 
 
 def _all_worker_files() -> list[str]:
-    from microkube.pki.worker import FILES
+    from microkube.pki.workerfiles import FILES
 
     return list(FILES.values())
 
@@ -164,7 +164,7 @@ def _other_node_names(paths: Paths, config: NodeConfig,
 def _other_nodes(paths: Paths, config: NodeConfig) -> list[str]:
     """One line per kind of other node: what it renews, and how."""
     from microkube.config.node import WORKER
-    from microkube.pki.worker import FILES, KINDS
+    from microkube.pki.workerfiles import FILES, KINDS
 
     others = _other_node_names(paths, config, lambda _e: {})
     workers = sorted(n for n, role in others.items() if role == WORKER)

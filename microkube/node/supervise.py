@@ -6,6 +6,7 @@ the node layer because it wires the node's setup into the supervisor.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Callable
 
@@ -13,7 +14,7 @@ from microkube.node.setup import ensure_pki, load_context
 from microkube.paths import Paths
 from microkube.services.base import NodeContext
 from microkube.services.registry import daemons_for
-from microkube.services.supervisor import Supervisor
+from microkube.services.supervisor import Supervisor, run_forked
 
 
 def _renewer(ctx: NodeContext) -> Callable[[], None]:
@@ -31,13 +32,44 @@ def _renewer(ctx: NodeContext) -> Callable[[], None]:
 
     def control_plane() -> None:
         ensure_pki(ctx.paths, ctx.node)
+        _refresh_admin_pem(ctx.paths)  # a renewed admin.config: see _read_ahead
     return control_plane
+
+
+def _read_ahead(paths: Paths) -> None:
+    """Parse the YAML files the supervisor reads into the copies it reads instead; run in a
+    forked child (run_forked), so the supervisor itself never imports PyYAML, which it would
+    keep (~1 MB PSS) for the node's lifetime.
+
+    The copies are node.yaml's JSON copy (yamlerrors.read), and on a control plane the
+    admin's client PEM that the API server's readiness probe presents (kube/api.py
+    client_pem); both are stale at the first start after set-up. A file that cannot be read
+    fails again where the supervisor reads it, which reports it as before.
+    """
+    if not load_context(paths).node.is_worker:
+        _refresh_admin_pem(paths)
+
+
+def _refresh_admin_pem(paths: Paths) -> None:
+    """Bring the admin's client PEM up to date with admin.config, if it can be read."""
+    # Here: kube.api's PEM refresh loads PyYAML, which only this forked child may keep.
+    from microkube.kube.api import client_pem
+
+    with contextlib.suppress(Exception):  # best effort: the readiness probe reads it again
+        client_pem(paths.kubeconfig("admin"))
+
+
+def supervisor(paths: Paths) -> Supervisor:
+    """The supervisor of the node at ``paths``, ready to run (a child has parsed its YAML
+    first: _read_ahead)."""
+    run_forked(lambda: _read_ahead(paths))
+    ctx = load_context(paths)
+    return Supervisor(ctx, daemons_for(ctx.node), renew_certificates=_renewer(ctx))
 
 
 def main() -> int:
     """Run the node's daemons until SIGTERM; returns the process exit code."""
-    ctx = load_context(Paths.from_env())
-    return Supervisor(ctx, daemons_for(ctx.node), renew_certificates=_renewer(ctx)).run()
+    return supervisor(Paths.from_env()).run()
 
 
 if __name__ == "__main__":

@@ -64,6 +64,33 @@ def _scan(certs_dir: Path, credentials_dir: Path | None
                 yield path, e, False
 
 
+class Report(NamedTuple):
+    """What one read of the node's certificate files tells: :func:`check_expiry`'s list and
+    :func:`unreadable`'s list, each in that function's order."""
+
+    expiries: list[Expiry]
+    unreadable: list[tuple[Path, str]]
+
+
+def report(
+    certs_dir: Path,
+    credentials_dir: Path | None = None,
+    now: dt.datetime | None = None,
+) -> Report:
+    """:func:`check_expiry`'s and :func:`unreadable`'s answers from one read of each file
+    (for a caller that wants both: calling the two would parse every certificate twice)."""
+    now = now or utcnow()
+    found: list[Expiry] = []
+    bad: list[tuple[Path, str]] = []
+    for path, cert, is_file in _scan(certs_dir, credentials_dir):
+        if isinstance(cert, x509.Certificate):
+            found.append(Expiry(path, cert.not_valid_after_utc, days_left(cert, now),
+                                cert.not_valid_before_utc, is_file and _is_ca(cert)))
+        elif isinstance(cert, PkiError):
+            bad.append((path, str(cert).removeprefix(f"{path}: ")))
+    return Report(sorted(found, key=lambda e: (e.not_after, str(e.path))), bad)
+
+
 def check_expiry(
     certs_dir: Path,
     credentials_dir: Path | None = None,
@@ -73,16 +100,10 @@ def check_expiry(
     ``credentials_dir``), soonest to expire first. Unreadable files are skipped:
     this feeds a status warning, which must not fail on one bad file
     (:func:`unreadable` lists them)."""
-    now = now or utcnow()
-    found = [Expiry(path, cert.not_valid_after_utc, days_left(cert, now),
-                    cert.not_valid_before_utc, is_file and _is_ca(cert))
-             for path, cert, is_file in _scan(certs_dir, credentials_dir)
-             if isinstance(cert, x509.Certificate)]
-    return sorted(found, key=lambda e: (e.not_after, str(e.path)))
+    return report(certs_dir, credentials_dir, now).expiries
 
 
 def unreadable(certs_dir: Path, credentials_dir: Path | None = None) -> list[tuple[Path, str]]:
     """The certificate files and kubeconfigs :func:`check_expiry` skips, each with why it
     cannot be read (an empty or damaged file, say), in path order."""
-    return [(path, str(cert).removeprefix(f"{path}: "))
-            for path, cert, _ in _scan(certs_dir, credentials_dir) if isinstance(cert, PkiError)]
+    return report(certs_dir, credentials_dir).unreadable

@@ -103,13 +103,13 @@ def _summary(paths: Paths) -> tuple[Entry, Entry]:
     key = _stat_key(_certificate_files(paths))
     cached = _read_index(paths, key)
     if cached is None:
-        from microkube.pki.renewal import expiries, first_due, unreadable_certificates
+        from microkube.pki.renewal import certificate_report, first_due
 
-        found = expiries(paths)  # loads cryptography
+        found, unreadable = certificate_report(paths)  # loads cryptography; one read a file
         due = first_due(found)
         renewal: Entry = (paths.pki.display_name(due.path), due.renew_at) if due else ("", None)
         # A damaged leaf is due now: renewal writes it anew (a CA it cannot).
-        damaged = [p for p, _ in unreadable_certificates(paths) if not paths.pki.is_ca_cert(p)]
+        damaged = [p for p, _ in unreadable if not paths.pki.is_ca_cert(p)]
         if damaged:
             renewal = (paths.pki.display_name(damaged[0]), dt.datetime.now(dt.UTC))
         cached = ((found[0].path.name, found[0].not_after) if found else ("", None), renewal)

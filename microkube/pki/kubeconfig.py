@@ -11,14 +11,16 @@ import base64
 import binascii
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
-from cryptography import x509
 
-from microkube.pki.certs import parse_cert
 from microkube.pki.errors import PkiError
-from microkube.pki.keys import PrivateKey, parse_private_key
+
+if TYPE_CHECKING:  # cryptography only where a credential is parsed: see KubeconfigInfo
+    from cryptography import x509
+
+    from microkube.pki.keys import PrivateKey
 
 # libyaml when present: it makes writing and reading six kubeconfigs ~5x faster.
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -71,7 +73,12 @@ def render_kubeconfig(
 
 @dataclass(frozen=True)
 class KubeconfigInfo:
-    """What the current context of a kubeconfig says; PEM bytes, files already read."""
+    """What the current context of a kubeconfig says; PEM bytes, files already read.
+
+    Parsing the credentials loads cryptography, here and not at import: a worker's
+    supervisor reads its kubeconfigs at each start of its load balancer (pki/workerfiles.py)
+    and would keep cryptography (~10 MB PSS) for the node's lifetime.
+    """
 
     path: Path
     server: str
@@ -80,11 +87,15 @@ class KubeconfigInfo:
     key_pem: bytes | None
 
     def client_cert(self) -> x509.Certificate | None:
+        from microkube.pki.certs import parse_cert
+
         if self.cert_pem is None:
             return None
         return parse_cert(self.cert_pem, f"{self.path} (client certificate)")
 
     def client_key(self) -> PrivateKey | None:
+        from microkube.pki.keys import parse_private_key
+
         if self.key_pem is None:
             return None
         return parse_private_key(self.key_pem, f"{self.path} (client key)")

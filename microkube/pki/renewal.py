@@ -15,7 +15,7 @@ from microkube.paths import Paths
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from microkube.pki.expiry import Expiry
+    from microkube.pki.expiry import Expiry, Report
 
 
 def expiries(paths: Paths) -> list[Expiry]:
@@ -30,6 +30,14 @@ def unreadable_certificates(paths: Paths) -> list[tuple[Path, str]]:
     from microkube.pki.expiry import unreadable  # loads cryptography
 
     return unreadable(paths.certs_dir, paths.credentials_dir)
+
+
+def certificate_report(paths: Paths) -> Report:
+    """:func:`expiries` and :func:`unreadable_certificates` from one read of the node's
+    certificates and kubeconfigs (``.expiries``, ``.unreadable``)."""
+    from microkube.pki.expiry import report  # loads cryptography
+
+    return report(paths.certs_dir, paths.credentials_dir)
 
 
 def earliest_expiry(paths: Paths) -> Expiry | None:

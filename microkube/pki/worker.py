@@ -5,6 +5,7 @@ the keys never leave it. What it keeps is the cluster CA's certificate (no
 key), the kubelet's serving certificate, and four kubeconfigs (kubelet,
 kube-proxy, flannel, netpol) that point at the worker's API load balancer on
 loopback (NodeConfig.api_url), which passes TLS through to the API servers.
+Their names, and moving the kubeconfigs onto that balancer, are in pki/workerfiles.py.
 """
 
 from __future__ import annotations
@@ -23,13 +24,7 @@ from microkube.pki.errors import PkiError
 from microkube.pki.keys import PrivateKey, new_key, private_pem
 from microkube.pki.kubeconfig import read_kubeconfig, render_kubeconfig
 from microkube.pki.profiles import NODE_PREFIX, NODES_GROUP
-
-# Kubeconfig file stem by credential; the kubelet's serving pair is a .crt/.key pair.
-KUBECONFIGS = {"kubelet": "kubelet", "kube-proxy": "proxy", "flannel": "flannel", "netpol": "netpol"}
-SERVING = "kubelet-serving"
-KINDS = ("kubelet", SERVING, "kube-proxy", "flannel", "netpol")
-# The file each credential is kept in, by the names reports and ``refresh-certs`` use.
-FILES = {SERVING: "kubelet.crt", **{kind: f"{stem}.config" for kind, stem in KUBECONFIGS.items()}}
+from microkube.pki.workerfiles import FILES, KINDS, KUBECONFIGS, SERVING
 
 
 @dataclass(frozen=True)
@@ -92,27 +87,6 @@ def write_worker_credentials(pki: PkiPaths, request: WorkerRequest, certificates
         written += _write_credential(pki, kind, request.keys[kind], certificates[kind], ca_pem,
                                      api_server)
     return written
-
-
-def point_kubeconfigs(pki: PkiPaths, server: str) -> list[str]:
-    """Make the worker's kubeconfigs name ``server`` (its load balancer's URL); returns the
-    paths rewritten. A worker that joined before it had a load balancer named its control
-    plane there; its credentials are kept as they are. Missing files are left alone.
-
-    Raises PkiError for a kubeconfig that cannot be read.
-    """
-    rewritten = []
-    for stem in KUBECONFIGS.values():
-        path = pki.kubeconfig(stem)
-        if not path.exists():
-            continue
-        info = read_kubeconfig(path)
-        ca, cert, key = info.ca_pem, info.cert_pem, info.key_pem
-        if info.server == server or ca is None or cert is None or key is None:
-            continue
-        write_private(path, render_kubeconfig(server=server, ca=ca, user=stem, cert=cert, key=key))
-        rewritten.append(str(path))
-    return rewritten
 
 
 def _write_credential(pki: PkiPaths, kind: str, key: PrivateKey, cert: str, ca_pem: bytes,

@@ -127,8 +127,9 @@ class ApiLoadBalancer(Daemon):
         with contextlib.suppress(FileNotFoundError):
             ctx.paths.apilb_state_file.unlink()
         ctx.paths.run_dir.mkdir(parents=True, exist_ok=True)
-        # A worker that joined before it had a balancer: its clients move onto it.
-        from microkube.pki.worker import point_kubeconfigs
+        # A worker that joined before it had a balancer: its clients move onto it. Imported
+        # here: it loads PyYAML, which status and a control plane's supervisor never need.
+        from microkube.pki.workerfiles import point_kubeconfigs
 
         point_kubeconfigs(ctx.paths.pki, ctx.node.api_url)
 

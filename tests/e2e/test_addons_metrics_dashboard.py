@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.addonrepo import one_addon_repository
 from tests.e2e import browser
 from tests.e2e.addon_support import (
     addon_node,
@@ -140,18 +141,14 @@ def test_an_added_repository(node: TestNode, tmp_path: Path) -> None:
     import yaml
 
     repo = tmp_path / "community"
-    (repo / "greeter").mkdir(parents=True)
-    (repo / "addons.yaml").write_text(yaml.safe_dump({
-        "format": 1, "description": "A repository of our own",
-        "addons": [{"name": "greeter", "description": "Says hello", "version": "0.1",
-                    "enabled_when": {"resource": "configmap/greeter", "namespace": "default"},
-                    "architectures": ["amd64", "arm64"],
-                    "arguments": [{"name": "greeting", "type": "string", "default": "hello",
-                                   "positional": True, "help": "What to say"}]}]}))
-    (repo / "greeter" / "greeter.yaml.j2").write_text(
+    greeter = one_addon_repository(
+        repo, "greeter", repo_description="A repository of our own", description="Says hello",
+        arguments=[{"name": "greeting", "type": "string", "default": "hello",
+                    "positional": True, "help": "What to say"}])
+    (greeter / "greeter.yaml.j2").write_text(
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: greeter, namespace: default}\n"
         "data: {greeting: {{ args.greeting | tojson }}}\n")
-    (repo / "greeter" / "addon.py").write_text(
+    (greeter / "addon.py").write_text(
         "def enable(ctx):\n    ctx.apply(ctx.manifest())\n\n\n"
         "def disable(ctx):\n    ctx.delete(ctx.made_objects())\n")
     assert "added repository community" in node.run("addons", "repo", "add", "community",

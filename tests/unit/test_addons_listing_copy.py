@@ -12,6 +12,7 @@ import pytest
 from microkube.addons.listing import addon_statuses
 from microkube.addons.state import AddonState
 from microkube.paths import Paths
+from tests.addonrepo import one_addon_repository
 
 
 @pytest.fixture
@@ -65,20 +66,14 @@ def test_a_broken_copy_is_read_past(paths: Paths) -> None:
 
 
 def test_an_added_repository_is_listed_past_the_copy(paths: Paths, tmp_path: Path) -> None:
-    import yaml
-
     from microkube.addons import repos
 
     addon_statuses(paths, {})
     assert paths.addon_status_cache.exists()
     src = tmp_path / "src"
-    (src / "hello").mkdir(parents=True)
-    (src / "addons.yaml").write_text(yaml.safe_dump({
-        "format": 1, "description": "community addons",
-        "addons": [{"name": "hello", "description": "Say hello", "version": "0.1",
-                    "enabled_when": {"resource": "configmap/hello", "namespace": "default"},
-                    "architectures": ["amd64", "arm64"]}]}))
-    (src / "hello" / "addon.py").write_text("def enable(ctx): pass\ndef disable(ctx): pass\n")
+    hello = one_addon_repository(src, "hello", repo_description="community addons",
+                                 description="Say hello")
+    (hello / "addon.py").write_text("def enable(ctx): pass\ndef disable(ctx): pass\n")
     repos.add(paths, "community", str(src), None, False, lambda line: None)
     assert any(a.name == "hello" and a.repository == "community"
                for a in addon_statuses(paths, {}))

@@ -18,7 +18,7 @@ from microkube.node.report import render_status
 from microkube.node.status import NodeState, NodeStatus
 from microkube.paths import Paths
 from microkube.pki.kubeconfig import read_kubeconfig, render_kubeconfig
-from microkube.pki.worker import KUBECONFIGS, point_kubeconfigs
+from microkube.pki.workerfiles import KUBECONFIGS, point_kubeconfigs
 from microkube.services import apilb
 from microkube.services.base import NodeContext
 from microkube.services.registry import by_name, daemons_for

@@ -25,7 +25,8 @@ from microkube.pki.errors import CsrRefused
 from microkube.pki.keys import new_key
 from microkube.pki.kubeconfig import read_kubeconfig
 from microkube.pki.node import LEAF_NAMES, ensure_node_pki, rotate_ca
-from microkube.pki.worker import FILES, worker_request, write_renewed, write_worker_credentials
+from microkube.pki.worker import worker_request, write_renewed, write_worker_credentials
+from microkube.pki.workerfiles import FILES
 from microkube.services.base import Daemon, NodeContext
 from microkube.services.certreaders import READERS, daemons_to_restart
 from microkube.services.state import SupervisorState

@@ -6,13 +6,15 @@ import datetime as dt
 import os
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from microkube.paths import Paths
 from microkube.pki import renewal
-from microkube.pki.expiry import Expiry
+from microkube.pki.expiry import Report
 from microkube.pki.expiry_summary import earliest_expiry_summary
 from microkube.pki.node import ensure_node_pki
 
@@ -44,7 +46,8 @@ def test_the_summary_matches_the_full_report_and_is_then_read_from_the_index(
     def must_not_parse(_: Paths) -> None:
         raise AssertionError("the index should have answered")
 
-    monkeypatch.setattr(renewal, "expiries", must_not_parse)
+    for parse in ("expiries", "unreadable_certificates", "certificate_report"):
+        monkeypatch.setattr(renewal, parse, must_not_parse)
     later = NOW + dt.timedelta(days=10)
     assert earliest_expiry_summary(paths, later) == (expected[0], expected[1] - 10)
 
@@ -58,14 +61,14 @@ def test_a_changed_certificate_makes_the_index_stale(
     st = cert.stat()
     os.utime(cert, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
     expected = _full_report(paths, NOW)
-    original = renewal.expiries
+    original = renewal.certificate_report
     calls: list[Path] = []
 
-    def counting(p: Paths) -> list[Expiry]:
+    def counting(p: Paths) -> Report:
         calls.append(p.certs_dir)
         return original(p)
 
-    monkeypatch.setattr(renewal, "expiries", counting)
+    monkeypatch.setattr(renewal, "certificate_report", counting)
     assert earliest_expiry_summary(paths, NOW) == expected
     assert calls == [paths.certs_dir]
 
@@ -112,3 +115,27 @@ def test_a_damaged_ca_is_not_due_since_renewal_cannot_mend_it(paths: Paths) -> N
     name, due_at = next_renewal(paths)
     assert name != "front-proxy-ca.crt"
     assert due_at is not None and due_at > dt.datetime.now(dt.UTC)
+
+
+def test_a_stale_index_reads_each_certificate_file_once(
+        paths: Paths, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Recomputing wants both the expiries and the unreadable files (a damaged leaf is due at
+    once), yet reads every certificate and kubeconfig once: one scan gives both."""
+    from microkube.pki.expiry_summary import next_renewal
+
+    (paths.certs_dir / "server.crt").write_text("not a certificate")
+    files = sorted(paths.certs_dir.rglob("*.crt")) + sorted(paths.credentials_dir.glob("*.config"))
+    assert len(files) > 3
+    reads: Counter[Path] = Counter()
+
+    def counted(read: Any) -> Any:
+        def counting(self: Path, *args: Any, **kwargs: Any) -> Any:
+            if self.is_relative_to(paths.certs_dir) or self.is_relative_to(paths.credentials_dir):
+                reads[self] += 1
+            return read(self, *args, **kwargs)
+        return counting
+
+    for name in ("read_bytes", "read_text"):
+        monkeypatch.setattr(Path, name, counted(getattr(Path, name)))
+    assert next_renewal(paths)[0] == "server.crt"
+    assert reads == Counter(files)

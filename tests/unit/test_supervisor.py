@@ -251,3 +251,84 @@ def test_a_damaged_state_file_reads_as_no_supervisor(tmp_path: Path, content: st
     path = tmp_path / "supervisor.json"
     path.write_bytes(content.encode(errors="surrogateescape"))
     assert SupervisorState.load(path) is None
+
+
+# What the supervisor's own process runs, short of starting daemons: main() up to run(), then
+# each daemon's start and probe hooks and a certificate check. Its ports are bound by the test
+# and not listening, so every probe is refused. Prints the heavy modules it loaded.
+_IDLE_PATH = """
+import sys
+from pathlib import Path
+from microkube.errors import MicrokubeError
+from microkube.node.supervise import supervisor
+from microkube.paths import Paths, Ports
+
+root = Path(sys.argv[1])
+paths = Paths(root / "snap", root / "data", root / "common", cache=root / "cache",
+              ports=Ports(*map(int, sys.argv[2:])))
+sup = supervisor(paths)
+for slot in sup.slots.values():
+    d = slot.daemon
+    d.can_start(sup.ctx)
+    try:
+        d.prepare(sup.ctx)
+        d.command(sup.ctx)
+    except MicrokubeError:  # no ipset on this host, say: the supervisor logs it
+        pass
+    d.environment(sup.ctx)
+    d.ready(sup.ctx)
+    d.accepts(sup.ctx)
+sup._check_certificates()
+sup.state.save(paths.supervisor_state)
+heavy = ("cryptography", "yaml", "jinja2", "jsonschema", "requests", "click", "aiohttp")
+print("heavy:", *sorted({m.split(".")[0] for m in sys.modules} & set(heavy)))
+"""
+
+
+@pytest.mark.parametrize("role", ["control-plane", "worker"])
+def test_the_supervisors_own_process_keeps_heavy_libraries_out(tmp_path: Path, role: str) -> None:
+    """cryptography (~10 MB PSS), PyYAML and the CLI's libraries stay out of the supervisor
+    for the node's lifetime: certificate work and YAML parsing run in forked children. At
+    the first start after set-up: no JSON copy of node.yaml, no admin PEM yet. A worker
+    reads its kubeconfigs with PyYAML at each start of its load balancer."""
+    import shutil
+    import socket
+    import subprocess
+    import sys
+
+    from microkube.config import args, node
+    from microkube.paths import Ports
+    from microkube.pki.expiry_summary import earliest_expiry_summary
+
+    held = [socket.socket() for _ in Ports._fields]
+    try:
+        for s in held:
+            s.bind(("127.0.0.1", 0))
+        ports = [s.getsockname()[1] for s in held]
+        cp = Paths(tmp_path / "snap", tmp_path / "cp", tmp_path / "cpcommon", cache=tmp_path / "c")
+        ensure_node_pki(cp.certs_dir, cp.credentials_dir, "unit", ["127.0.0.1"], "unit",
+                        "10.152.183.0/24", "cluster.local", "https://127.0.0.1:16443")
+        paths = Paths(tmp_path / "snap", tmp_path / "data", tmp_path / "common",
+                      cache=tmp_path / "c")
+        paths.ensure()
+        args.install_defaults(paths)
+        if role == "worker":
+            config = NodeConfig(node_name="unit", node_ip="127.0.0.1", role="worker",
+                                api_server=f"https://127.0.0.1:{ports[0]}", api_port=ports[0])
+            paths.credentials_dir.mkdir(parents=True, exist_ok=True)
+            for name in ("ca.crt", "kubelet.crt", "kubelet.key"):
+                shutil.copy(cp.certs_dir / name, paths.certs_dir / name)
+            for stem in ("kubelet", "proxy", "flannel", "netpol"):
+                shutil.copy(cp.kubeconfig(stem), paths.kubeconfig(stem))
+        else:
+            config = NodeConfig(node_name="unit", node_ip="127.0.0.1", api_port=ports[0])
+            shutil.copytree(cp.data, paths.data, dirs_exist_ok=True)
+        node.save(paths.state_file, config)
+        earliest_expiry_summary(paths)
+        out = subprocess.run([sys.executable, "-c", _IDLE_PATH, str(tmp_path), *map(str, ports)],
+                             capture_output=True, text=True, check=True, timeout=60)
+    finally:
+        for s in held:
+            s.close()
+    loaded = out.stdout.splitlines()[-1].split()
+    assert loaded == ["heavy:", *(["yaml"] if role == "worker" else [])], out.stdout
