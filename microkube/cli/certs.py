@@ -21,7 +21,7 @@ def refresh_certs(check: bool, certs: tuple[str, ...], due: bool) -> None:
     """Renew the node's leaf certificates without stopping its workloads."""
     from microkube.node import certs as node_certs
     from microkube.node.guard import is_set_up, require_set_up
-    from microkube.pki.renewal import expiries, unreadable_certificates
+    from microkube.pki.renewal import certificate_report
 
     paths = Paths.from_env()
     if due and certs:
@@ -35,13 +35,14 @@ def refresh_certs(check: bool, certs: tuple[str, ...], due: bool) -> None:
 
         now = dt.datetime.now(dt.UTC)
         due = False
-        for e in expiries(paths):
+        found = certificate_report(paths)  # one read of every certificate
+        for e in found.expiries:
             flag = "  <- due for renewal" if not e.is_ca and e.renew_at <= now else ""
             due = due or bool(flag)
             name = paths.pki.display_name(e.path)
             click.echo(f"{name:<32} expires {e.not_after:%Y-%m-%d %H:%M} ({e.days_left} days)"
                        f"{flag}")
-        for path, why in unreadable_certificates(paths):  # as due as can be
+        for path, why in found.unreadable:  # as due as can be
             due = True
             name = paths.pki.display_name(path)
             hint = "" if paths.pki.is_ca_cert(path) else \

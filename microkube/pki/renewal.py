@@ -13,8 +13,6 @@ from typing import TYPE_CHECKING
 from microkube.paths import Paths
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from microkube.pki.expiry import Expiry, Report
 
 
@@ -25,16 +23,10 @@ def expiries(paths: Paths) -> list[Expiry]:
     return check_expiry(paths.certs_dir, paths.credentials_dir)
 
 
-def unreadable_certificates(paths: Paths) -> list[tuple[Path, str]]:
-    """The node's certificates (certs and kubeconfigs) that cannot be read, each with why."""
-    from microkube.pki.expiry import unreadable  # loads cryptography
-
-    return unreadable(paths.certs_dir, paths.credentials_dir)
-
-
 def certificate_report(paths: Paths) -> Report:
-    """:func:`expiries` and :func:`unreadable_certificates` from one read of the node's
-    certificates and kubeconfigs (``.expiries``, ``.unreadable``)."""
+    """Every certificate of the node (certs and kubeconfigs) from one read: ``.expiries``
+    as :func:`expiries` gives them, and ``.unreadable``, those that cannot be read, each
+    (path, why)."""
     from microkube.pki.expiry import report  # loads cryptography
 
     return report(paths.certs_dir, paths.credentials_dir)

@@ -46,7 +46,7 @@ def test_the_summary_matches_the_full_report_and_is_then_read_from_the_index(
     def must_not_parse(_: Paths) -> None:
         raise AssertionError("the index should have answered")
 
-    for parse in ("expiries", "unreadable_certificates", "certificate_report"):
+    for parse in ("expiries", "certificate_report"):
         monkeypatch.setattr(renewal, parse, must_not_parse)
     later = NOW + dt.timedelta(days=10)
     assert earliest_expiry_summary(paths, later) == (expected[0], expected[1] - 10)
