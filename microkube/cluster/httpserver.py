@@ -12,8 +12,9 @@ the network needs, is added here:
   a body too slow gets a 408.
 - **Bounded input.** A request head is at most HEAD_LIMIT bytes (431), a body at most
   the handler's limit (413, by its declared length; a chunked body is refused with
-  411), and at most ``max_connections`` connections are served at once (past that a
-  new one is closed at once, so a flood cannot exhaust threads or memory).
+  411), and at most ``max_connections`` connections are served at once, at most
+  ``max_per_source`` of them from one source (past that a new one is closed at once, so
+  a flood cannot exhaust threads or memory, nor one client lock the others out).
 - **Errors are one line of JSON**, ``{"error": "..."}`` with a 4xx: malformed HTTP, an
   unknown path (404), a wrong method (405), an unknown Expect (417). A 5xx is only
   ever a fault of the server's own code (logged with its traceback).
@@ -30,6 +31,7 @@ import http.server
 import io
 import json
 import logging
+import re
 import socket
 import socketserver
 import ssl
@@ -42,13 +44,17 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from microkube.cluster.ratelimit import source_key
 from microkube.errors import MicrokubeError
 
 log = logging.getLogger("microkube.cluster.agent.http")
 access_log = logging.getLogger("microkube.cluster.agent.access")
 
 HEAD_LIMIT = 16 * 1024  # bytes of request line and headers
-MAX_CONNECTIONS = 64
+MAX_CONNECTIONS = 128
+# One source (an address, or an IPv6 /64) may hold this many of them: a client that opens
+# connections and sends nothing cannot lock the others out.
+MAX_PER_SOURCE = 16
 # What error messages and log lines quote of a client's bytes (characters).
 QUOTE_LIMIT = 100
 LOG_LINE_LIMIT = 300
@@ -103,6 +109,22 @@ def error_reply(status: int, message: str, headers: dict[str, str] | None = None
     """``{"error": message}`` with ``status``; the message is folded onto one line."""
     return Reply(status, json.dumps({"error": " ".join(message.split())}).encode(),
                  headers=dict(headers or {}), close=close)
+
+
+# RFC 9110 5.1 and 5.5: a field name is a token; a value is visible characters, spaces,
+# tabs and obs-text. No obs-fold (a line that starts with whitespace), no control bytes.
+_FIELD_LINE = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+:[\t\x20-\x7e\x80-\xff]*\r?\n")
+
+
+def bad_field_line(head: bytes) -> str | None:
+    """The first header line of ``head`` (request line, header lines, blank line) that is not
+    a well-formed field line, shown safely; None if all are. http.server's parser would
+    take such a line as a defect and go on, but a request a proxy may read otherwise
+    (request smuggling) is refused, as RFC 9112 5 asks."""
+    for line in head.splitlines(keepends=True)[1:-1]:
+        if not _FIELD_LINE.fullmatch(line):
+            return one_line(repr(line.rstrip(b"\r\n"))[2:-1], QUOTE_LIMIT)
+    return None
 
 
 class Request:
@@ -254,6 +276,41 @@ class Deadlines:
                             socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
+class ConnectionSlots:
+    """Counts open connections, at most ``total`` in all and ``per_source`` from one source
+    (ratelimit.source_key: an address, or an IPv6 /64)."""
+
+    def __init__(self, total: int, per_source: int) -> None:
+        self.total = total
+        self.per_source = per_source
+        self._lock = threading.Lock()
+        self._open: dict[str, int] = {}
+        self.active = 0
+
+    def take(self, address: str) -> str | None:
+        """Count a connection from ``address``; None if it may be served, else why not."""
+        key = source_key(address)
+        with self._lock:
+            if self.active >= self.total:
+                return f"{self.total} connections are open already"
+            if self._open.get(key, 0) >= self.per_source:
+                return f"{self.per_source} connections from {key} are open already"
+            self._open[key] = self._open.get(key, 0) + 1
+            self.active += 1
+            return None
+
+    def give_back(self, address: str) -> None:
+        """Uncount a connection ``take`` counted."""
+        key = source_key(address)
+        with self._lock:
+            self.active -= 1
+            left = self._open[key] - 1
+            if left:
+                self._open[key] = left
+            else:
+                del self._open[key]
+
+
 class _RequestHandler(http.server.BaseHTTPRequestHandler):
     """One connection: reads each request head within the deadlines and HEAD_LIMIT, then
     lets the routes answer it, until the client or an error closes the connection."""
@@ -282,6 +339,10 @@ class _RequestHandler(http.server.BaseHTTPRequestHandler):
         finally:
             deadlines.clear(self.connection)
         if head is None:
+            return
+        bad = bad_field_line(head)
+        if bad is not None:
+            self._answer(self._malformed(f"a header line that is not 'name: value': {bad}"))
             return
         # http.server parses the head from a copy; the body is read from the stream.
         self.rfile = io.BytesIO(head)
@@ -393,14 +454,14 @@ def _peercert(sock: socket.socket) -> Any:
 
 
 class _ThreadingServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
-    """Accepts on a bound socket; each connection gets a thread (at most max_connections)
-    that does its TLS handshake within request_timeout, then serves its requests."""
+    """Accepts on a bound socket; each connection gets a thread (within ``slots``) that does
+    its TLS handshake within request_timeout, then serves its requests."""
 
     daemon_threads = True
     block_on_close = False
 
     def __init__(self, sock: socket.socket, routes: Routes, tls: ssl.SSLContext,
-                 request_timeout: float, idle_timeout: float, max_connections: int) -> None:
+                 request_timeout: float, idle_timeout: float, slots: ConnectionSlots) -> None:
         super().__init__(sock.getsockname(), _RequestHandler, bind_and_activate=False)
         self.socket.close()
         self.socket = sock
@@ -409,33 +470,21 @@ class _ThreadingServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
         self.request_timeout = request_timeout
         self.idle_timeout = idle_timeout
         self.deadlines = Deadlines()
-        self._slots = threading.BoundedSemaphore(max_connections)
-        self.max_connections = max_connections
-        self._active = 0
-        self._active_lock = threading.Lock()
-
-    @property
-    def active(self) -> int:
-        """How many connections are being served."""
-        return self._active
+        self.slots = slots
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        if not self._slots.acquire(blocking=False):
-            log.warning("%s: refused: %d connections are open already", client_address[0],
-                        self.max_connections)
+        refused = self.slots.take(client_address[0])
+        if refused is not None:
+            log.warning("%s: connection refused: %s", client_address[0], refused)
             self.shutdown_request(request)
             return
-        with self._active_lock:
-            self._active += 1
         super().process_request(request, client_address)
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:
             super().process_request_thread(request, client_address)
         finally:
-            with self._active_lock:
-                self._active -= 1
-            self._slots.release()
+            self.slots.give_back(client_address[0])
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         sock: socket.socket = request
@@ -491,7 +540,8 @@ class JsonHttpsServer:
 
     def __init__(self, routes: Routes, tls: ssl.SSLContext, port: int,
                  bind_address: str | None, request_timeout: float, idle_timeout: float,
-                 max_connections: int = MAX_CONNECTIONS) -> None:
+                 max_connections: int = MAX_CONNECTIONS,
+                 max_per_source: int = MAX_PER_SOURCE) -> None:
         self.routes = routes
         self.tls = tls
         self.port = port
@@ -499,6 +549,7 @@ class JsonHttpsServer:
         self.request_timeout = request_timeout
         self.idle_timeout = idle_timeout
         self.max_connections = max_connections
+        self.max_per_source = max_per_source
         self._server: _ThreadingServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -509,7 +560,8 @@ class JsonHttpsServer:
         """
         sock = self._listen()
         server = _ThreadingServer(sock, self.routes, self.tls, self.request_timeout,
-                                  self.idle_timeout, self.max_connections)
+                                  self.idle_timeout,
+                                  ConnectionSlots(self.max_connections, self.max_per_source))
         server.deadlines.start()
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, args=(0.5,),
@@ -538,6 +590,6 @@ class JsonHttpsServer:
         server.shutdown()
         server.server_close()
         deadline = time.monotonic() + grace
-        while server.active and time.monotonic() < deadline:
+        while server.slots.active and time.monotonic() < deadline:
             time.sleep(0.05)
         server.deadlines.stop()

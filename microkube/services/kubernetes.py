@@ -78,12 +78,14 @@ class Kubelite(Daemon):
     after_accepting: ClassVar[tuple[str, ...]] = ("etcd", "kine", "containerd")
     # The kubelet and the API server shut down gracefully within kubelite's own 8 s.
     stop_timeout = 15.0
-    # GOGC while the parts start (the daemons' default), and the target kubelite switches to
-    # once the node has settled (kubelite.go's settleGC): 10 saves ~14 MB PSS at idle with
-    # no measurable idle CPU, but during start-up it delays Ready. Starting at Go's default
-    # (100) instead brings Ready ~0.5 s sooner but leaves kubelite ~27 MB more anonymous
-    # memory at idle, even after settleGC's collection (bench_flags, 2 interleaved rounds:
-    # 198.8 against 225.8 MB PSS): the start's default (25) stays.
+    # GOGC while the parts start, and the target kubelite switches to once the node has
+    # settled (kubelite.go's settleGC): 10 saves ~14 MB PSS at idle with no measurable idle
+    # CPU. The start's target decides how densely start-up packs the heap, which is never
+    # compacted, so it shows at idle too (bench_flags, 2 interleaved rounds, kubelite PSS /
+    # Node Ready): 100: 225.8 MB; 25 (the daemons' default): 198.7 MB / 4.08 s; 18: 194.6 MB
+    # / 4.29 s; 15: 192.0 MB / 4.65 s; 10: 188.2 MB / 5.41 s. Switching to 10 as soon as
+    # the parts have started instead saved ~6 MB for +0.7 s. 18 keeps Ready well inside 5 s.
+    gogc: ClassVar[str] = "18"
     idle_gogc: ClassVar[str] = "10"
     parts: ClassVar[tuple[str, ...]] = CONTROL_PLANE_PARTS + NETWORK_PARTS
 

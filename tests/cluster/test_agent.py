@@ -279,6 +279,29 @@ def test_a_request_that_is_not_http_gets_a_json_400(agent: Agent) -> None:
     assert json.loads(body)["error"].startswith("malformed HTTP request")
 
 
+def test_one_source_cannot_hold_every_connection(agent: Agent) -> None:
+    from microkube.cluster.httpserver import MAX_PER_SOURCE
+
+    context = pinned_context(agent.ca_pem)
+    held: list[ssl.SSLSocket] = []
+    try:
+        for _ in range(MAX_PER_SOURCE):  # each one idle, after its handshake
+            sock = socket.create_connection(("127.0.0.1", agent.port), timeout=5,
+                                            source_address=("127.0.0.77", 0))
+            held.append(context.wrap_socket(sock, server_hostname="127.0.0.1"))
+        sock = socket.create_connection(("127.0.0.1", agent.port), timeout=5,
+                                        source_address=("127.0.0.77", 0))
+        with pytest.raises(OSError):  # closed before its handshake
+            context.wrap_socket(sock, server_hostname="127.0.0.1").close()
+        sock.close()
+        # Another source is served all the same, while those are still open.
+        assert agent.client("127.0.0.78").request("GET", "/v1/ca").status == 200
+    finally:
+        for tls in held:
+            tls.close()
+    assert "connections from 127.0.0.77 are open already" in agent.log.read_text()
+
+
 def test_the_agent_is_still_up(agent: Agent) -> None:
     assert agent.alive()
     assert agent.client().request("GET", "/v1/ca").status == 200

@@ -10,10 +10,12 @@ import pytest
 
 from microkube.cluster.httpserver import (
     ApiError,
+    ConnectionSlots,
     Deadlines,
     Reply,
     Request,
     Routes,
+    bad_field_line,
     error_reply,
     one_line,
 )
@@ -67,3 +69,32 @@ def test_a_deadline_wakes_a_blocked_reader_and_a_cleared_one_does_not() -> None:
             assert kept.recv(10) == b"x"
     finally:
         deadlines.stop()
+
+
+def test_connection_slots_cap_the_total_and_each_source() -> None:
+    slots = ConnectionSlots(total=3, per_source=2)
+    assert slots.take("192.0.2.1") is None
+    assert slots.take("192.0.2.1") is None
+    assert slots.take("192.0.2.1") == "2 connections from 192.0.2.1 are open already"
+    # An IPv6 source counts per /64, as the token rate limit does.
+    assert slots.take("2001:db8::1") is None
+    assert slots.take("2001:db8::2") == "3 connections are open already"
+    slots.give_back("192.0.2.1")
+    assert slots.take("2001:db8::2") is None
+    assert slots.take("2001:db8::3") == "3 connections are open already"
+    for address in ("192.0.2.1", "2001:db8::1", "2001:db8::2"):
+        slots.give_back(address)
+    assert slots.active == 0
+    assert slots.take("2001:db8::9") is None
+
+
+@pytest.mark.parametrize("head, bad", [
+    (b"GET / HTTP/1.1\r\nHost: a\r\nX-Empty:\r\n\r\n", None),
+    (b"GET / HTTP/1.1\r\nHost: a\xe9\tb\r\n\r\n", None),  # obs-text and a tab in a value
+    (b"GET / HTTP/1.1\r\n\x98\xf1C\r\n\r\n", "\\x98\\xf1C"),  # no name, no colon
+    (b"GET / HTTP/1.1\r\nHost : a\r\n\r\n", "Host : a"),  # space before the colon
+    (b"GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n", "folded"),  # obs-fold
+    (b"GET / HTTP/1.1\r\nX: a\x00b\r\n\r\n", "X: a\\x00b"),  # a control byte
+])
+def test_header_lines_must_be_name_colon_value(head: bytes, bad: str | None) -> None:
+    assert bad_field_line(head) == bad
