@@ -28,7 +28,9 @@ LATENCY_RUNS = 10
 CLI_RUNS = 20
 PKI_RUNS = 5
 # --only: the parts of the single-node figures that can run alone.
-PARTS = ("ready", "memory", "latency", "manifests")
+PARTS = ("ready", "memory", "latency", "manifests", "sqlite")
+# Fresh SQLite nodes timed to Ready; the last one's idle memory is measured.
+SQLITE_STARTS = 3
 
 
 def _node(tag: str, base: Path) -> TestNode:
@@ -42,8 +44,9 @@ def drop_page_cache() -> None:
     Path("/proc/sys/vm/drop_caches").write_text("3\n")
 
 
-def timed_start(node: TestNode) -> tuple[dict[str, float], float]:
-    """Start ``node`` (its namespace made) and watch it from outside.
+def timed_start(node: TestNode, config: Path | None = None) -> tuple[dict[str, float], float]:
+    """Start ``node`` (its namespace made; with the launch file ``config`` if given) and
+    watch it from outside.
 
     Returns (the start's timeline: event name -> seconds after ``microkube start``,
     tests/bench_timeline.py; seconds until ``start --wait-ready`` returned).
@@ -52,9 +55,14 @@ def timed_start(node: TestNode) -> tuple[dict[str, float], float]:
     watcher = subprocess.Popen(
         node.in_netns([sys.executable, "-m", "tests.bench_timeline", str(t0), "240"]),
         env=node.env, stdout=subprocess.PIPE, text=True)
-    node.start()
-    all_serving = time.time() - t0
-    out, _ = watcher.communicate(timeout=60)
+    try:
+        node.start(config=config)
+        all_serving = time.time() - t0
+        out, _ = watcher.communicate(timeout=60)
+    finally:
+        if watcher.poll() is None:  # the start failed, or the watcher missed an event
+            watcher.kill()
+            watcher.wait()
     return json.loads(out or "{}"), all_serving
 
 
@@ -87,6 +95,55 @@ def time_to_ready(base: Path, starts: int = COLD_STARTS) -> dict[str, Any]:
             "all_serving_runs_s": [round(t, 2) for t in waited],
             "all_serving_median_s": round(statistics.median(waited), 2),
             "timelines": timelines}
+
+
+def single_node_figures(base: Path, parts: set[str], quick: bool,
+                        results: dict[str, Any]) -> None:
+    """Start one etcd node under ``base`` and add the figures of ``parts`` (memory, latency,
+    manifests; with not ``quick`` the addons and the datastore's too) to ``results``."""
+    node = _node("idle", base)
+    node.create_netns()
+    try:
+        node.start()
+        if "memory" in parts:
+            print("idle memory:", flush=True)
+            results["idle_memory"] = idle_memory(node)
+        if "latency" in parts:
+            print("CLI latency:", flush=True)
+            results.update(latency_figures(node, base))
+        if "manifests" in parts:
+            print("deploy folder:", flush=True)
+            results["manifest_to_object"] = manifest_figures(node)
+        if not quick:
+            print("addons:", flush=True)
+            results["addons"] = addon_bench(node)
+            print("datastore backup and restore:", flush=True)
+            results["datastore"] = datastore_figures(node, base)  # last: it stops the node
+    finally:
+        node.destroy()
+
+
+def sqlite_figures(base: Path, starts: int = SQLITE_STARTS) -> dict[str, Any]:
+    """Nodes on SQLite (kine), beside the etcd figures (issue 13): seconds from ``microkube
+    start`` to Node Ready of ``starts`` fresh nodes (warm caches) as ``runs_s``, their
+    median, and the idle memory of the last one (bench_memory.idle_memory's shape)."""
+    launch = base / "sqlite.yaml"
+    launch.write_text('version: "0.1.0"\ndatastore: sqlite\n')
+    ready: list[float] = []
+    memory: dict[str, Any] = {}
+    for i in range(starts):
+        node = _node(f"sqlite{i}", base)
+        node.create_netns()
+        try:
+            timeline, all_serving = timed_start(node, config=launch)
+            ready.append(timeline.get("Node Ready", all_serving))
+            print(f"  SQLite start {i + 1}: Node Ready in {ready[-1]:.1f} s", flush=True)
+            if i == starts - 1:
+                memory = idle_memory(node)
+        finally:
+            node.destroy()
+    return {"runs_s": [round(t, 2) for t in ready],
+            "median_s": round(statistics.median(ready), 2), "idle_memory": memory}
 
 
 def bytecode_env(node: TestNode, cache: Path) -> dict[str, str]:
@@ -189,8 +246,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--json", type=Path, default=Path("bench.json"))
     ap.add_argument("--quick", action="store_true",
-                    help="only time to Ready, idle memory and CLI latency (no addons, "
-                         "components, snap or PKI figures)")
+                    help="only time to Ready, idle memory, CLI latency, the deploy folder and a "
+                         "SQLite node (no addons, cluster, components, snap or PKI figures)")
     ap.add_argument("--only", type=lambda v: v.split(","), default=None,
                     metavar=",".join(PARTS),
                     help="only these single-node figures, on one node (implies --quick)")
@@ -223,26 +280,12 @@ def main() -> int:
         if "ready" in parts:
             print("time to Ready (cold starts):", flush=True)
             results["time_to_ready"] = time_to_ready(base, opts.starts)
-        node = _node("idle", base)
-        node.create_netns()
-        try:
-            node.start()
-            if "memory" in parts:
-                print("idle memory:", flush=True)
-                results["idle_memory"] = idle_memory(node)
-            if "latency" in parts:
-                print("CLI latency:", flush=True)
-                results.update(latency_figures(node, base))
-            if "manifests" in parts:
-                print("deploy folder:", flush=True)
-                results["manifest_to_object"] = manifest_figures(node)
-            if not opts.quick:
-                print("addons:", flush=True)
-                results["addons"] = addon_bench(node)
-                print("datastore backup and restore:", flush=True)
-                results["datastore"] = datastore_figures(node, base)  # last: it stops the node
-        finally:
-            node.destroy()
+        if parts & {"memory", "latency", "manifests"} or not opts.quick:
+            single_node_figures(base, parts, opts.quick, results)
+    if "sqlite" in parts:
+        with tempfile.TemporaryDirectory(prefix="mk-bench-sqlite-") as tmp:
+            print("a node on SQLite:", flush=True)
+            results["sqlite"] = sqlite_figures(Path(tmp))
     if not opts.quick:
         with tempfile.TemporaryDirectory(prefix="mk-bench-cluster-") as tmp:
             print("control-plane joins:", flush=True)
@@ -283,6 +326,23 @@ def render_timeline(timeline: dict[str, float]) -> list[str]:
     return out
 
 
+def render_memory(what: str, mem: dict[str, Any], against: str) -> list[str]:
+    """Lines for bench_memory.idle_memory's figures of a node (``what`` it ran), with the
+    target and former figures ``against``."""
+    out = [f"idle memory {IDLE_SETTLE_SECONDS} s after Ready, {what}: RSS "
+           f"{mem.get('total_rss_mb')} MB, PSS {mem.get('total_pss_mb')} MB "
+           f"(anonymous {mem.get('total_pss_anon_mb')} MB, file-backed "
+           f"{mem.get('total_pss_file_mb')} MB; {against})"]
+    if mem.get("network_policy_pss_mb") is not None:  # a netpol process of its own
+        out.append(f"  of which NetworkPolicy enforcement (netpol): PSS "
+                   f"{mem.get('network_policy_pss_mb')} MB")
+    for name, v in mem.get("processes", {}).items():
+        out.append(f"  {name:<28} RSS {v['rss_mb']:>7.1f} MB  PSS {v['pss_mb']:>7.1f} MB "
+                   f"(anon {v.get('pss_anon_mb', 0):>6.1f}, file {v.get('pss_file_mb', 0):>6.1f})"
+                   f"  x{int(v['count'])}")
+    return out
+
+
 def render(r: dict[str, Any]) -> str:
     out = ["", "== microkube bench =="]
     ttr = r.get("time_to_ready", {})
@@ -305,18 +365,13 @@ def render(r: dict[str, Any]) -> str:
             out += render_timeline(median_timeline(timelines[1:]))
     mem = r.get("idle_memory", {})
     if mem:
-        out.append(f"idle memory {IDLE_SETTLE_SECONDS} s after Ready, no addons: RSS "
-                   f"{mem.get('total_rss_mb')} MB, PSS {mem.get('total_pss_mb')} MB "
-                   f"(anonymous {mem.get('total_pss_anon_mb')} MB, file-backed "
-                   f"{mem.get('total_pss_file_mb')} MB; target <= 300 MB, goal 250 MB; "
-                   f"before: PSS {BEFORE['idle_pss_mb']} MB)")
-        if mem.get("network_policy_pss_mb") is not None:  # a netpol process of its own
-            out.append(f"  of which NetworkPolicy enforcement (netpol): PSS "
-                       f"{mem.get('network_policy_pss_mb')} MB")
-        for name, v in mem.get("processes", {}).items():
-            out.append(f"  {name:<28} RSS {v['rss_mb']:>7.1f} MB  PSS {v['pss_mb']:>7.1f} MB "
-                       f"(anon {v.get('pss_anon_mb', 0):>6.1f}, file {v.get('pss_file_mb', 0):>6.1f})"
-                       f"  x{int(v['count'])}")
+        out += render_memory("no addons", mem, "target <= 300 MB, goal 250 MB; before: PSS "
+                                              f"{BEFORE['idle_pss_mb']} MB")
+    lite = r.get("sqlite", {})
+    if lite:
+        out.append(f"a node on SQLite (kine), {len(lite['runs_s'])} fresh starts: Node Ready "
+                   f"median {lite['median_s']} s (runs: {lite['runs_s']}; etcd above)")
+        out += render_memory("SQLite, no addons", lite["idle_memory"], "target <= 200 MB")
     pki = r.get("pki", {})
     if pki:
         out.append(f"PKI generation, median of {PKI_RUNS}: fresh node {pki['fresh']['median_s']} s "

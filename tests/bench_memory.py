@@ -68,5 +68,5 @@ def _label(p: psutil.Process) -> str:
     base = Path(cmd[0]).name if cmd else p.name()
     if base == "kube" and cmd[1:2] == ["kubelite"]:
         return "kubelite"
-    return (base if base.startswith(("kube", "etcd", "containerd", "flanneld", "netpol"))
+    return (base if base.startswith(("kube", "etcd", "containerd", "flanneld", "netpol", "kine"))
             else "pod:" + base)

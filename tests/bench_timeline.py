@@ -19,16 +19,20 @@ from microkube.paths import Paths
 
 POLL = 0.05
 
-# The events of a start, in the order they happen.
+# The events of a start, in the order they happen; the first is the node's datastore's
+# ("kine serving" on SQLite, PostgreSQL or MySQL; none on an external etcd).
 EVENTS = ("etcd serving", "API server ready", "Node registered", "pod CIDR on the Node",
           "CNI config written", "Node Ready")
+KINE_SERVING = "kine serving"
 
 
 def _probes(paths: Paths) -> dict[str, Callable[[], bool]]:
     """One cheap check per event; each True once its event has happened."""
+    from microkube.datastore.settings import ETCD, KINE_KINDS
     from microkube.kube.api import KubeApi
     from microkube.services.base import NodeContext
     from microkube.services.etcd import Etcd
+    from microkube.services.kine import Kine
     from microkube.services.kubernetes import part_ready
 
     ctx = NodeContext.load(paths)
@@ -41,8 +45,13 @@ def _probes(paths: Paths) -> dict[str, Callable[[], bool]]:
             node.update(api.get(f"/api/v1/nodes/{ctx.node.node_name}") or {})
         return node
 
+    datastore: dict[str, Callable[[], bool]] = {}
+    if ctx.node.datastore == ETCD:
+        datastore["etcd serving"] = lambda: Etcd().ready(ctx)
+    elif ctx.node.datastore in KINE_KINDS:
+        datastore[KINE_SERVING] = lambda: Kine().ready(ctx)
     return {
-        "etcd serving": lambda: Etcd().ready(ctx),
+        **datastore,
         "API server ready": lambda: part_ready(ctx, "kube-apiserver"),
         "Node registered": lambda: bool(node_object()),
         "pod CIDR on the Node": lambda: bool(node_object().get("spec", {}).get("podCIDR")),
@@ -62,7 +71,7 @@ def watch(paths: Paths, t0: float, timeout: float) -> dict[str, float]:
     returns event -> seconds after ``t0`` for the events seen."""
     seen: dict[str, float] = {}
     probes: dict[str, Callable[[], bool]] | None = None
-    while time.time() - t0 < timeout and len(seen) < len(EVENTS):
+    while time.time() - t0 < timeout and (probes is None or len(seen) < len(probes)):
         try:
             probes = probes or _probes(paths)
             for name, check in probes.items():
@@ -71,7 +80,7 @@ def watch(paths: Paths, t0: float, timeout: float) -> dict[str, float]:
         except (MicrokubeError, OSError):
             pass  # not set up yet: start has not written the node's settings or its CA
         time.sleep(POLL)
-    return {name: seen[name] for name in EVENTS if name in seen}
+    return {name: seen[name] for name in (KINE_SERVING, *EVENTS) if name in seen}
 
 
 def main(argv: list[str]) -> int:

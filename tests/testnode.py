@@ -149,8 +149,11 @@ class TestNode:
         self.run("kubectl", "apply", "-f", "-", input=manifest)
 
     # --- lifecycle -------------------------------------------------------------------
-    def start(self, timeout: float = 240) -> None:
-        self.run("start", "--wait-ready", "--timeout", str(int(timeout)), timeout=timeout + 30)
+    def start(self, timeout: float = 240, config: Path | None = None) -> None:
+        """``microkube start --wait-ready``, with the launch file ``config`` if given."""
+        launch = ["--config", str(config)] if config is not None else []
+        self.run("start", "--wait-ready", "--timeout", str(int(timeout)), *launch,
+                 timeout=timeout + 30)
 
     def stop(self) -> None:
         self.run("stop", check=False, timeout=120)

@@ -18,6 +18,11 @@ def test_report_names_every_figure() -> None:
                         "processes": {"kubelet": {"rss_mb": 100.0, "pss_mb": 30.0,
                                                   "pss_anon_mb": 21.5, "pss_file_mb": 8.5,
                                                   "count": 1}}},
+        "sqlite": {"runs_s": [4.2, 4.0, 4.4], "median_s": 4.2, "idle_memory": {
+            "total_rss_mb": 300.0, "total_pss_mb": 280.0, "total_pss_anon_mb": 180.0,
+            "total_pss_file_mb": 100.0,
+            "processes": {"kine": {"rss_mb": 30.0, "pss_mb": 25.0, "pss_anon_mb": 12.0,
+                                   "pss_file_mb": 13.0, "count": 1}}}},
         "status_latency": {"median_ms": 120, "max_ms": 150},
         "kubectl_get_pods_latency": {"median_ms": 250, "max_ms": 300},
         "status_latency_as_run": {"median_ms": 310, "max_ms": 350},
@@ -49,6 +54,9 @@ def test_report_names_every_figure() -> None:
     assert "PSS 380.0 MB" in text and "kubelet" in text
     assert "NetworkPolicy enforcement (netpol): PSS 21.5 MB" in text
     assert "anonymous 250.0 MB, file-backed 130.0 MB" in text and "(anon   21.5, file    8.5)" in text
+    assert "a node on SQLite (kine), 3 fresh starts: Node Ready median 4.2 s" in text
+    assert "SQLite, no addons: RSS 300.0 MB, PSS 280.0 MB" in text and "target <= 200 MB" in text
+    assert "kine" in text
     assert "status latency: median 120 ms" in text
     assert "as it is: median 310 ms, max 350 ms" in text
     assert "worker join to Node Ready: 9.5 s (target <= 15 s" in text
