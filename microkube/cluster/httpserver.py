@@ -5,11 +5,12 @@ and asyncio cost ≈ 18 MB of PSS in a process that answers a join now and then,
 http.server costs ≈ 3.5 MB. What http.server leaves to its user, and a port open to
 the network needs, is added here:
 
-- **Deadlines per phase, not per read.** A TLS handshake and each request body must
-  end within ``request_timeout`` seconds, and a connection must send a complete request
-  head within ``idle_timeout`` seconds, however slowly its bytes drip. One watchdog
-  thread (:class:`Deadlines`) shuts down the socket of a connection past its deadline;
-  a body too slow gets a 408.
+- **Deadlines per phase, not per read.** A TLS handshake, each request body and the
+  writing of each answer must end within ``request_timeout`` seconds, and a connection
+  must send a complete request head within ``idle_timeout`` seconds, however slowly its
+  bytes drip. One watchdog thread (:class:`Deadlines`) shuts down the socket of a
+  connection past its deadline; a body too slow gets a 408, a client that does not read
+  its answers (pipelined requests never read fill the socket buffers) is cut off.
 - **Bounded input.** A request head is at most HEAD_LIMIT bytes (431), a body at most
   the handler's limit (413, by its declared length; a chunked body is refused with
   411), and at most ``max_connections`` connections are served at once, at most
@@ -37,7 +38,7 @@ import socketserver
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email.message import Message
 from http import HTTPStatus
@@ -63,6 +64,8 @@ LINGER_LIMIT = 256 * 1024
 # Seconds between two looks of the watchdog; a deadline is kept to within this.
 WATCH_INTERVAL = 0.2
 SERVER_NAME = "microkube-cluster-agent"
+# Digits of a Content-Length read as a number; a longer one is larger than any body taken.
+MAX_LENGTH_DIGITS = 18
 
 
 class ApiError(Exception):
@@ -94,8 +97,10 @@ class Reply:
 
 
 def one_line(text: str, limit: int) -> str:
-    """``text`` with its whitespace folded to single spaces, cut to ``limit`` characters."""
-    text = " ".join(text.split())
+    """``text`` with its whitespace folded to single spaces and other unprintable characters
+    escaped (a client's bytes must not write terminal controls into the log), cut to
+    ``limit`` characters."""
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in " ".join(text.split()))
     return text if len(text) <= limit else text[:limit] + "..."
 
 
@@ -127,6 +132,22 @@ def bad_field_line(head: bytes) -> str | None:
     return None
 
 
+def declared_length(values: list[str]) -> int | None:
+    """The body length of a request's Content-Length field ``values`` (None: it has none).
+
+    Raises ApiError 400 (closing the connection) unless they are one number, as RFC 9112
+    6.3 asks. A number past int()'s digit limit counts as the largest it allows.
+    """
+    if not values:
+        return None
+    numbers = {value.strip() for value in values}
+    number = numbers.pop()
+    if numbers or not number.isdigit() or not number.isascii():
+        raise ApiError(400, "the request's Content-Length is not one number", close=True)
+    number = number.lstrip("0") or "0"
+    return int(number) if len(number) <= MAX_LENGTH_DIGITS else 10 ** MAX_LENGTH_DIGITS
+
+
 class Request:
     """One request as a handler sees it: ``method``, ``path`` (decoded, no query),
     ``remote`` (the client's address), ``headers``, ``peercert`` (the client's verified
@@ -146,9 +167,11 @@ class Request:
 
     @property
     def declares_body(self) -> bool:
-        """Whether the request says a body follows its head."""
-        length = self.headers.get("Content-Length", "0").strip()
-        return "Transfer-Encoding" in self.headers or length not in ("", "0")
+        """Whether the request says a body follows its head (in any of its Content-Length
+        fields, so a second one cannot hide a body that would be taken for a request)."""
+        lengths = self.headers.get_all("Content-Length") or []
+        return "Transfer-Encoding" in self.headers or \
+            any(length.strip() not in ("", "0") for length in lengths)
 
     def read_body(self, limit: int, timeout: float) -> bytes:
         """The body, at most ``limit`` bytes, which must arrive within ``timeout`` seconds.
@@ -160,13 +183,9 @@ class Request:
         if "Transfer-Encoding" in self.headers:
             raise ApiError(411, "send the body with a Content-Length, not a Transfer-Encoding",
                            close=True)
-        lengths = self.headers.get_all("Content-Length") or []
-        if not lengths:
+        size = declared_length(self.headers.get_all("Content-Length") or [])
+        if size is None:
             return b""
-        if len(set(lengths)) != 1 or not lengths[0].strip().isdigit() \
-                or not lengths[0].strip().isascii():
-            raise ApiError(400, "the request's Content-Length is not one number", close=True)
-        size = int(lengths[0])
         if size > limit:
             raise ApiError(413, f"the request body is larger than {limit} bytes", close=True)
         deadline = time.monotonic() + timeout
@@ -398,10 +417,15 @@ class _RequestHandler(http.server.BaseHTTPRequestHandler):
     def _dispatch(self) -> None:
         """Answer the parsed request with its route's handler."""
         server = self.server
-        path = unquote(urlsplit(self.path).path, errors="replace")
+        try:
+            path = unquote(urlsplit(self.path).path, errors="replace")
+        except ValueError:  # urlsplit refuses a bracketed host that is no IPv6 address
+            self._answer(self._malformed(f"a request target that is not a URL: {self.path!r}"))
+            return
         request = Request(self.command, path, self.client_address[0], self.headers,
                           _peercert(self.connection), self.stream, self.connection)
         try:
+            declared_length(self.headers.get_all("Content-Length") or [])
             expect = self.headers.get("Expect")
             if expect is not None and expect.strip().lower() != "100-continue":
                 raise ApiError(417, "Expectation Failed: only 100-continue is understood")
@@ -434,13 +458,34 @@ class _RequestHandler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         try:
-            self.wfile.write(head if head_only else head + reply.body)
-            self.wfile.flush()
+            with self._write_deadline():
+                self.wfile.write(head if head_only else head + reply.body)
+                self.wfile.flush()
         except OSError:
             self.close_connection = True
         access_log.info('%s "%s" %d %d %.6f', self.client_address[0],
                         one_line(self.requestline, LOG_LINE_LIMIT), reply.status,
                         len(reply.body), time.monotonic() - self.started)
+
+    @contextlib.contextmanager
+    def _write_deadline(self) -> Iterator[None]:
+        """Cut the connection off if what is written in this block is not sent within
+        request_timeout: a blocking send to a client that never reads would wait forever."""
+        deadlines = self.server.deadlines
+        deadlines.set(self.connection, self.server.request_timeout)
+        try:
+            yield
+        finally:
+            deadlines.clear(self.connection)
+
+    def handle_expect_100(self) -> bool:
+        """http.server's 100 Continue, sent within the same deadline as an answer."""
+        try:
+            with self._write_deadline():
+                return super().handle_expect_100()
+        except OSError:
+            self.close_connection = True
+            return False
 
     def log_message(self, format: str, *args: Any) -> None:
         log.warning("%s: %s", self.client_address[0], one_line(format % args, LOG_LINE_LIMIT))

@@ -279,6 +279,61 @@ def test_a_request_that_is_not_http_gets_a_json_400(agent: Agent) -> None:
     assert json.loads(body)["error"].startswith("malformed HTTP request")
 
 
+@pytest.mark.parametrize("head, status, contains", [
+    # urlsplit raises on a bracketed host that is no IPv6 address: was a traceback.
+    (b"GET http://[x/v1/ca HTTP/1.1\r\nHost: a\r\n\r\n", 400, "not a URL"),
+    # Past int()'s 4300-digit limit: was a 500 with a traceback.
+    (b"POST /v1/join/check HTTP/1.1\r\nHost: a\r\nContent-Length: " + b"0" * 5000 + b"2\r\n"
+     b"\r\n{}", 400, "'token' is a required property"),
+    (b"POST /v1/join/check HTTP/1.1\r\nHost: a\r\nContent-Length: " + b"9" * 5000 + b"\r\n\r\n",
+     413, "larger than"),
+])
+def test_odd_targets_and_lengths_get_a_json_4xx(agent: Agent, head: bytes, status: int,
+                                                contains: str) -> None:
+    reply = agent.client().raw(head)
+    assert reply.startswith(b"HTTP/1.1 %d " % status), reply[:200]
+    assert contains in json.loads(reply.partition(b"\r\n\r\n")[2])["error"]
+    assert "Traceback" not in agent.log.read_text()
+
+
+def test_a_second_content_length_cannot_smuggle_a_request(agent: Agent) -> None:
+    # Read by its first Content-Length (0), the body would be served as a request of its own.
+    smuggled = b"GET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n"
+    reply = agent.client().raw(b"GET /v1/ca HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n"
+                               b"Content-Length: %d\r\n\r\n" % len(smuggled) + smuggled)
+    assert reply.startswith(b"HTTP/1.1 400 ")
+    assert b"Content-Length is not one number" in reply
+    assert b"/smuggled" not in reply and "/smuggled" not in agent.log.read_text()
+
+
+def test_a_client_that_never_reads_its_answers_is_cut_off(agent: Agent) -> None:
+    # Pipelined requests whose answers are never read fill the socket buffers; a send
+    # without a deadline would then hold the connection (and its thread) forever.
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.bind(("127.0.0.79", 0))
+    sock.settimeout(5)
+    sock.connect(("127.0.0.1", agent.port))
+    request = b"GET /v1/ca HTTP/1.1\r\nHost: a\r\n\r\n"
+    sent = 0
+    with pinned_context(agent.ca_pem).wrap_socket(sock, server_hostname="127.0.0.1") as tls:
+        try:
+            while sent < 20000:
+                tls.sendall(request * 100)
+                sent += 100
+        except OSError:
+            pass  # the agent stopped reading: what is sent is enough
+        time.sleep(REQUEST_TIMEOUT + 2)  # the agent's send is cut off meanwhile
+        answers = []
+        try:
+            while chunk := tls.recv(65536):
+                answers.append(chunk)
+        except OSError:
+            pass  # cut off: no TLS close_notify
+    served = b"".join(answers).count(b"HTTP/1.1 200 OK")
+    assert 0 < served < sent, (served, sent)
+
+
 def test_one_source_cannot_hold_every_connection(agent: Agent) -> None:
     from microkube.cluster.httpserver import MAX_PER_SOURCE
 

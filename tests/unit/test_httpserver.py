@@ -16,6 +16,7 @@ from microkube.cluster.httpserver import (
     Request,
     Routes,
     bad_field_line,
+    declared_length,
     error_reply,
     one_line,
 )
@@ -47,6 +48,8 @@ def test_an_error_body_is_one_line_of_json() -> None:
     assert (reply.status, reply.content_type, reply.close) == (400, "application/json", True)
     assert reply.headers == {"Retry-After": "3"}
     assert one_line("a\n" * 10, 5) == "a a a..."
+    # A client's control bytes reach the log escaped, never as terminal controls.
+    assert one_line("GET /\x1b[31mred\x00 HTTP/1.1", 100) == "GET /\\x1b[31mred\\x00 HTTP/1.1"
 
 
 def test_a_deadline_wakes_a_blocked_reader_and_a_cleared_one_does_not() -> None:
@@ -98,3 +101,21 @@ def test_connection_slots_cap_the_total_and_each_source() -> None:
 ])
 def test_header_lines_must_be_name_colon_value(head: bytes, bad: str | None) -> None:
     assert bad_field_line(head) == bad
+
+
+@pytest.mark.parametrize("values, length", [
+    ([], None),
+    (["0"], 0),
+    ([" 42 ", "42"], 42),  # the same number twice is one number
+    (["0" * 5000 + "5"], 5),  # leading zeros past int()'s 4300-digit limit
+    (["9" * 5000], 10 ** 18),  # too large for int(): larger than any body
+])
+def test_a_content_length_is_one_number(values: list[str], length: int | None) -> None:
+    assert declared_length(values) == length
+
+
+@pytest.mark.parametrize("values", [["0", "40"], ["5, 5"], ["-1"], ["+5"], ["\u0661"], [""]])
+def test_a_content_length_that_is_not_one_number_is_a_400(values: list[str]) -> None:
+    with pytest.raises(ApiError) as refused:
+        declared_length(values)
+    assert (refused.value.status, refused.value.close) == (400, True)
