@@ -523,7 +523,12 @@ class _ThreadingServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
             log.warning("%s: connection refused: %s", client_address[0], refused)
             self.shutdown_request(request)
             return
-        super().process_request(request, client_address)
+        try:
+            super().process_request(request, client_address)
+        except RuntimeError as e:  # no thread could be started: the slot must come back
+            log.warning("%s: connection refused: %s", client_address[0], e)
+            self.slots.give_back(client_address[0])
+            self.shutdown_request(request)
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:
@@ -579,24 +584,21 @@ class _ThreadingServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
         log.exception("unexpected error on the connection from %s", client_address[0])
 
 
+@dataclass
 class JsonHttpsServer:
     """Serves ``routes`` over TLS on ``bind_address`` (None: every address, IPv4 and IPv6)
     and ``port`` until :meth:`stop`; timeouts in seconds (see the module's docstring)."""
 
-    def __init__(self, routes: Routes, tls: ssl.SSLContext, port: int,
-                 bind_address: str | None, request_timeout: float, idle_timeout: float,
-                 max_connections: int = MAX_CONNECTIONS,
-                 max_per_source: int = MAX_PER_SOURCE) -> None:
-        self.routes = routes
-        self.tls = tls
-        self.port = port
-        self.bind_address = bind_address
-        self.request_timeout = request_timeout
-        self.idle_timeout = idle_timeout
-        self.max_connections = max_connections
-        self.max_per_source = max_per_source
-        self._server: _ThreadingServer | None = None
-        self._thread: threading.Thread | None = None
+    routes: Routes
+    tls: ssl.SSLContext
+    port: int
+    bind_address: str | None
+    request_timeout: float
+    idle_timeout: float
+    max_connections: int = MAX_CONNECTIONS
+    max_per_source: int = MAX_PER_SOURCE
+    _server: _ThreadingServer | None = field(default=None, init=False, repr=False)
+    _thread: threading.Thread | None = field(default=None, init=False, repr=False)
 
     def start(self) -> tuple[Any, ...]:
         """Listen and serve in threads of its own; the address listened on.
