@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import http.server
 import io
+import ipaddress
 import json
 import logging
 import re
@@ -498,6 +499,18 @@ def _peercert(sock: socket.socket) -> Any:
     return None
 
 
+def plain_address(address: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A client's (host, port, ...) with an IPv4 client of a dual-stack socket
+    (``::ffff:192.0.2.1``) named by its IPv4 address, as the node and its logs know it."""
+    try:
+        ip = ipaddress.ip_address(str(address[0]))
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return (str(ip.ipv4_mapped), *address[1:])
+    return address
+
+
 class _ThreadingServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
     """Accepts on a bound socket; each connection gets a thread (within ``slots``) that does
     its TLS handshake within request_timeout, then serves its requests."""
@@ -518,6 +531,7 @@ class _ThreadingServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
         self.slots = slots
 
     def process_request(self, request: Any, client_address: Any) -> None:
+        client_address = plain_address(client_address)
         refused = self.slots.take(client_address[0])
         if refused is not None:
             log.warning("%s: connection refused: %s", client_address[0], refused)

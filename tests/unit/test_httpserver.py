@@ -19,6 +19,7 @@ from microkube.cluster.httpserver import (
     declared_length,
     error_reply,
     one_line,
+    plain_address,
 )
 
 
@@ -119,3 +120,9 @@ def test_a_content_length_that_is_not_one_number_is_a_400(values: list[str]) -> 
     with pytest.raises(ApiError) as refused:
         declared_length(values)
     assert (refused.value.status, refused.value.close) == (400, True)
+
+
+def test_an_ipv4_client_of_a_dual_stack_socket_is_named_by_its_ipv4_address() -> None:
+    assert plain_address(("::ffff:192.0.2.7", 5000, 0, 0)) == ("192.0.2.7", 5000, 0, 0)
+    assert plain_address(("2001:db8::1", 5000, 0, 0)) == ("2001:db8::1", 5000, 0, 0)
+    assert plain_address(("192.0.2.7", 5000)) == ("192.0.2.7", 5000)
