@@ -190,6 +190,15 @@ class TestNode:
                     found.update((c.pid, c) for c in p.children(recursive=True))
         return list(found.values())
 
+    def named(self) -> dict[str, list[psutil.Process]]:
+        """This node's processes by name; one that exits while it is being read is left out
+        (a probe or a hook may come and go between the listing and the read)."""
+        by_name: dict[str, list[psutil.Process]] = {}
+        for p in self.processes():
+            with contextlib.suppress(psutil.Error):
+                by_name.setdefault(p.name(), []).append(p)
+        return by_name
+
     def mounts(self) -> list[Path]:
         return mounts_below(self.root)
 

@@ -97,7 +97,7 @@ def test_the_second_control_plane_joins_on_the_shared_database(plane: Plane) -> 
     assert (creds / "datastore" / "ca.crt").read_bytes() == plane.db.ca_file.read_bytes()
     # No etcd on either node, no member list, and the agents' reconcilers did not act.
     for node in plane.nodes:
-        names = {p.name() for p in node.processes()}
+        names = set(node.named())
         assert "kine" in names and "etcd" not in names, (node.name, names)
         assert not cache_file(Paths.from_env(node.env)).exists()
         agent_log = _agent_log(node).read_text()

@@ -173,7 +173,7 @@ def test_a_node_on_the_datastore(kind: str, tmp_path_factory: pytest.TempPathFac
             assert _objects(node) == EXPECTED
             assert node.kubectl("get", "pvc", "notes", "-o", "jsonpath={.status.phase}") == "Bound"
             node.wait_for("web to serve after the restart", lambda: _serves(node), timeout=120)
-            [kine] = [p for p in node.processes() if p.name() == "kine"]
+            [kine] = node.named()["kine"]
             print(f"{kind}: kine PSS {kine.memory_full_info().pss / 2**20:.1f} MiB")
 
             if kind == "sqlite":

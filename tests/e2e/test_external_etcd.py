@@ -126,7 +126,7 @@ def test_a_node_on_an_external_etcd_cluster(tmp_path_factory: pytest.TempPathFac
             st = yaml.safe_load(node.run("status", "--format", "yaml").stdout)
             assert st["datastore"]["kind"] == "external-etcd"
             assert "etcd" not in st["daemons"] and "kine" not in st["daemons"], st["daemons"]
-            names = {p.name() for p in node.processes()}
+            names = set(node.named())
             assert "etcd" not in names and "kine" not in names, names
             kept = node.root / "data" / "credentials" / "datastore"
             assert {p.name for p in kept.iterdir()} >= {"ca.crt", "client.crt", "client.key"}

@@ -9,6 +9,7 @@ container shims included.
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import time
@@ -21,10 +22,9 @@ from tests.testnode import TestNode
 
 
 def _running_etcd_flags(node: TestNode) -> list[str]:
-    for p in node.processes():
-        cmd = p.cmdline()
-        if cmd and cmd[0].endswith("/etcd"):
-            return cmd
+    for p in node.named().get("etcd", []):
+        with contextlib.suppress(psutil.Error):
+            return p.cmdline()
     raise AssertionError("no etcd process runs")
 
 
