@@ -64,18 +64,41 @@ def read(path: Path, cache_dir: Path | None = None) -> Any:
     if cache_dir is None:
         return parse(path.read_bytes())
     st = os.stat(path)
-    key = [st.st_ino, st.st_size, st.st_mtime_ns]
+    key = _key(st)
     copy = _copy_path(path, cache_dir)
-    try:
-        cached = json.loads(copy.read_bytes())
-        if cached["key"] == key:
-            return cached["doc"]
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
+    current, doc = _copied(copy, key)
+    if current:
+        return doc
     doc = parse(path.read_bytes())
     if os.stat(path).st_mtime_ns == st.st_mtime_ns:  # not rewritten while it was read
         _write_copy(copy, key, doc, st.st_mode)
     return doc
+
+
+def has_current_copy(path: Path, cache_dir: Path) -> bool:
+    """Whether ``read(path, cache_dir)`` would answer from the JSON copy without parsing (and
+    so without importing PyYAML); False when the file cannot be read either."""
+    try:
+        return _copied(_copy_path(path, cache_dir), _key(os.stat(path)))[0]
+    except OSError:
+        return False
+
+
+def _key(st: os.stat_result) -> list[int]:
+    """What a copy is keyed by: it stays current while the file is neither replaced nor written."""
+    return [st.st_ino, st.st_size, st.st_mtime_ns]
+
+
+def _copied(copy: Path, key: list[int]) -> tuple[bool, Any]:
+    """(True, the document) from the copy if it was made from the file as keyed, else
+    (False, None)."""
+    try:
+        cached = json.loads(copy.read_bytes())
+        if cached["key"] == key:
+            return True, cached["doc"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return False, None
 
 
 def _write_copy(copy: Path, key: list[int], doc: Any, mode: int) -> None:

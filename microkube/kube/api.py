@@ -23,7 +23,7 @@ from microkube.probes import HttpConnection, json_of
 def client_pem(kubeconfig: Path) -> Path:
     """A cert+key PEM beside the kubeconfig, refreshed when the kubeconfig changes."""
     pem = kubeconfig.with_suffix(".pem")
-    if pem.exists() and pem.stat().st_mtime >= kubeconfig.stat().st_mtime:
+    if pem_is_current(kubeconfig):
         return pem
     from microkube import yamlerrors
 
@@ -37,6 +37,16 @@ def client_pem(kubeconfig: Path) -> Path:
     write_private(pem, data)
     os.utime(pem, (kubeconfig.stat().st_mtime,) * 2)
     return pem
+
+
+def pem_is_current(kubeconfig: Path) -> bool:
+    """Whether the PEM that client_pem keeps beside ``kubeconfig`` is up to date with it;
+    False when either file is missing."""
+    try:
+        return (kubeconfig.with_suffix(".pem").stat().st_mtime
+                >= kubeconfig.stat().st_mtime)
+    except OSError:
+        return False
 
 
 def admin_tls_context(paths: Paths) -> ssl.SSLContext:

@@ -290,7 +290,8 @@ def test_the_supervisors_own_process_keeps_heavy_libraries_out(tmp_path: Path, r
     """cryptography (~10 MB PSS), PyYAML and the CLI's libraries stay out of the supervisor
     for the node's lifetime: certificate work and YAML parsing run in forked children. At
     the first start after set-up: no JSON copy of node.yaml, no admin PEM yet. A worker
-    reads its kubeconfigs with PyYAML at each start of its load balancer."""
+    reads its kubeconfigs with PyYAML at each start of its load balancer. Once the copies
+    are made, the next start skips the forked child that makes them."""
     import shutil
     import socket
     import subprocess
@@ -332,3 +333,8 @@ def test_the_supervisors_own_process_keeps_heavy_libraries_out(tmp_path: Path, r
             s.close()
     loaded = out.stdout.splitlines()[-1].split()
     assert loaded == ["heavy:", *(["yaml"] if role == "worker" else [])], out.stdout
+    from microkube.node.supervise import _copies_are_current
+
+    assert _copies_are_current(paths)
+    node.save(paths.state_file, config)  # an edit of the settings: node.yaml's copy is stale
+    assert not _copies_are_current(paths)

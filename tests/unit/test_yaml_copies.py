@@ -14,12 +14,15 @@ from microkube.fsutil import write_atomic
 def test_copy_answers_until_the_file_changes(tmp_path: Path) -> None:
     src, cache = tmp_path / "settings.yaml", tmp_path / "cache"
     write_atomic(src, "a: 1\nb: [x, y]\n")
+    assert not yamlerrors.has_current_copy(src, cache)
     assert yamlerrors.read(src, cache) == {"a": 1, "b": ["x", "y"]}
+    assert yamlerrors.has_current_copy(src, cache)
     (copy,) = cache.iterdir()
     # A second read answers from the copy: prove it by planting a different document there.
     copy.write_text(copy.read_text().replace('"a": 1', '"a": 2'))
     assert yamlerrors.read(src, cache) == {"a": 2, "b": ["x", "y"]}
     write_atomic(src, "a: 3\nb: []\n")  # a new inode: the copy is stale
+    assert not yamlerrors.has_current_copy(src, cache)
     assert yamlerrors.read(src, cache) == {"a": 3, "b": []}
     with src.open("a") as f:  # an edit in place changes size and mtime
         f.write("c: true\n")
