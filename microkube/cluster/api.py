@@ -52,7 +52,7 @@ import logging
 import math
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from microkube.cluster import schema, skew
@@ -176,24 +176,24 @@ def node_identity(peercert: Any) -> str | None:
     return common_name[len(NODE_PREFIX):] or None
 
 
+@dataclass(eq=False)
 class JoinApi:
-    """The handlers, around this node's token store, failure limiter and settings."""
+    """The handlers, around this node's CA (``ca_pem``), token store, failure limiter and
+    settings; ``request_timeout`` (seconds) bounds a request body's arrival, and
+    ``control_plane`` is None on a node that holds no datastore to admit into."""
 
-    def __init__(self, ca_pem: bytes, node: NodeConfig, settings: ClusterSettings,
-                 store: TokenStore, limiter: FailureLimiter,
-                 request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
-                 control_plane: ControlPlane | None = None) -> None:
-        self.ca_pem = ca_pem
-        self.control_plane = control_plane
-        self.node = node
-        self.settings = settings
-        self.store = store
-        self.limiter = limiter
-        self.request_timeout = request_timeout
-        # Admissions and their undoing happen one at a time: an undo never races a retry.
-        self._admissions = threading.Lock()
-        # (name, ip) of the control planes whose etcd learner this agent added.
-        self.learners_added: set[tuple[str, str]] = set()
+    ca_pem: bytes
+    node: NodeConfig
+    settings: ClusterSettings
+    store: TokenStore
+    limiter: FailureLimiter
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT
+    control_plane: ControlPlane | None = None
+    # Admissions and their undoing happen one at a time: an undo never races a retry.
+    _admissions: threading.Lock = field(default_factory=threading.Lock, init=False,
+                                          repr=False)
+    # (name, ip) of the control planes whose etcd learner this agent added.
+    learners_added: set[tuple[str, str]] = field(default_factory=set, init=False)
 
     def routes(self) -> Routes:
         """This API's routes; a damaged token file makes any of them a 503."""

@@ -149,30 +149,28 @@ def declared_length(values: list[str]) -> int | None:
     return int(number) if len(number) <= MAX_LENGTH_DIGITS else 10 ** MAX_LENGTH_DIGITS
 
 
+@dataclass(eq=False)
 class Request:
     """One request as a handler sees it: ``method``, ``path`` (decoded, no query),
     ``remote`` (the client's address), ``headers``, ``peercert`` (the client's verified
-    certificate as ssl.SSLSocket.getpeercert() gives it, or None) and its body through
-    :meth:`read_body`."""
+    certificate as ssl.SSLSocket.getpeercert() gives it, or None), ``content_length`` (its
+    one Content-Length: declared_length) and its body through :meth:`read_body`, which
+    reads ``stream``, the connection ``sock`` carries."""
 
-    def __init__(self, method: str, path: str, remote: str, headers: Message,
-                 peercert: Any, body: io.BufferedIOBase, sock: socket.socket) -> None:
-        self.method = method
-        self.path = path
-        self.remote = remote
-        self.headers = headers
-        self.peercert = peercert
-        self._body = body
-        self._sock = sock
-        self.body_read = False
+    method: str
+    path: str
+    remote: str
+    headers: Message
+    peercert: Any
+    content_length: int | None
+    stream: io.BufferedIOBase = field(repr=False)
+    sock: socket.socket = field(repr=False)
+    body_read: bool = False
 
     @property
     def declares_body(self) -> bool:
-        """Whether the request says a body follows its head (in any of its Content-Length
-        fields, so a second one cannot hide a body that would be taken for a request)."""
-        lengths = self.headers.get_all("Content-Length") or []
-        return "Transfer-Encoding" in self.headers or \
-            any(length.strip() not in ("", "0") for length in lengths)
+        """Whether the request says a body follows its head."""
+        return "Transfer-Encoding" in self.headers or bool(self.content_length)
 
     def read_body(self, limit: int, timeout: float) -> bytes:
         """The body, at most ``limit`` bytes, which must arrive within ``timeout`` seconds.
@@ -184,7 +182,7 @@ class Request:
         if "Transfer-Encoding" in self.headers:
             raise ApiError(411, "send the body with a Content-Length, not a Transfer-Encoding",
                            close=True)
-        size = declared_length(self.headers.get_all("Content-Length") or [])
+        size = self.content_length
         if size is None:
             return b""
         if size > limit:
@@ -197,8 +195,8 @@ class Request:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise TimeoutError
-                self._sock.settimeout(remaining)
-                chunk = self._body.read1(size - got)
+                self.sock.settimeout(remaining)
+                chunk = self.stream.read1(size - got)
                 if not chunk:
                     raise ApiError(400, "cannot read the request body: the client closed the "
                                         "connection", close=True)
@@ -211,7 +209,7 @@ class Request:
             raise ApiError(400, f"cannot read the request body: {type(e).__name__}",
                            close=True) from None
         finally:
-            self._sock.settimeout(None)
+            self.sock.settimeout(None)
         return b"".join(chunks)
 
 
@@ -423,10 +421,12 @@ class _RequestHandler(http.server.BaseHTTPRequestHandler):
         except ValueError:  # urlsplit refuses a bracketed host that is no IPv6 address
             self._answer(self._malformed(f"a request target that is not a URL: {self.path!r}"))
             return
-        request = Request(self.command, path, self.client_address[0], self.headers,
-                          _peercert(self.connection), self.stream, self.connection)
+        request: Request | None = None
         try:
-            declared_length(self.headers.get_all("Content-Length") or [])
+            request = Request(self.command, path, self.client_address[0], self.headers,
+                              _peercert(self.connection),
+                              declared_length(self.headers.get_all("Content-Length") or []),
+                              self.stream, self.connection)
             expect = self.headers.get("Expect")
             if expect is not None and expect.strip().lower() != "100-continue":
                 raise ApiError(417, "Expectation Failed: only 100-continue is understood")
@@ -437,7 +437,7 @@ class _RequestHandler(http.server.BaseHTTPRequestHandler):
             log.exception("unexpected error serving %s %s", one_line(self.command, QUOTE_LIMIT),
                           one_line(path, QUOTE_LIMIT))
             reply = error_reply(500, "internal error in the cluster agent; see its log")
-        if request.declares_body and not request.body_read:
+        if request is not None and request.declares_body and not request.body_read:
             reply.close = True  # its unread body would be taken for the next request
         self._answer(reply, head_only=self.command == "HEAD")
 
