@@ -52,7 +52,7 @@ def _read_ahead(paths: Paths) -> None:
 
 
 def _copies_are_current(paths: Paths) -> bool:
-    """Whether every copy _read_ahead makes is already up to date, so the fork (~30 ms
+    """Whether every copy _read_ahead makes is already up to date, so the fork (~15 ms
     before any daemon starts) can be skipped: true at every start but the first after
     set-up, a settings change or a certificate renewal."""
     from microkube.kube.api import pem_is_current
