@@ -83,7 +83,7 @@ def server_tls(pki: PkiPaths) -> ssl.SSLContext:
 
 def build_api(paths: Paths, request_timeout: float) -> JoinApi:
     """The API of the node under ``paths``; UsageError if the node was never set up."""
-    config = node.load(paths.state_file)
+    config = node.load(paths.state_file, paths.yaml_cache_dir)
     pki = paths.pki
     try:
         ca_pem = pki.ca.cert.read_bytes()

@@ -110,7 +110,7 @@ class LocalRoster:
         from microkube.config import node
         from microkube.datastore.settings import ETCD
 
-        if node.load(self.paths.state_file).datastore != ETCD:
+        if node.load(self.paths.state_file, self.paths.yaml_cache_dir).datastore != ETCD:
             return []  # kine or an external store: no member of it is any node's
         members: list[Member] = self._membership().members()
         return members

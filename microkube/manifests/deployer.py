@@ -19,8 +19,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
+# PyYAML (~2 MB) is imported by the functions that read or write manifests, not here: the
+# cluster agent runs the deploy folder's deployer for the node's lifetime, idle most of it.
 from microkube.errors import MicrokubeError
 from microkube.kube.kubectl import Kubectl, KubectlError
 from microkube.manifests import folder, record
@@ -70,6 +70,8 @@ def plan(unit: folder.Unit, base: Path) -> Plan:
 
     Raises ManifestError for a file that cannot be used, OSError for one that cannot be read.
     """
+    import yaml
+
     if unit.kind == "chart":
         values = unit.values_file.read_text() if unit.values_file else ""
         if values:
@@ -156,6 +158,8 @@ class Deployer:
     def _apply(self, unit: folder.Unit, wanted: Plan, before: UnitState) -> str:
         """Apply, install, then prune; the kinds are recorded before anything changes, so a
         pass that stops halfway still prunes them next time. Returns what was done, in words."""
+        import yaml
+
         key, parsed = unit.key, wanted.parsed
         kinds = before.kinds | parsed.kinds()
         self._record(unit.name, UnitState(before.digest, kinds))
@@ -227,6 +231,8 @@ class Deployer:
     def _post_event(self, message: str) -> None:
         """A Warning Event on this Node (``kubectl describe node``, ``kubectl get events``);
         a failure to post is logged, not raised."""
+        import yaml
+
         now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         event = {
             "apiVersion": "v1", "kind": "Event",

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+# PyYAML (~2 MB) is imported by the functions that read or write manifests, not here: the
+# cluster agent runs the deploy folder's deployer for the node's lifetime, idle most of it.
 from microkube import yamlerrors
 from microkube.errors import MicrokubeError
 
@@ -82,6 +82,8 @@ def parse(text: str, source: str) -> Parsed:
     Raises ManifestError for YAML that does not parse, a document that is not a
     Kubernetes object, or a ``HelmChart`` microkube cannot install.
     """
+    import yaml
+
     try:
         docs = [d for d in yaml.safe_load_all(text) if d is not None]
     except yaml.YAMLError as e:
@@ -116,6 +118,8 @@ def _expand_lists(docs: list[Any], source: str) -> list[Any]:
 
 def chart_request(doc: dict[str, Any], where: str) -> ChartRequest:
     """The release a ``HelmChart`` document asks for; ManifestError naming ``where`` if unusable."""
+    import yaml
+
     meta = doc["metadata"]
     name = str(meta["name"])
     if not _RELEASE.match(name):
