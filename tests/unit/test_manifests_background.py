@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -68,3 +70,13 @@ def test_a_broken_manifests_argument_file_is_named_at_set_up(node_env_paths: Pat
     (paths.args_dir / "manifests").write_text("--resync-interval=30\nnot a flag\n")
     with pytest.raises(UsageError, match="manifests:2:"):
         setup.prepare(paths)
+
+
+def test_the_cluster_agent_loads_no_yaml_parser_until_a_manifest_is_read() -> None:
+    """The agent runs the deploy folder's deployer for the node's lifetime; PyYAML (~1 MB of
+    its idle PSS) is loaded by the first manifest, not by importing the agent."""
+    code = ("import sys, microkube.cluster.agent, microkube.manifests.deployer\n"
+            "print('yaml' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60).stdout
+    assert out.split() == ["False"]
