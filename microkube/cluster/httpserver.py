@@ -15,7 +15,9 @@ the network needs, is added here:
   the handler's limit (413, by its declared length; a chunked body is refused with
   411), and at most ``max_connections`` connections are served at once, at most
   ``max_per_source`` of them from one source (past that a new one is closed at once, so
-  a flood cannot exhaust threads or memory, nor one client lock the others out).
+  a flood cannot exhaust threads or memory, nor one client lock the others out). When
+  all are taken, a new connection evicts one that is still waiting to send a request,
+  from the source that holds the most, so a few sources cannot lock the others out.
 - **Errors are one line of JSON**, ``{"error": "..."}`` with a 4xx: malformed HTTP, an
   unknown path (404), a wrong method (405), an unknown Expect (417). A 5xx is only
   ever a fault of the server's own code (logged with its traceback).
@@ -296,26 +298,66 @@ class Deadlines:
 
 class ConnectionSlots:
     """Counts open connections, at most ``total`` in all and ``per_source`` from one source
-    (ratelimit.source_key: an address, or an IPv6 /64)."""
+    (ratelimit.source_key: an address, or an IPv6 /64).
+
+    A connection that has not yet sent a complete request (in its TLS handshake, or
+    waiting for its next request head) is *waiting* and may be evicted: when every slot is
+    taken, a new connection shuts down the longest-waiting connection of the source that
+    holds the most, so a few sources that open connections and send nothing cannot lock a
+    new client out. A waiting socket must be marked :meth:`working` before it is closed:
+    its shutdown happens under the same lock, so it never reaches a file descriptor reused
+    by another connection.
+    """
 
     def __init__(self, total: int, per_source: int) -> None:
         self.total = total
         self.per_source = per_source
         self._lock = threading.Lock()
         self._open: dict[str, int] = {}
+        # id(socket) -> (its source key, the socket), in the order they began to wait.
+        self._waiting: dict[int, tuple[str, socket.socket]] = {}
         self.active = 0
+        self.evicted = 0
 
     def take(self, address: str) -> str | None:
-        """Count a connection from ``address``; None if it may be served, else why not."""
+        """Count a connection from ``address``; None if it may be served (evicting a waiting
+        connection if every slot is taken), else why not."""
         key = source_key(address)
         with self._lock:
-            if self.active >= self.total:
-                return f"{self.total} connections are open already"
             if self._open.get(key, 0) >= self.per_source:
                 return f"{self.per_source} connections from {key} are open already"
+            if self.active >= self.total and not self._evict_one():
+                return f"{self.total} connections are open already, none of them waiting"
             self._open[key] = self._open.get(key, 0) + 1
             self.active += 1
             return None
+
+    def _evict_one(self) -> bool:
+        """Shut down the longest-waiting connection of the source with the most open; False
+        if none is waiting. Its thread reads end of file and gives its slot back; until then
+        ``active`` may exceed ``total`` by the evictions under way."""
+        if not self._waiting:
+            return False
+        victim = max(self._waiting, key=lambda k: self._open.get(self._waiting[k][0], 0))
+        key, sock = self._waiting.pop(victim)  # max() keeps the first: the longest waiting
+        # socket.socket's own shutdown: ssl.SSLSocket's would drop the TLS state under the
+        # reading thread's feet.
+        with contextlib.suppress(OSError):
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+        self.evicted += 1
+        log.warning("evicted a waiting connection from %s: every connection slot is taken",
+                    key)
+        return True
+
+    def waiting(self, sock: socket.socket, address: str) -> None:
+        """``sock`` (from ``address``) has not sent a complete request: it may be evicted."""
+        with self._lock:
+            self._waiting[id(sock)] = (source_key(address), sock)
+
+    def working(self, sock: socket.socket) -> None:
+        """``sock`` sent a request, or is about to be closed: it may no longer be evicted."""
+        with self._lock:
+            self._waiting.pop(id(sock), None)
 
     def give_back(self, address: str) -> None:
         """Uncount a connection ``take`` counted."""
@@ -348,14 +390,12 @@ class _RequestHandler(http.server.BaseHTTPRequestHandler):
         self.request_version = "HTTP/1.1"  # for answers to a request that never parsed
         self.requestline = ""
         self.started = time.monotonic()
-        deadlines = self.server.deadlines
-        deadlines.set(self.connection, self.server.idle_timeout)
         try:
-            head = self._read_head()
+            with self.server.waiting_for(self.connection, self.client_address[0],
+                                         self.server.idle_timeout):
+                head = self._read_head()
         except OSError:
-            return  # cut off by its deadline, or the client went away
-        finally:
-            deadlines.clear(self.connection)
+            return  # cut off by its deadline or an eviction, or the client went away
         if head is None:
             return
         bad = bad_field_line(head)
@@ -550,28 +590,34 @@ class _ThreadingServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
         finally:
             self.slots.give_back(client_address[0])
 
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        sock: socket.socket = request
-        self.deadlines.set(sock, self.request_timeout)
+    @contextlib.contextmanager
+    def waiting_for(self, sock: socket.socket, address: str, seconds: float) -> Iterator[None]:
+        """While the block waits for the client at ``address`` to send on ``sock``: cut it
+        off after ``seconds``, and let a new connection evict it (ConnectionSlots)."""
+        self.deadlines.set(sock, seconds)
+        self.slots.waiting(sock, address)
         try:
-            conn = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
-        except (OSError, ValueError):
+            yield
+        finally:
+            self.slots.working(sock)
             self.deadlines.clear(sock)
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        try:  # no handshake yet, so nothing to wait for
+            conn = self.tls.wrap_socket(request, server_side=True, do_handshake_on_connect=False)
+        except (OSError, ValueError):
             return
-        # The TLS socket took over the file descriptor: its deadline is the handshake's.
-        self.deadlines.clear(sock)
-        self.deadlines.set(conn, self.request_timeout)
         try:
             try:
-                conn.do_handshake()
+                with self.waiting_for(conn, client_address[0], self.request_timeout):
+                    conn.do_handshake()
             except (OSError, ValueError) as e:
                 log.debug("%s: TLS handshake failed: %s", client_address[0], e)
                 return
-            finally:
-                self.deadlines.clear(conn)
             _RequestHandler(conn, client_address, self)
             self._linger(conn)
         finally:
+            self.slots.working(conn)
             self.deadlines.clear(conn)
             conn.close()
 

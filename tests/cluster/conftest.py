@@ -145,9 +145,10 @@ def _wait_serving(agent: Agent, log: IO[bytes], timeout: float = 20.0) -> None:
 
 
 @contextlib.contextmanager
-def running_agent(paths: Paths) -> Iterator[Agent]:
-    """The real agent process over the node root of ``paths``, on 127.0.0.1 and a free port;
-    stopped with SIGTERM at the end, by its pid."""
+def running_agent(paths: Paths, idle_timeout: float = IDLE_TIMEOUT) -> Iterator[Agent]:
+    """The real agent process over the node root of ``paths``, on 127.0.0.1 and a free port,
+    cutting off a connection idle for ``idle_timeout`` seconds; stopped with SIGTERM at the
+    end, by its pid."""
     root = paths.data.parent
     port = free_port()
     log_path = root / "agent.log"
@@ -155,7 +156,7 @@ def running_agent(paths: Paths) -> Iterator[Agent]:
         proc = subprocess.Popen(
             [sys.executable, "-m", "microkube.cluster.agent", "--bind-address=127.0.0.1",
              f"--port={port}", f"--request-timeout={REQUEST_TIMEOUT}",
-             f"--idle-timeout={IDLE_TIMEOUT}"],
+             f"--idle-timeout={idle_timeout}"],
             env=node_env(root), stdout=log, stderr=subprocess.STDOUT)
         agent = Agent(paths, port, proc, log_path,
                       ca_pem=(paths.certs_dir / "ca.crt").read_bytes())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import socket
@@ -355,6 +356,39 @@ def test_one_source_cannot_hold_every_connection(agent: Agent) -> None:
         for tls in held:
             tls.close()
     assert "connections from 127.0.0.77 are open already" in agent.log.read_text()
+
+
+def test_idle_connections_of_a_few_sources_cannot_lock_a_new_client_out(
+        tmp_path: Path) -> None:
+    """Every slot held by idle connections (handshaken, no request), from as few sources as
+    the per-source cap allows: a new client evicts one of them and is served. (An agent of
+    its own, whose idle deadline outlasts the opening of them all.)"""
+    from microkube.cluster.httpserver import MAX_CONNECTIONS, MAX_PER_SOURCE
+
+    paths = prepare_node_root(tmp_path / "root", NODE_NAME, NODE_IP)
+    with running_agent(paths, idle_timeout=60) as agent:
+        context = pinned_context(agent.ca_pem)
+        held: list[ssl.SSLSocket] = []
+        try:
+            for n in range(MAX_CONNECTIONS):
+                sock = socket.create_connection(
+                    ("127.0.0.1", agent.port), timeout=5,
+                    source_address=(f"127.0.1.{n // MAX_PER_SOURCE + 1}", 0))
+                held.append(context.wrap_socket(sock, server_hostname="127.0.0.1"))
+            assert agent.client("127.0.2.1").request("GET", "/v1/ca").status == 200
+            # The evicted ones read end of file; the rest are still open (nothing to read).
+            time.sleep(0.5)
+            ended = 0
+            for tls in held:
+                tls.setblocking(False)
+                with contextlib.suppress(ssl.SSLWantReadError):
+                    ended += tls.recv(1) == b""
+            assert ended == 1, ended
+        finally:
+            for tls in held:
+                tls.close()
+        log = agent.log.read_text()
+    assert log.count("evicted a waiting connection from 127.0.1.") == 1, log
 
 
 def test_the_agent_is_still_up(agent: Agent) -> None:

@@ -82,14 +82,45 @@ def test_connection_slots_cap_the_total_and_each_source() -> None:
     assert slots.take("192.0.2.1") == "2 connections from 192.0.2.1 are open already"
     # An IPv6 source counts per /64, as the token rate limit does.
     assert slots.take("2001:db8::1") is None
-    assert slots.take("2001:db8::2") == "3 connections are open already"
+    assert slots.take("2001:db8::2") == "3 connections are open already, none of them waiting"
     slots.give_back("192.0.2.1")
     assert slots.take("2001:db8::2") is None
-    assert slots.take("2001:db8::3") == "3 connections are open already"
+    assert slots.take("2001:db8:1::3") == "3 connections are open already, none of them waiting"
     for address in ("192.0.2.1", "2001:db8::1", "2001:db8::2"):
         slots.give_back(address)
     assert slots.active == 0
     assert slots.take("2001:db8::9") is None
+
+
+def test_a_full_house_evicts_a_waiting_connection_of_the_source_holding_the_most() -> None:
+    slots = ConnectionSlots(total=3, per_source=2)
+    pairs = [socket.socketpair() for _ in range(3)]
+    try:
+        sources = ("192.0.2.1", "192.0.2.2", "192.0.2.2")
+        for (ours, _), address in zip(pairs, sources, strict=True):
+            assert slots.take(address) is None
+            slots.waiting(ours, address)
+        slots.working(pairs[2][0])  # it sent a request: never evicted
+        # 192.0.2.2 holds the most; its only waiting connection goes.
+        assert slots.take("192.0.2.3") is None
+        assert slots.active == 4 and slots.evicted == 1
+        pairs[1][1].settimeout(5)
+        assert pairs[1][1].recv(1) == b""  # its client sees the connection end
+        for _, theirs in (pairs[0], pairs[2]):
+            theirs.setblocking(False)
+            with pytest.raises(BlockingIOError):  # still open
+                theirs.recv(1)
+        slots.give_back("192.0.2.2")  # the evicted connection's thread ends
+        # Then 192.0.2.1's waiting connection, the only one left.
+        assert slots.take("192.0.2.4") is None
+        slots.working(pairs[0][0])
+        # Nothing waits now: a new connection is refused.
+        slots.give_back("192.0.2.1")
+        assert slots.take("192.0.2.5") == "3 connections are open already, none of them waiting"
+    finally:
+        for pair in pairs:
+            for end in pair:
+                end.close()
 
 
 @pytest.mark.parametrize("head, bad", [
