@@ -66,15 +66,17 @@ class Response:
 
 @dataclass
 class Client:
-    """HTTPS to the agent from ``source`` (a 127.0.0.x address)."""
+    """HTTPS to the agent at ``host`` from ``source`` (a 127.0.0.x address, or ::1 to reach
+    the agent at ::1)."""
 
     port: int
     context: ssl.SSLContext
     source: str = "127.0.0.1"
     timeout: float = 10.0
+    host: str = "127.0.0.1"
 
     def connection(self) -> http.client.HTTPSConnection:
-        return http.client.HTTPSConnection("127.0.0.1", self.port, context=self.context,
+        return http.client.HTTPSConnection(self.host, self.port, context=self.context,
                                            timeout=self.timeout, source_address=(self.source, 0))
 
     def request(self, method: str, path: str, body: bytes | None = None,
@@ -145,18 +147,19 @@ def _wait_serving(agent: Agent, log: IO[bytes], timeout: float = 20.0) -> None:
 
 
 @contextlib.contextmanager
-def running_agent(paths: Paths, idle_timeout: float = IDLE_TIMEOUT) -> Iterator[Agent]:
-    """The real agent process over the node root of ``paths``, on 127.0.0.1 and a free port,
-    cutting off a connection idle for ``idle_timeout`` seconds; stopped with SIGTERM at the
-    end, by its pid."""
+def running_agent(paths: Paths, idle_timeout: float = IDLE_TIMEOUT,
+                  bind_address: str | None = "127.0.0.1") -> Iterator[Agent]:
+    """The real agent process over the node root of ``paths``, on ``bind_address`` (None:
+    every address, as a node's agent) and a free port, cutting off a connection idle for
+    ``idle_timeout`` seconds; stopped with SIGTERM at the end, by its pid."""
     root = paths.data.parent
     port = free_port()
     log_path = root / "agent.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "microkube.cluster.agent", "--bind-address=127.0.0.1",
-             f"--port={port}", f"--request-timeout={REQUEST_TIMEOUT}",
-             f"--idle-timeout={idle_timeout}"],
+            [sys.executable, "-m", "microkube.cluster.agent",
+             *([f"--bind-address={bind_address}"] if bind_address else []), f"--port={port}",
+             f"--request-timeout={REQUEST_TIMEOUT}", f"--idle-timeout={idle_timeout}"],
             env=node_env(root), stdout=log, stderr=subprocess.STDOUT)
         agent = Agent(paths, port, proc, log_path,
                       ca_pem=(paths.certs_dir / "ca.crt").read_bytes())

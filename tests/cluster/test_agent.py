@@ -391,6 +391,23 @@ def test_idle_connections_of_a_few_sources_cannot_lock_a_new_client_out(
     assert log.count("evicted a waiting connection from 127.0.1.") == 1, log
 
 
+def test_an_agent_on_every_address_serves_ipv4_and_ipv6_clients(tmp_path: Path) -> None:
+    """A node's agent listens on one dual-stack socket; an IPv4 client is named by its IPv4
+    address (not ::ffff:127.0.0.1) in the log, as the node knows it."""
+    paths = prepare_node_root(tmp_path / "root", NODE_NAME, NODE_IP)
+    with running_agent(paths, bind_address=None) as agent:
+        assert agent.client("127.0.0.1").request("GET", "/v1/ca").status == 200
+        v6_context = pinned_context(agent.ca_pem)
+        v6_context.check_hostname = False  # the agent's certificate names no ::1; CA checked
+        v6 = Client(agent.port, v6_context, source="::1", host="::1")
+        assert v6.request("GET", "/v1/ca").status == 200
+        assert v6.request("GET", "/v1/nope").status == 404
+        log = agent.log.read_text()
+    assert '127.0.0.1 "GET /v1/ca HTTP/1.1" 200' in log, log
+    assert '::1 "GET /v1/nope HTTP/1.1" 404' in log, log
+    assert "::ffff:" not in log, log
+
+
 def test_the_agent_is_still_up(agent: Agent) -> None:
     assert agent.alive()
     assert agent.client().request("GET", "/v1/ca").status == 200
