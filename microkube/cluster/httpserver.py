@@ -498,15 +498,17 @@ class _RequestHandler(http.server.BaseHTTPRequestHandler):
             lines.append("Connection: close")
             self.close_connection = True
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        undelivered = ""
         try:
             with self._write_deadline():
                 self.wfile.write(head if head_only else head + reply.body)
                 self.wfile.flush()
-        except OSError:
+        except OSError as e:
             self.close_connection = True
-        access_log.info('%s "%s" %d %d %.6f', self.client_address[0],
+            undelivered = f" (not delivered: {type(e).__name__})"
+        access_log.info('%s "%s" %d %d %.6f%s', self.client_address[0],
                         one_line(self.requestline, LOG_LINE_LIMIT), reply.status,
-                        len(reply.body), time.monotonic() - self.started)
+                        len(reply.body), time.monotonic() - self.started, undelivered)
 
     @contextlib.contextmanager
     def _write_deadline(self) -> Iterator[None]:

@@ -333,6 +333,10 @@ def test_a_client_that_never_reads_its_answers_is_cut_off(agent: Agent) -> None:
             pass  # cut off: no TLS close_notify
     served = b"".join(answers).count(b"HTTP/1.1 200 OK")
     assert 0 < served < sent, (served, sent)
+    # The access log tells the answer that was cut off from those that were sent.
+    cut = [line for line in agent.log.read_text().splitlines() if " 127.0.0.79 " in line]
+    assert any('"GET /v1/ca HTTP/1.1" 200' in line and "(not delivered: " in line
+               for line in cut), cut[-5:]
 
 
 def test_one_source_cannot_hold_every_connection(agent: Agent) -> None:
