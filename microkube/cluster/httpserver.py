@@ -16,8 +16,9 @@ the network needs, is added here:
   411), and at most ``max_connections`` connections are served at once, at most
   ``max_per_source`` of them from one source (past that a new one is closed at once, so
   a flood cannot exhaust threads or memory, nor one client lock the others out). When
-  all are taken, a new connection evicts one that is still waiting to send a request,
-  from the source that holds the most, so a few sources cannot lock the others out.
+  all are taken, a new connection evicts one that is waiting for its client (to send a
+  request, or to read the answer's end), from the source that holds the most, so a few
+  sources cannot lock the others out.
 - **Errors are one line of JSON**, ``{"error": "..."}`` with a 4xx: malformed HTTP, an
   unknown path (404), a wrong method (405), an unknown Expect (417). A 5xx is only
   ever a fault of the server's own code (logged with its traceback).
@@ -143,7 +144,7 @@ def declared_length(values: list[str]) -> int | None:
     """
     if not values:
         return None
-    numbers = {value.strip() for value in values}
+    numbers = {value.strip(" \t") for value in values}  # RFC 9110 5.5: OWS is SP or HTAB
     number = numbers.pop()
     if numbers or not number.isdigit() or not number.isascii():
         raise ApiError(400, "the request's Content-Length is not one number", close=True)
@@ -157,7 +158,8 @@ class Request:
     ``remote`` (the client's address), ``headers``, ``peercert`` (the client's verified
     certificate as ssl.SSLSocket.getpeercert() gives it, or None), ``content_length`` (its
     one Content-Length: declared_length) and its body through :meth:`read_body`, which
-    reads ``stream``, the connection ``sock`` carries."""
+    reads ``stream``, the connection ``sock`` carries (which ``slots`` may evict while the
+    body is awaited)."""
 
     method: str
     path: str
@@ -167,6 +169,7 @@ class Request:
     content_length: int | None
     stream: io.BufferedIOBase = field(repr=False)
     sock: socket.socket = field(repr=False)
+    slots: ConnectionSlots | None = field(default=None, repr=False)
     body_read: bool = False
 
     @property
@@ -192,6 +195,8 @@ class Request:
         deadline = time.monotonic() + timeout
         chunks: list[bytes] = []
         got = 0
+        if self.slots is not None:
+            self.slots.waiting(self.sock, self.remote)
         try:
             while got < size:
                 remaining = deadline - time.monotonic()
@@ -211,6 +216,8 @@ class Request:
             raise ApiError(400, f"cannot read the request body: {type(e).__name__}",
                            close=True) from None
         finally:
+            if self.slots is not None:
+                self.slots.working(self.sock)
             self.sock.settimeout(None)
         return b"".join(chunks)
 
@@ -300,13 +307,13 @@ class ConnectionSlots:
     """Counts open connections, at most ``total`` in all and ``per_source`` from one source
     (ratelimit.source_key: an address, or an IPv6 /64).
 
-    A connection that has not yet sent a complete request (in its TLS handshake, or
-    waiting for its next request head) is *waiting* and may be evicted: when every slot is
-    taken, a new connection shuts down the longest-waiting connection of the source that
-    holds the most, so a few sources that open connections and send nothing cannot lock a
-    new client out. A waiting socket must be marked :meth:`working` before it is closed:
-    its shutdown happens under the same lock, so it never reaches a file descriptor reused
-    by another connection.
+    A connection that is waiting for its client (in its TLS handshake, for a request head
+    or body, or draining after its answer) is *waiting* and may be evicted: when every slot
+    is taken, a new connection shuts down the longest-waiting connection of the source that
+    holds the most, if that source would still hold no fewer than the new one's; so a few
+    sources that open connections and send little cannot lock a new client out. A waiting
+    socket must be marked :meth:`working` before it is closed: its shutdown happens under
+    the same lock, so it never reaches a file descriptor reused by another connection.
     """
 
     def __init__(self, total: int, per_source: int) -> None:
@@ -324,21 +331,27 @@ class ConnectionSlots:
         connection if every slot is taken), else why not."""
         key = source_key(address)
         with self._lock:
-            if self._open.get(key, 0) >= self.per_source:
+            held = self._open.get(key, 0)
+            if held >= self.per_source:
                 return f"{self.per_source} connections from {key} are open already"
-            if self.active >= self.total and not self._evict_one():
-                return f"{self.total} connections are open already, none of them waiting"
+            if self.active >= self.total and not self._evict_one(held + 1):
+                return (f"{self.total} connections are open already, none of them waiting "
+                        f"from a source that holds more than {held + 1}")
             self._open[key] = self._open.get(key, 0) + 1
             self.active += 1
             return None
 
-    def _evict_one(self) -> bool:
-        """Shut down the longest-waiting connection of the source with the most open; False
-        if none is waiting. Its thread reads end of file and gives its slot back; until then
-        ``active`` may exceed ``total`` by the evictions under way."""
+    def _evict_one(self, newcomer_holds: int) -> bool:
+        """Shut down the longest-waiting connection of the source with the most open, if that
+        source still holds at least ``newcomer_holds`` (what the new connection's source will
+        hold) once it is gone: so a source never loses a connection to one that holds more.
+        False if there is no such connection. Its thread reads end of file and gives its
+        slot back; until then ``active`` may exceed ``total`` by the evictions under way."""
         if not self._waiting:
             return False
         victim = max(self._waiting, key=lambda k: self._open.get(self._waiting[k][0], 0))
+        if self._open.get(self._waiting[victim][0], 0) - 1 < newcomer_holds:
+            return False
         key, sock = self._waiting.pop(victim)  # max() keeps the first: the longest waiting
         # socket.socket's own shutdown: ssl.SSLSocket's would drop the TLS state under the
         # reading thread's feet.
@@ -466,10 +479,12 @@ class _RequestHandler(http.server.BaseHTTPRequestHandler):
             request = Request(self.command, path, self.client_address[0], self.headers,
                               _peercert(self.connection),
                               declared_length(self.headers.get_all("Content-Length") or []),
-                              self.stream, self.connection)
-            expect = self.headers.get("Expect")
-            if expect is not None and expect.strip().lower() != "100-continue":
-                raise ApiError(417, "Expectation Failed: only 100-continue is understood")
+                              self.stream, self.connection, server.slots)
+            # As http.server reads it (parse_request): one Expect, exactly 100-continue.
+            expects = self.headers.get_all("Expect") or []
+            if any(expect.lower() != "100-continue" for expect in expects) or len(expects) > 1:
+                raise ApiError(417, "Expectation Failed: only one Expect: 100-continue is "
+                                    "understood")
             reply = server.routes.resolve(self.command, path)(request)
         except ApiError as e:
             reply = error_reply(e.status, e.message, e.headers, e.close)
@@ -522,7 +537,10 @@ class _RequestHandler(http.server.BaseHTTPRequestHandler):
             deadlines.clear(self.connection)
 
     def handle_expect_100(self) -> bool:
-        """http.server's 100 Continue, sent within the same deadline as an answer."""
+        """http.server's 100 Continue, sent within the same deadline as an answer; none for a
+        request with a second Expect, which _dispatch refuses with a 417."""
+        if len(self.headers.get_all("Expect") or []) > 1:
+            return True
         try:
             with self._write_deadline():
                 return super().handle_expect_100()
@@ -617,7 +635,8 @@ class _ThreadingServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
                 log.debug("%s: TLS handshake failed: %s", client_address[0], e)
                 return
             _RequestHandler(conn, client_address, self)
-            self._linger(conn)
+            with self.waiting_for(conn, client_address[0], self.request_timeout):
+                self._linger(conn)
         finally:
             self.slots.working(conn)
             self.deadlines.clear(conn)

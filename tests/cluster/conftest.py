@@ -148,10 +148,12 @@ def _wait_serving(agent: Agent, log: IO[bytes], timeout: float = 20.0) -> None:
 
 @contextlib.contextmanager
 def running_agent(paths: Paths, idle_timeout: float = IDLE_TIMEOUT,
-                  bind_address: str | None = "127.0.0.1") -> Iterator[Agent]:
+                  bind_address: str | None = "127.0.0.1",
+                  request_timeout: float = REQUEST_TIMEOUT) -> Iterator[Agent]:
     """The real agent process over the node root of ``paths``, on ``bind_address`` (None:
     every address, as a node's agent) and a free port, cutting off a connection idle for
-    ``idle_timeout`` seconds; stopped with SIGTERM at the end, by its pid."""
+    ``idle_timeout`` seconds, or a handshake, body or answer slower than ``request_timeout``;
+    stopped with SIGTERM at the end, by its pid."""
     root = paths.data.parent
     port = free_port()
     log_path = root / "agent.log"
@@ -159,7 +161,7 @@ def running_agent(paths: Paths, idle_timeout: float = IDLE_TIMEOUT,
         proc = subprocess.Popen(
             [sys.executable, "-m", "microkube.cluster.agent",
              *([f"--bind-address={bind_address}"] if bind_address else []), f"--port={port}",
-             f"--request-timeout={REQUEST_TIMEOUT}", f"--idle-timeout={idle_timeout}"],
+             f"--request-timeout={request_timeout}", f"--idle-timeout={idle_timeout}"],
             env=node_env(root), stdout=log, stderr=subprocess.STDOUT)
         agent = Agent(paths, port, proc, log_path,
                       ca_pem=(paths.certs_dir / "ca.crt").read_bytes())

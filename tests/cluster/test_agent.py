@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import socket
@@ -197,6 +196,15 @@ def test_an_unknown_expectation_gets_a_json_417_with_its_length(agent: Agent) ->
     assert resp.headers["content-length"] == str(len(resp.body))
 
 
+@pytest.mark.parametrize("expect", [
+    b"Expect: 100-continue\r\nExpect: text/html\r\n",  # a second one is not ignored
+    b"Expect: 100-Continue \r\n",  # one http.server would not answer with a 100
+])
+def test_only_one_exact_100_continue_is_an_expectation_met(agent: Agent, expect: bytes) -> None:
+    reply = agent.client().raw(b"GET /v1/ca HTTP/1.1\r\nHost: a\r\n" + expect + b"\r\n")
+    assert reply.startswith(b"HTTP/1.1 417 "), reply[:200]
+
+
 def test_a_huge_body_is_refused_by_its_declared_length(agent: Agent) -> None:
     reply = agent.client().raw(b"POST /v1/join/check HTTP/1.1\r\nHost: a\r\n"
                                b"Content-Length: 1000000000\r\n\r\n{")
@@ -362,37 +370,59 @@ def test_one_source_cannot_hold_every_connection(agent: Agent) -> None:
     assert "connections from 127.0.0.77 are open already" in agent.log.read_text()
 
 
-def test_idle_connections_of_a_few_sources_cannot_lock_a_new_client_out(
+def test_stalled_connections_of_a_few_sources_cannot_lock_a_new_client_out(
         tmp_path: Path) -> None:
-    """Every slot held by idle connections (handshaken, no request), from as few sources as
-    the per-source cap allows: a new client evicts one of them and is served. (An agent of
-    its own, whose idle deadline outlasts the opening of them all.)"""
+    """Every slot held by connections that send nothing more (after a POST head whose body
+    never comes), from as few sources as the per-source cap allows: a new client evicts one
+    of them and is served; a source that holds one connection never loses it to a source
+    that holds more. (An agent of its own, whose deadlines outlast the opening of them.)"""
     from microkube.cluster.httpserver import MAX_CONNECTIONS, MAX_PER_SOURCE
 
     paths = prepare_node_root(tmp_path / "root", NODE_NAME, NODE_IP)
-    with running_agent(paths, idle_timeout=60) as agent:
+    with running_agent(paths, idle_timeout=60, request_timeout=60) as agent:
         context = pinned_context(agent.ca_pem)
         held: list[ssl.SSLSocket] = []
+
+        def stall(source: str, body_pending: bool) -> ssl.SSLSocket:
+            sock = socket.create_connection(("127.0.0.1", agent.port), timeout=5,
+                                            source_address=(source, 0))
+            tls = context.wrap_socket(sock, server_hostname="127.0.0.1")
+            if body_pending:
+                tls.sendall(b"POST /v1/join/check HTTP/1.1\r\nHost: a\r\n"
+                            b"Content-Length: 100\r\n\r\n")
+            held.append(tls)
+            return tls
+
+        def still_open(tls: ssl.SSLSocket) -> bool:
+            tls.setblocking(False)
+            try:
+                return tls.recv(1) != b""
+            except ssl.SSLWantReadError:
+                return True  # nothing to read, no end of file
+
         try:
-            for n in range(MAX_CONNECTIONS):
-                sock = socket.create_connection(
-                    ("127.0.0.1", agent.port), timeout=5,
-                    source_address=(f"127.0.1.{n // MAX_PER_SOURCE + 1}", 0))
-                held.append(context.wrap_socket(sock, server_hostname="127.0.0.1"))
+            lone = stall("127.0.2.9", body_pending=False)  # a source with one connection
+            for n in range(MAX_CONNECTIONS - 1):
+                stall(f"127.0.1.{n // MAX_PER_SOURCE + 1}", body_pending=True)
+            time.sleep(0.5)  # every body is awaited
             assert agent.client("127.0.2.1").request("GET", "/v1/ca").status == 200
-            # The evicted ones read end of file; the rest are still open (nothing to read).
             time.sleep(0.5)
-            ended = 0
-            for tls in held:
-                tls.setblocking(False)
-                with contextlib.suppress(ssl.SSLWantReadError):
-                    ended += tls.recv(1) == b""
-            assert ended == 1, ended
+            assert [still_open(tls) for tls in held].count(False) == 1
+            assert still_open(lone)
+            stall("127.0.2.10", body_pending=False)  # the slot the evicted one gave back
+            # A source that holds 15 opens its 16th: every waiting connection is of a source
+            # that would then hold fewer, so it is refused, and the lone one is kept.
+            with pytest.raises(OSError):
+                stall(f"127.0.1.{MAX_CONNECTIONS // MAX_PER_SOURCE}", body_pending=False)
+            assert still_open(lone)
+            assert agent.client("127.0.2.2").request("GET", "/v1/ca").status == 200
         finally:
             for tls in held:
                 tls.close()
         log = agent.log.read_text()
-    assert log.count("evicted a waiting connection from 127.0.1.") == 1, log
+    assert log.count("evicted a waiting connection from 127.0.1.") == 2, log
+    assert "evicted a waiting connection from 127.0.2." not in log, log
+    assert "none of them waiting from a source that holds more than 16" in log, log
 
 
 def test_an_agent_on_every_address_serves_ipv4_and_ipv6_clients(tmp_path: Path) -> None:

@@ -82,10 +82,12 @@ def test_connection_slots_cap_the_total_and_each_source() -> None:
     assert slots.take("192.0.2.1") == "2 connections from 192.0.2.1 are open already"
     # An IPv6 source counts per /64, as the token rate limit does.
     assert slots.take("2001:db8::1") is None
-    assert slots.take("2001:db8::2") == "3 connections are open already, none of them waiting"
+    assert slots.take("2001:db8::2") == ("3 connections are open already, none of them "
+                                         "waiting from a source that holds more than 2")
     slots.give_back("192.0.2.1")
     assert slots.take("2001:db8::2") is None
-    assert slots.take("2001:db8:1::3") == "3 connections are open already, none of them waiting"
+    assert slots.take("2001:db8:1::3") == ("3 connections are open already, none of them "
+                                           "waiting from a source that holds more than 1")
     for address in ("192.0.2.1", "2001:db8::1", "2001:db8::2"):
         slots.give_back(address)
     assert slots.active == 0
@@ -93,30 +95,36 @@ def test_connection_slots_cap_the_total_and_each_source() -> None:
 
 
 def test_a_full_house_evicts_a_waiting_connection_of_the_source_holding_the_most() -> None:
-    slots = ConnectionSlots(total=3, per_source=2)
-    pairs = [socket.socketpair() for _ in range(3)]
+    slots = ConnectionSlots(total=4, per_source=3)
+    pairs = [socket.socketpair() for _ in range(4)]
     try:
-        sources = ("192.0.2.1", "192.0.2.2", "192.0.2.2")
+        sources = ("192.0.2.1", "192.0.2.2", "192.0.2.2", "192.0.2.2")
         for (ours, _), address in zip(pairs, sources, strict=True):
             assert slots.take(address) is None
             slots.waiting(ours, address)
-        slots.working(pairs[2][0])  # it sent a request: never evicted
-        # 192.0.2.2 holds the most; its only waiting connection goes.
+        slots.working(pairs[3][0])  # it sent a request: never evicted
+        # 192.0.2.2 holds the most; its longest-waiting connection goes.
         assert slots.take("192.0.2.3") is None
-        assert slots.active == 4 and slots.evicted == 1
+        assert slots.active == 5 and slots.evicted == 1
         pairs[1][1].settimeout(5)
         assert pairs[1][1].recv(1) == b""  # its client sees the connection end
-        for _, theirs in (pairs[0], pairs[2]):
+        for _, theirs in (pairs[0], pairs[2], pairs[3]):
             theirs.setblocking(False)
             with pytest.raises(BlockingIOError):  # still open
                 theirs.recv(1)
         slots.give_back("192.0.2.2")  # the evicted connection's thread ends
-        # Then 192.0.2.1's waiting connection, the only one left.
+        # 192.0.2.2 still holds two, one waiting: it goes for a new source.
         assert slots.take("192.0.2.4") is None
-        slots.working(pairs[0][0])
-        # Nothing waits now: a new connection is refused.
-        slots.give_back("192.0.2.1")
-        assert slots.take("192.0.2.5") == "3 connections are open already, none of them waiting"
+        assert slots.evicted == 2
+        slots.give_back("192.0.2.2")
+        # Every source holds one now: none loses it to another, so a new one is refused,
+        # and so is a second connection of a source that holds one (it would hold more).
+        full = "4 connections are open already, none of them waiting from a source that holds"
+        assert slots.take("192.0.2.5") == f"{full} more than 1"
+        assert slots.take("192.0.2.3") == f"{full} more than 2"
+        assert slots.evicted == 2
+        with pytest.raises(BlockingIOError):  # 192.0.2.1's waiting connection was kept
+            pairs[0][1].recv(1)
     finally:
         for pair in pairs:
             for end in pair:
@@ -139,6 +147,7 @@ def test_header_lines_must_be_name_colon_value(head: bytes, bad: str | None) -> 
     ([], None),
     (["0"], 0),
     ([" 42 ", "42"], 42),  # the same number twice is one number
+    (["\t7\t"], 7),  # RFC 9110 5.5: spaces and tabs around a value are not part of it
     (["0" * 5000 + "5"], 5),  # leading zeros past int()'s 4300-digit limit
     (["9" * 5000], 10 ** 18),  # too large for int(): larger than any body
 ])
@@ -146,7 +155,8 @@ def test_a_content_length_is_one_number(values: list[str], length: int | None) -
     assert declared_length(values) == length
 
 
-@pytest.mark.parametrize("values", [["0", "40"], ["5, 5"], ["-1"], ["+5"], ["\u0661"], [""]])
+@pytest.mark.parametrize("values", [["0", "40"], ["5, 5"], ["-1"], ["+5"], ["\u0661"], [""],
+                                    ["7\xa0"], ["\x857"]])  # whitespace to str.strip only
 def test_a_content_length_that_is_not_one_number_is_a_400(values: list[str]) -> None:
     with pytest.raises(ApiError) as refused:
         declared_length(values)
