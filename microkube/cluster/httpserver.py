@@ -334,33 +334,38 @@ class ConnectionSlots:
             held = self._open.get(key, 0)
             if held >= self.per_source:
                 return f"{self.per_source} connections from {key} are open already"
-            if self.active >= self.total and not self._evict_one(held + 1):
-                return (f"{self.total} connections are open already, none of them waiting "
-                        f"from a source that holds more than {held + 1}")
-            self._open[key] = self._open.get(key, 0) + 1
+            evicted = None
+            if self.active >= self.total:
+                evicted = self._evict_one(held + 1)
+                if evicted is None:
+                    return (f"{self.total} connections are open already, none of them "
+                            f"waiting from a source that holds more than {held + 1}")
+            self._open[key] = held + 1
             self.active += 1
-            return None
+        if evicted is not None:
+            log.warning("evicted a waiting connection from %s: every connection slot is taken",
+                        evicted)
+        return None
 
-    def _evict_one(self, newcomer_holds: int) -> bool:
+    def _evict_one(self, newcomer_holds: int) -> str | None:
         """Shut down the longest-waiting connection of the source with the most open, if that
         source still holds at least ``newcomer_holds`` (what the new connection's source will
         hold) once it is gone: so a source never loses a connection to one that holds more.
-        False if there is no such connection. Its thread reads end of file and gives its
-        slot back; until then ``active`` may exceed ``total`` by the evictions under way."""
+        Returns the evicted connection's source, None if there is no such connection. Its
+        thread reads end of file and gives its slot back; until then ``active`` may exceed
+        ``total`` by the evictions under way. Called with the lock held."""
         if not self._waiting:
-            return False
+            return None
         victim = max(self._waiting, key=lambda k: self._open.get(self._waiting[k][0], 0))
         if self._open.get(self._waiting[victim][0], 0) - 1 < newcomer_holds:
-            return False
+            return None
         key, sock = self._waiting.pop(victim)  # max() keeps the first: the longest waiting
         # socket.socket's own shutdown: ssl.SSLSocket's would drop the TLS state under the
         # reading thread's feet.
         with contextlib.suppress(OSError):
             socket.socket.shutdown(sock, socket.SHUT_RDWR)
         self.evicted += 1
-        log.warning("evicted a waiting connection from %s: every connection slot is taken",
-                    key)
-        return True
+        return key
 
     def waiting(self, sock: socket.socket, address: str) -> None:
         """``sock`` (from ``address``) has not sent a complete request: it may be evicted."""

@@ -51,15 +51,16 @@ def _read_ahead(paths: Paths) -> None:
         _refresh_admin_pem(paths)
 
 
-def _copies_are_current(paths: Paths) -> bool:
-    """Whether every copy _read_ahead makes is already up to date, so the fork (~15 ms
-    before any daemon starts) can be skipped: true at every start but the first after
-    set-up, a settings change or a certificate renewal."""
+def _current_context(paths: Paths) -> NodeContext | None:
+    """The node's context if every copy _read_ahead makes is already up to date (true at
+    every start but the first after set-up, a settings change or a certificate renewal), so
+    its fork (~15 ms before any daemon starts) can be skipped; else None."""
     from microkube.kube.api import pem_is_current
 
     if not has_current_copy(paths.state_file, paths.yaml_cache_dir):
-        return False
-    return load_context(paths).node.is_worker or pem_is_current(paths.kubeconfig("admin"))
+        return None
+    ctx = load_context(paths)
+    return ctx if ctx.node.is_worker or pem_is_current(paths.kubeconfig("admin")) else None
 
 
 def _refresh_admin_pem(paths: Paths) -> None:
@@ -74,9 +75,10 @@ def _refresh_admin_pem(paths: Paths) -> None:
 def supervisor(paths: Paths) -> Supervisor:
     """The supervisor of the node at ``paths``, ready to run (a child has parsed its YAML
     first: _read_ahead)."""
-    if not _copies_are_current(paths):
+    ctx = _current_context(paths)
+    if ctx is None:
         run_forked(lambda: _read_ahead(paths))
-    ctx = load_context(paths)
+        ctx = load_context(paths)
     return Supervisor(ctx, daemons_for(ctx.node), renew_certificates=_renewer(ctx))
 
 

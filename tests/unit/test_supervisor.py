@@ -333,8 +333,8 @@ def test_the_supervisors_own_process_keeps_heavy_libraries_out(tmp_path: Path, r
             s.close()
     loaded = out.stdout.splitlines()[-1].split()
     assert loaded == ["heavy:", *(["yaml"] if role == "worker" else [])], out.stdout
-    from microkube.node.supervise import _copies_are_current
+    from microkube.node.supervise import _current_context
 
-    assert _copies_are_current(paths)
+    assert _current_context(paths) is not None
     node.save(paths.state_file, config)  # an edit of the settings: node.yaml's copy is stale
-    assert not _copies_are_current(paths)
+    assert _current_context(paths) is None
